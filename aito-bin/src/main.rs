@@ -1,0 +1,2 @@
+//! The `aito` binary.
+fn main() {}

@@ -1,0 +1,195 @@
+//! The [`LlmSession`] trait: how an agent thinks.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::id::AgentId;
+use crate::role::Role;
+
+/// One session request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LlmRequest {
+    /// The agent asking.
+    pub agent: AgentId,
+    /// Its role.
+    pub role: Role,
+    /// The role profile and response contract.
+    pub system_prompt: String,
+    /// The prompt: state, history, decisions, context, trigger.
+    pub prompt: String,
+    /// A session to resume, when the agent keeps one.
+    #[serde(default)]
+    pub resume_session: Option<String>,
+    /// The model, when not the adapter's default.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Maximum agentic turns.
+    #[serde(default)]
+    pub max_turns: Option<u32>,
+    /// Wall-clock limit for the whole session.
+    #[serde(with = "duration_ms")]
+    pub timeout: Duration,
+}
+
+/// Tokens a session used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    /// Input tokens, cache reads and writes included.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+}
+
+impl TokenUsage {
+    /// Input plus output.
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+}
+
+/// A finished session.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LlmResponse {
+    /// The model's final text.
+    pub text: String,
+    /// The session id, for resuming.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// Cost in USD.
+    #[serde(default)]
+    pub cost_usd: f64,
+    /// Tokens used.
+    #[serde(default)]
+    pub usage: TokenUsage,
+    /// Agentic turns taken.
+    #[serde(default)]
+    pub turns: u32,
+    /// Wall time.
+    #[serde(default, with = "duration_ms")]
+    pub duration: Duration,
+}
+
+/// Why a session failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum LlmError {
+    /// A rate or usage limit. `quota` limits (subscription windows) are never retried before
+    /// they reset; transient ones (429 bursts, 529 overload) back off.
+    #[error("rate limited{}: {message}", reset_hint(.resets_at, .retry_after))]
+    RateLimited {
+        /// A usage quota rather than a transient burst.
+        quota: bool,
+        /// When the limit resets, when known.
+        #[serde(default)]
+        resets_at: Option<DateTime<Utc>>,
+        /// How long to wait, when known.
+        #[serde(default, with = "opt_duration_ms")]
+        retry_after: Option<Duration>,
+        /// The provider's message.
+        message: String,
+    },
+    /// The session ran past its timeout and was killed.
+    #[error("session timed out after {:?}", .0)]
+    Timeout(#[serde(with = "duration_ms")] Duration),
+    /// Credentials are missing or refused; retrying will not help.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// The model process failed.
+    #[error("model process failed (exit code {code:?}): {stderr_tail}")]
+    Process {
+        /// Exit code, if it exited.
+        code: Option<i32>,
+        /// The end of its standard error.
+        stderr_tail: String,
+    },
+    /// The adapter could not read the model's output.
+    #[error("unreadable model output ({reason}): {preview}")]
+    Unreadable {
+        /// What was wrong.
+        reason: String,
+        /// The start of the output.
+        preview: String,
+    },
+    /// Anything else.
+    #[error("model session failed: {0}")]
+    Other(String),
+}
+
+fn reset_hint(resets_at: &Option<DateTime<Utc>>, retry_after: &Option<Duration>) -> String {
+    match (resets_at, retry_after) {
+        (Some(at), _) => format!(" until {}", at.to_rfc3339()),
+        (None, Some(after)) => format!(" for {after:?}"),
+        (None, None) => String::new(),
+    }
+}
+
+impl LlmError {
+    /// Whether trying again later (after backoff) may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LlmError::RateLimited { quota, .. } => !quota,
+            LlmError::Timeout(_) | LlmError::Process { .. } | LlmError::Other(_) => true,
+            LlmError::Unreadable { .. } => true,
+            LlmError::Auth(_) => false,
+        }
+    }
+}
+
+/// Runs one model session to completion.
+///
+/// # Guarantees
+/// Implementations honour [`LlmRequest::timeout`] (returning [`LlmError::Timeout`] and leaving
+/// no process behind), report cost and usage when the provider gives them, and classify
+/// failures so that the daemon can decide between backing off, parking until a quota resets,
+/// and giving up.
+#[cfg_attr(any(test, feature = "test-utils"), mockall::automock)]
+#[async_trait]
+pub trait LlmSession: Send + Sync {
+    /// Runs the session.
+    async fn run(&self, request: LlmRequest) -> Result<LlmResponse, LlmError>;
+}
+
+/// `Duration` as integer milliseconds in JSON.
+pub mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes milliseconds.
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(u64::try_from(value.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Reads milliseconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(deserializer)?))
+    }
+}
+
+/// `Option<Duration>` as integer milliseconds in JSON.
+pub mod opt_duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes milliseconds or null.
+    pub fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => super::duration_ms::serialize(value, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    /// Reads milliseconds or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(deserializer)?.map(Duration::from_millis))
+    }
+}

@@ -1,0 +1,8 @@
+//! The embedded adapters: an in-process [`MemoryBus`] and [`MemoryStore`], with the same
+//! guarantees as the Redis adapters, so a whole company runs and is tested without a server.
+
+mod bus;
+mod store;
+
+pub use bus::MemoryBus;
+pub use store::MemoryStore;

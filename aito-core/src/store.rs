@@ -1,0 +1,321 @@
+//! The [`StateStore`] trait and the records it keeps.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::decision::{Decision, DecisionStatus};
+use crate::id::{AgentId, DecisionId};
+use crate::role::Role;
+use crate::trigger::Trigger;
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Compare-and-set failed: someone else wrote first.
+    #[error("version conflict on {key}: expected version {expected}, found {found}")]
+    Conflict {
+        /// The record.
+        key: String,
+        /// The version the writer read.
+        expected: u64,
+        /// The version in the store.
+        found: u64,
+    },
+    /// The record does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A record could not be encoded or decoded.
+    #[error("corrupt record {key}: {reason}")]
+    Corrupt {
+        /// The record.
+        key: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The backend is unreachable right now.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The backend failed.
+    #[error("store backend error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A value with the version to compare-and-set against. Version 0 means "never written".
+#[derive(Clone, Debug, PartialEq)]
+pub struct Versioned<T> {
+    /// The value.
+    pub value: T,
+    /// Its version.
+    pub version: u64,
+}
+
+/// An agent's persistent state: counters the daemon keeps, the model's own `stateUpdates`,
+/// and notes to show in the next prompt.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentState {
+    /// Sessions run.
+    #[serde(default)]
+    pub loop_count: u64,
+    /// When the last session ended.
+    #[serde(default)]
+    pub last_loop_at: Option<DateTime<Utc>>,
+    /// The last session's summary.
+    #[serde(default)]
+    pub last_summary: Option<String>,
+    /// Sessions that ended well.
+    #[serde(default)]
+    pub success_count: u64,
+    /// Sessions that failed.
+    #[serde(default)]
+    pub error_count: u64,
+    /// The LLM session to resume, when the adapter keeps sessions.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// Key/value pairs the model set through `stateUpdates` (`current_focus`, ...).
+    #[serde(default)]
+    pub values: Map<String, Value>,
+    /// Things the agent must hear in its next prompt: skipped actions, refused writes.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// The result of one action, for history and the next prompt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    /// Stable id: trigger id + `#` + index.
+    pub id: String,
+    /// The action type (`spawn_worker`, `message`, ...).
+    pub kind: String,
+    /// Whether it was carried out.
+    pub ok: bool,
+    /// What happened, in one line.
+    pub detail: String,
+}
+
+/// How a trigger's handling ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The session ran and its actions were carried out.
+    Handled,
+    /// Handled without the model (status requests, control messages, filtered messages).
+    HandledWithoutModel,
+    /// Given up on and put on the dead-letter list.
+    DeadLettered,
+    /// Dropped by a guard (hop limit, loop breaker, self-wake).
+    Dropped,
+}
+
+/// One entry of an agent's history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When handling ended.
+    pub at: DateTime<Utc>,
+    /// The trigger's id.
+    pub trigger_id: String,
+    /// The trigger, described.
+    pub trigger: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The model's summary, or why there was none.
+    pub summary: String,
+    /// Every action and what came of it.
+    #[serde(default)]
+    pub actions: Vec<ActionRecord>,
+    /// Session cost in USD.
+    #[serde(default)]
+    pub cost_usd: f64,
+    /// Tokens in and out.
+    #[serde(default)]
+    pub tokens: u64,
+    /// Wall time of the handling, in milliseconds.
+    #[serde(default)]
+    pub duration_ms: u64,
+}
+
+/// A trigger that could not be handled, kept intact for a human to inspect or re-send.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The agent.
+    pub agent: AgentId,
+    /// The trigger, intact.
+    pub trigger: Trigger,
+    /// Why it was given up on.
+    pub reason: String,
+    /// Sessions tried.
+    pub attempts: u32,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// What an agent is doing, as the dashboard and `aito status` show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    /// Waiting for a trigger.
+    Idle,
+    /// Running a session.
+    Busy,
+    /// Paused (company pause, budget or quota).
+    Paused,
+    /// Another daemon holds this agent's lease.
+    Standby,
+    /// Shut down.
+    Stopped,
+}
+
+/// An agent's published status; refreshed on every step and as a heartbeat.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// The agent.
+    pub id: AgentId,
+    /// Its role.
+    pub role: Role,
+    /// What it is doing.
+    pub activity: Activity,
+    /// Why it is paused, when it is.
+    #[serde(default)]
+    pub paused_reason: Option<String>,
+    /// The trigger being handled.
+    #[serde(default)]
+    pub current_trigger: Option<String>,
+    /// When it last finished handling something.
+    #[serde(default)]
+    pub last_activity: Option<DateTime<Utc>>,
+    /// Triggers waiting.
+    pub queue_len: usize,
+    /// Spend today, in USD.
+    pub spent_today_usd: f64,
+    /// The daily budget, in USD.
+    pub budget_usd_per_day: f64,
+    /// Sessions in the current hour.
+    pub sessions_this_hour: u32,
+    /// The hourly session budget.
+    pub budget_sessions_per_hour: u32,
+    /// When this status was written.
+    pub heartbeat: DateTime<Utc>,
+}
+
+/// Persistent state shared by all daemons of a company.
+///
+/// # Guarantees
+/// - **Compare-and-set**: [`save_state`](StateStore::save_state) and
+///   [`update_decision`](StateStore::update_decision) write only if the stored version equals
+///   the expected one, atomically, and return the new version; otherwise
+///   [`StoreError::Conflict`]. Concurrent writers never lose an update silently.
+/// - **Idempotency marks**: [`first_time`](StateStore::first_time) returns `true` to exactly one
+///   caller per key until the mark expires.
+/// - **Leases**: at most one holder per lease name at a time; a lease lapses after its TTL
+///   unless renewed by its holder.
+/// - **Bounded history**: each agent keeps at most the `keep` newest entries given on append.
+/// - Times to live are measured on tokio's clock by in-process stores, so paused-time tests
+///   see them expire.
+#[cfg_attr(any(test, feature = "test-utils"), mockall::automock)]
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The agent's state, or the default state at version 0.
+    async fn load_state(&self, agent: AgentId) -> Result<Versioned<AgentState>, StoreError>;
+
+    /// Writes the agent's state if its version is still `expected`; returns the new version.
+    async fn save_state(
+        &self,
+        agent: AgentId,
+        state: &AgentState,
+        expected: u64,
+    ) -> Result<u64, StoreError>;
+
+    /// Appends a history entry and drops the oldest beyond `keep`.
+    async fn append_history(
+        &self,
+        agent: AgentId,
+        entry: &HistoryEntry,
+        keep: usize,
+    ) -> Result<(), StoreError>;
+
+    /// The newest `limit` history entries, oldest first.
+    async fn history(&self, agent: AgentId, limit: usize) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// Stores a new decision at version 1. Fails if the id exists.
+    async fn create_decision(&self, decision: &Decision) -> Result<(), StoreError>;
+
+    /// One decision.
+    async fn decision(&self, id: DecisionId) -> Result<Option<Decision>, StoreError>;
+
+    /// Writes `decision` if the stored version is still `decision.version`; returns the new one.
+    async fn update_decision(&self, decision: &Decision) -> Result<u64, StoreError>;
+
+    /// Decisions with `status` (all when `None`), oldest first.
+    async fn decisions(&self, status: Option<DecisionStatus>) -> Result<Vec<Decision>, StoreError>;
+
+    /// Sets an idempotency mark; `true` if it was not set (the caller goes ahead).
+    async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Whether an idempotency mark is set.
+    async fn is_marked(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Takes or renews the lease `name` for `holder`; `true` if `holder` holds it now.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease up, if `holder` holds it.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Adds `amount` to a counter (created at 0 with `ttl`); returns the new value.
+    async fn add_to_counter(
+        &self,
+        key: &str,
+        amount: f64,
+        ttl: Duration,
+    ) -> Result<f64, StoreError>;
+
+    /// A counter's value (0 when absent or expired).
+    async fn counter(&self, key: &str) -> Result<f64, StoreError>;
+
+    /// A free-form JSON value (pause flags, quota parking, journals).
+    async fn get_value(&self, key: &str) -> Result<Option<Value>, StoreError>;
+
+    /// Sets a free-form value, with an optional time to live.
+    async fn set_value(
+        &self,
+        key: &str,
+        value: &Value,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a free-form value.
+    async fn delete_value(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Appends `entry` to the bounded log `name` (worker-log history, events, human requests),
+    /// dropping the oldest beyond `keep`.
+    async fn append_log(&self, name: &str, entry: &Value, keep: usize) -> Result<(), StoreError>;
+
+    /// The newest `limit` entries of log `name`, oldest first.
+    async fn read_log(&self, name: &str, limit: usize) -> Result<Vec<Value>, StoreError>;
+
+    /// Puts a trigger on the dead-letter list.
+    async fn push_dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError>;
+
+    /// The newest `limit` dead letters (of one agent, or all), oldest first.
+    async fn dead_letters(
+        &self,
+        agent: Option<AgentId>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// Publishes an agent's status.
+    async fn put_status(&self, status: &AgentStatus) -> Result<(), StoreError>;
+
+    /// Every agent's last published status.
+    async fn statuses(&self) -> Result<Vec<AgentStatus>, StoreError>;
+
+    /// Checks that the backend is reachable.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

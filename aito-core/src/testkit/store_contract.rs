@@ -1,0 +1,415 @@
+//! The [`StateStore`] contract, one public function per guarantee.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+
+use crate::channel::Channel;
+use crate::decision::{Decision, DecisionStatus, Tier};
+use crate::envelope::{Envelope, MessageType, Priority, Sender};
+use crate::id::{AgentId, DecisionId};
+use crate::role::Role;
+use crate::store::{
+    Activity, AgentState, AgentStatus, DeadLetter, HistoryEntry, Outcome, StateStore, StoreError,
+};
+use crate::trigger::{Trigger, TriggerKind};
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}:{}", AgentId::random())
+}
+
+/// Sleeps on tokio's clock, which for in-process stores is the clock TTLs follow and for
+/// server stores is close enough to real time in a real-time test.
+async fn pass(duration: Duration) {
+    tokio::time::sleep(duration).await;
+}
+
+/// A new agent's state is the default at version 0; a write with a stale version is refused.
+pub async fn state_starts_at_version_zero_and_cas_rejects_stale_writes(store: &dyn StateStore) {
+    let agent = AgentId::random();
+    let loaded = store.load_state(agent).await.expect("load");
+    assert_eq!(loaded.version, 0);
+    assert_eq!(loaded.value, AgentState::default());
+    let mut state = loaded.value;
+    state.loop_count = 1;
+    state.values.insert("current_focus".into(), json!("launch"));
+    let v1 = store
+        .save_state(agent, &state, 0)
+        .await
+        .expect("first save");
+    assert_eq!(v1, 1);
+    let err = store
+        .save_state(agent, &state, 0)
+        .await
+        .expect_err("stale write");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                expected: 0,
+                found: 1,
+                ..
+            }
+        ),
+        "expected a conflict, got {err}"
+    );
+    let reloaded = store.load_state(agent).await.expect("reload");
+    assert_eq!(reloaded.version, 1);
+    assert_eq!(reloaded.value, state);
+}
+
+/// Many tasks incrementing the same state with compare-and-set and retries: no update is lost.
+pub async fn concurrent_compare_and_set_loses_no_update(store: &dyn StateStore) {
+    // Runs on the caller's task set: scoped concurrency without 'static bounds.
+    let agent = AgentId::random();
+    let tasks = 16;
+    let per_task = 10;
+    let work = (0..tasks).map(|_| async {
+        for _ in 0..per_task {
+            loop {
+                let current = store.load_state(agent).await.expect("load");
+                let mut state = current.value;
+                state.loop_count += 1;
+                match store.save_state(agent, &state, current.version).await {
+                    Ok(_) => break,
+                    Err(StoreError::Conflict { .. }) => tokio::task::yield_now().await,
+                    Err(other) => panic!("save failed: {other}"),
+                }
+            }
+        }
+    });
+    futures_join_all(work).await;
+    let end = store.load_state(agent).await.expect("load");
+    assert_eq!(
+        end.value.loop_count,
+        (tasks * per_task) as u64,
+        "lost updates"
+    );
+    assert_eq!(end.version, (tasks * per_task) as u64);
+}
+
+/// Joins futures concurrently on the current task (no extra dependency).
+async fn futures_join_all<F: Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+    let mut set: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        set.retain_mut(|future| future.as_mut().poll(cx).is_pending());
+        if set.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+fn history_entry(n: usize) -> HistoryEntry {
+    HistoryEntry {
+        at: Utc::now(),
+        trigger_id: format!("t{n}"),
+        trigger: format!("trigger {n}"),
+        outcome: Outcome::Handled,
+        summary: format!("did {n}"),
+        actions: vec![],
+        cost_usd: 0.01,
+        tokens: 10,
+        duration_ms: 5,
+    }
+}
+
+/// History keeps the newest `keep` entries and returns them oldest first.
+pub async fn history_is_bounded_and_ordered(store: &dyn StateStore) {
+    let agent = AgentId::random();
+    for n in 0..12 {
+        store
+            .append_history(agent, &history_entry(n), 10)
+            .await
+            .expect("append");
+    }
+    let all = store.history(agent, 100).await.expect("history");
+    let ids: Vec<_> = all.iter().map(|entry| entry.trigger_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9", "t10", "t11"]
+    );
+    let recent = store.history(agent, 3).await.expect("history");
+    let ids: Vec<_> = recent
+        .iter()
+        .map(|entry| entry.trigger_id.as_str())
+        .collect();
+    assert_eq!(ids, ["t9", "t10", "t11"]);
+    assert!(
+        store
+            .history(AgentId::random(), 5)
+            .await
+            .expect("empty")
+            .is_empty()
+    );
+}
+
+fn decision(status: DecisionStatus) -> Decision {
+    Decision {
+        id: DecisionId::random(),
+        proposer: AgentId::random(),
+        proposer_role: Role::Cto,
+        title: "Adopt Rust".into(),
+        description: "All services in Rust".into(),
+        options: vec![json!("yes"), json!("no")],
+        tier: Tier::Major,
+        status,
+        round: 1,
+        reviewers: vec![Role::Ceo, Role::Dao],
+        votes: vec![],
+        history: vec![],
+        created_at: Utc::now(),
+        deadline: Some(Utc::now() + chrono::Duration::hours(24)),
+        escalation: None,
+        human: None,
+        version: 0,
+    }
+}
+
+/// Decisions are created at version 1, updated with compare-and-set, listed by status.
+pub async fn decisions_are_versioned_and_listed_by_status(store: &dyn StateStore) {
+    let mut first = decision(DecisionStatus::Pending);
+    store.create_decision(&first).await.expect("create");
+    assert!(
+        store.create_decision(&first).await.is_err(),
+        "duplicate create"
+    );
+    let stored = store
+        .decision(first.id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.title, first.title);
+    first.version = 1;
+    first.transition(DecisionStatus::Approved, Utc::now(), "ceo", "fine");
+    let v2 = store.update_decision(&first).await.expect("update");
+    assert_eq!(v2, 2);
+    let stale = store
+        .update_decision(&first)
+        .await
+        .expect_err("stale update");
+    assert!(matches!(stale, StoreError::Conflict { .. }), "{stale}");
+    let second = decision(DecisionStatus::Pending);
+    store.create_decision(&second).await.expect("create");
+    let pending = store
+        .decisions(Some(DecisionStatus::Pending))
+        .await
+        .expect("list");
+    assert!(pending.iter().any(|d| d.id == second.id));
+    assert!(pending.iter().all(|d| d.status == DecisionStatus::Pending));
+    let approved = store
+        .decisions(Some(DecisionStatus::Approved))
+        .await
+        .expect("list");
+    let found = approved.iter().find(|d| d.id == first.id).expect("listed");
+    assert_eq!(found.history.len(), 1);
+    assert!(
+        store
+            .decision(DecisionId::random())
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let all = store.decisions(None).await.expect("list");
+    assert!(all.iter().any(|d| d.id == first.id) && all.iter().any(|d| d.id == second.id));
+}
+
+/// `first_time` says yes once per key, and again after the mark expires.
+pub async fn idempotency_marks_are_set_once_and_expire(store: &dyn StateStore) {
+    let key = unique("mark");
+    assert!(!store.is_marked(&key).await.expect("is_marked"));
+    assert!(
+        store
+            .first_time(&key, Duration::from_secs(1))
+            .await
+            .expect("first")
+    );
+    assert!(
+        !store
+            .first_time(&key, Duration::from_secs(1))
+            .await
+            .expect("second")
+    );
+    assert!(store.is_marked(&key).await.expect("is_marked"));
+    pass(Duration::from_millis(1500)).await;
+    assert!(
+        store
+            .first_time(&key, Duration::from_secs(60))
+            .await
+            .expect("after expiry"),
+        "an expired mark still blocked"
+    );
+}
+
+/// A lease has one holder at a time, is renewed by its holder, released, and lapses.
+pub async fn leases_have_one_holder_and_lapse(store: &dyn StateStore) {
+    let name = unique("lease");
+    let ttl = Duration::from_secs(1);
+    assert!(store.acquire_lease(&name, "a", ttl).await.expect("a takes"));
+    assert!(
+        !store
+            .acquire_lease(&name, "b", ttl)
+            .await
+            .expect("b refused")
+    );
+    assert!(
+        store
+            .acquire_lease(&name, "a", ttl)
+            .await
+            .expect("a renews")
+    );
+    store
+        .release_lease(&name, "b")
+        .await
+        .expect("b cannot release");
+    assert!(
+        !store
+            .acquire_lease(&name, "b", ttl)
+            .await
+            .expect("still a's")
+    );
+    store.release_lease(&name, "a").await.expect("release");
+    assert!(store.acquire_lease(&name, "b", ttl).await.expect("b takes"));
+    pass(Duration::from_millis(1500)).await;
+    assert!(
+        store
+            .acquire_lease(&name, "a", ttl)
+            .await
+            .expect("a after lapse"),
+        "a lapsed lease was still held"
+    );
+}
+
+/// Counters add up, read back, and reset after their TTL.
+pub async fn counters_add_and_expire(store: &dyn StateStore) {
+    let key = unique("counter");
+    assert_eq!(store.counter(&key).await.expect("read"), 0.0);
+    store
+        .add_to_counter(&key, 0.25, Duration::from_secs(1))
+        .await
+        .expect("add");
+    let total = store
+        .add_to_counter(&key, 0.5, Duration::from_secs(1))
+        .await
+        .expect("add");
+    assert!((total - 0.75).abs() < 1e-9, "total {total}");
+    assert!((store.counter(&key).await.expect("read") - 0.75).abs() < 1e-9);
+    pass(Duration::from_millis(1500)).await;
+    assert_eq!(store.counter(&key).await.expect("read after ttl"), 0.0);
+}
+
+/// Free-form values are set, read, expire and are deleted.
+pub async fn values_are_set_read_and_deleted(store: &dyn StateStore) {
+    let key = unique("value");
+    assert_eq!(store.get_value(&key).await.expect("get"), None);
+    store
+        .set_value(&key, &json!({ "paused": true }), None)
+        .await
+        .expect("set");
+    assert_eq!(
+        store.get_value(&key).await.expect("get"),
+        Some(json!({ "paused": true }))
+    );
+    store.delete_value(&key).await.expect("delete");
+    assert_eq!(store.get_value(&key).await.expect("get"), None);
+    let short = unique("value");
+    store
+        .set_value(&short, &json!(1), Some(Duration::from_secs(1)))
+        .await
+        .expect("set");
+    pass(Duration::from_millis(1500)).await;
+    assert_eq!(store.get_value(&short).await.expect("get"), None);
+}
+
+/// Logs keep the newest entries, oldest first.
+pub async fn logs_are_bounded_and_ordered(store: &dyn StateStore) {
+    let name = unique("log");
+    for n in 0..7 {
+        store
+            .append_log(&name, &json!({ "n": n }), 5)
+            .await
+            .expect("append");
+    }
+    let all = store.read_log(&name, 100).await.expect("read");
+    let ns: Vec<_> = all
+        .iter()
+        .map(|entry| entry["n"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(ns, [2, 3, 4, 5, 6]);
+    let last = store.read_log(&name, 2).await.expect("read");
+    assert_eq!(last, [json!({ "n": 5 }), json!({ "n": 6 })]);
+    assert!(
+        store
+            .read_log(&unique("log"), 5)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
+/// Dead letters keep their trigger intact and can be listed per agent.
+pub async fn dead_letters_are_kept_per_agent(store: &dyn StateStore) {
+    let (a, b) = (AgentId::random(), AgentId::random());
+    let envelope = Envelope::new(MessageType::Task, Sender::Human, json!({ "title": "x" }));
+    let trigger = Trigger {
+        id: envelope.id.to_string(),
+        kind: TriggerKind::Message {
+            envelope,
+            channel: Channel::Agent(a),
+        },
+        priority: Priority::High,
+        at: Utc::now(),
+    };
+    for agent in [a, b, a] {
+        store
+            .push_dead_letter(&DeadLetter {
+                agent,
+                trigger: trigger.clone(),
+                reason: "unreadable twice".into(),
+                attempts: 2,
+                at: Utc::now(),
+            })
+            .await
+            .expect("push");
+    }
+    let of_a = store.dead_letters(Some(a), 10).await.expect("list");
+    assert_eq!(of_a.len(), 2);
+    assert_eq!(of_a[0].trigger, trigger);
+    assert_eq!(
+        store.dead_letters(Some(b), 10).await.expect("list").len(),
+        1
+    );
+    assert!(store.dead_letters(None, 10).await.expect("list").len() >= 3);
+}
+
+/// Each agent's newest status is listed.
+pub async fn statuses_are_listed(store: &dyn StateStore) {
+    let id = AgentId::random();
+    let mut status = AgentStatus {
+        id,
+        role: Role::Cfo,
+        activity: Activity::Idle,
+        paused_reason: None,
+        current_trigger: None,
+        last_activity: None,
+        queue_len: 0,
+        spent_today_usd: 0.0,
+        budget_usd_per_day: 5.0,
+        sessions_this_hour: 0,
+        budget_sessions_per_hour: 10,
+        heartbeat: Utc::now(),
+    };
+    store.put_status(&status).await.expect("put");
+    status.activity = Activity::Busy;
+    status.queue_len = 3;
+    store.put_status(&status).await.expect("put");
+    let all = store.statuses().await.expect("list");
+    let mine: Vec<_> = all.iter().filter(|s| s.id == id).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0], &status);
+}

@@ -1,0 +1,15 @@
+//! The bus and store contracts, run against the embedded adapters.
+
+use std::sync::Arc;
+
+use aito_core::{MemoryBus, MemoryStore};
+
+mod bus {
+    use super::*;
+    aito_core::bus_contract_tests!(async { Arc::new(MemoryBus::new()) });
+}
+
+mod store {
+    use super::*;
+    aito_core::store_contract_tests!(async { Arc::new(MemoryStore::new()) });
+}
