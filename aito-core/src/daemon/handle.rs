@@ -69,12 +69,26 @@ impl AgentDaemon {
         )
         .await;
         tracing::info!(agent = %self.id, role = %self.spec.role, trigger = %trigger.id, what = %description, "handling");
-        let thought = match self.recall(&trigger).await {
-            Some((journal, response)) => {
-                tracing::info!(agent = %self.id, trigger = %trigger.id, "re-using the answer recorded before a restart");
-                Thought::Ready(journal, response)
+        let panics = self
+            .runtime
+            .store
+            .counter(&self.panic_key(&trigger.id))
+            .await
+            .unwrap_or(0.0);
+        let thought = if panics >= f64::from(self.runtime.settings.retry.max_attempts) {
+            Thought::DeadLetter {
+                reason: format!("handling panicked {panics} times"),
+                cost_usd: 0.0,
+                tokens: 0,
             }
-            None => self.think(&mut queued).await,
+        } else {
+            match self.recall(&trigger).await {
+                Some((journal, response)) => {
+                    tracing::info!(agent = %self.id, trigger = %trigger.id, "re-using the answer recorded before a restart");
+                    Thought::Ready(journal, response)
+                }
+                None => self.think(&mut queued).await,
+            }
         };
         let elapsed = |started: tokio::time::Instant| {
             u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)

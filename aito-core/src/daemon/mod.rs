@@ -10,6 +10,7 @@ mod handle;
 mod intake;
 pub mod monitor;
 mod queue;
+mod unwind;
 pub(crate) mod workers;
 
 use std::sync::Arc;
@@ -365,7 +366,9 @@ impl AgentDaemon {
             };
             let id = queued.trigger.id.clone();
             self.monitor.set_busy(true);
-            let handling = self.handle(queued, term);
+            // A panic in an adapter ends this term without acknowledging the trigger: the
+            // next term gets it again, and the panic counter dead-letters it if it persists.
+            let handling = unwind::CatchUnwind::new(self.handle(queued, term));
             tokio::pin!(handling);
             let result = tokio::select! {
                 result = &mut handling => Some(result),
@@ -380,11 +383,20 @@ impl AgentDaemon {
                     }
                 }
             };
-            let mut queue = term.queue.lock().await;
+            let result = match result {
+                Some(Err(panic)) => {
+                    tracing::error!(agent = %self.id, trigger = %id, panic = %panic, "handling panicked; restarting intake so the trigger comes again");
+                    self.count_panic(&id).await;
+                    term.queue.lock().await.finish(&id);
+                    self.monitor.set_busy(false);
+                    return;
+                }
+                Some(Ok(result)) => Some(result),
+                None => None,
+            };
             match result {
                 Some((Step::Done, queued)) => {
-                    queue.finish(&id);
-                    drop(queue);
+                    term.queue.lock().await.finish(&id);
                     if let Some(delivery) = queued.delivery {
                         if let Err(err) = delivery.ack().await {
                             tracing::warn!(agent = %self.id, trigger = %id, error = %err, "ack failed; the message may come again and will be recognised");
@@ -393,13 +405,10 @@ impl AgentDaemon {
                     self.monitor.handled_one();
                 }
                 Some((Step::Defer(until), queued)) => {
-                    queue.requeue(queued);
-                    drop(queue);
+                    term.queue.lock().await.requeue(queued);
                     self.set_blocked_until(until).await;
                 }
-                None => {
-                    queue.finish(&id);
-                }
+                None => term.queue.lock().await.finish(&id),
             }
             let len = term.queue.lock().await.len();
             self.monitor.set_queue_len(len);
@@ -407,6 +416,25 @@ impl AgentDaemon {
             if token.is_cancelled() {
                 return;
             }
+        }
+    }
+
+    fn panic_key(&self, trigger_id: &str) -> String {
+        format!("panics:{}:{trigger_id}", self.id)
+    }
+
+    async fn count_panic(&self, trigger_id: &str) {
+        if let Err(err) = self
+            .runtime
+            .store
+            .add_to_counter(
+                &self.panic_key(trigger_id),
+                1.0,
+                self.runtime.settings.mark_ttl,
+            )
+            .await
+        {
+            tracing::warn!(agent = %self.id, error = %err, "could not count a panic");
         }
     }
 

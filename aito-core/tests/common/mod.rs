@@ -2,6 +2,8 @@
 //! model, and waits that work on tokio's paused clock as well as in real time.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod faults;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,218 @@
+//! At-least-once delivery with at-most-once actions: a trigger that was not acknowledged is
+//! handled again after a restart, and the actions it already ran are not repeated.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aito_core::mock::Script;
+use aito_core::store::{Outcome, StateStore};
+use aito_core::{Company, MessageType, Priority, ReplayLlm, Role};
+use common::faults::{HangingStore, PanickyLlm};
+use common::{Harness, answer, eventually, quiet_agents, settle};
+use serde_json::json;
+
+fn delegate_script() -> Vec<aito_core::mock::ScriptedResponse> {
+    vec![
+        answer(
+            Role::Ceo,
+            "Plan the launch",
+            json!({
+                "summary": "Asked the CTO for a plan",
+                "messages": [{"to": "cto", "content": "Write the launch plan", "type": "task"}],
+                "actions": [{"type": "alert", "data": {"alertType": "general", "severity": "low", "message": "launch planning started"}}]
+            }),
+        ),
+        answer(
+            Role::Cto,
+            "Write the launch plan",
+            json!({"summary": "Planned", "actions": []}),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_stopped_after_acting_but_before_acking_does_not_act_twice() {
+    let harness = Harness::new(delegate_script());
+    let store = Arc::new(HangingStore::new(harness.store.clone()));
+    let build = || {
+        Company::builder("testco")
+            .agents(quiet_agents(&[Role::Ceo, Role::Cto]))
+            .bus(harness.bus.clone())
+            .store(store.clone())
+            .llm(harness.llm.clone())
+            .workers(harness.workers.clone())
+            .clock(harness.clock)
+            .settings(harness.settings.clone())
+            .workspace_root(harness.workspaces.path())
+            .build()
+            .expect("company")
+    };
+
+    common::logs();
+    // First life: the CEO acts, then freezes while saving its state, and is shut down.
+    store.hang.store(true, Ordering::SeqCst);
+    let first = build().start().expect("start");
+    first
+        .send(
+            "ceo",
+            MessageType::Task,
+            json!({"title": "Plan the launch"}),
+            Priority::Normal,
+        )
+        .await
+        .expect("send");
+    eventually(
+        "the CTO to get the CEO's message",
+        Duration::from_secs(10),
+        || async { (harness.sessions_of(&Role::Cto) == 1).then_some(()) },
+    )
+    .await;
+    assert!(
+        harness.history("ceo").await.is_empty(),
+        "the CEO must not have finished"
+    );
+    first.shutdown().await;
+
+    // Second life: the unacknowledged task comes back and is finished without repeating.
+    store.hang.store(false, Ordering::SeqCst);
+    let second = build().start().expect("restart");
+    let ceo = eventually(
+        "the CEO to finish the redelivered task",
+        Duration::from_secs(10),
+        || async {
+            let history = harness.history("ceo").await;
+            (!history.is_empty()).then_some(history)
+        },
+    )
+    .await;
+    settle(&second).await;
+    assert_eq!(ceo.len(), 1);
+    assert_eq!(ceo[0].outcome, Outcome::Handled);
+    assert!(
+        ceo[0]
+            .actions
+            .iter()
+            .all(|record| record.detail.contains("not repeated")),
+        "{:?}",
+        ceo[0].actions
+    );
+    assert_eq!(
+        harness.sessions_of(&Role::Ceo),
+        1,
+        "the recorded answer is re-used, not paid for twice"
+    );
+    assert_eq!(
+        harness.sessions_of(&Role::Cto),
+        1,
+        "the message to the CTO was sent once"
+    );
+    let alerts = harness
+        .store
+        .read_log(aito_core::store::logs::EVENTS, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|event| event["event"] == "alert")
+        .count();
+    assert_eq!(alerts, 1, "the alert was raised once");
+    second.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_while_handling_is_survived_and_the_trigger_handled_again() {
+    let harness = Harness::new(vec![]);
+    let llm = Arc::new(PanickyLlm {
+        inner: ReplayLlm::new(Script {
+            description: None,
+            responses: delegate_script(),
+            on_exhausted: Default::default(),
+        }),
+        panics: AtomicUsize::new(1),
+        calls: AtomicUsize::new(0),
+    });
+    let company = Company::builder("testco")
+        .agents(quiet_agents(&[Role::Ceo, Role::Cto]))
+        .bus(harness.bus.clone())
+        .store(harness.store.clone())
+        .llm(llm.clone())
+        .workers(harness.workers.clone())
+        .settings(harness.settings.clone())
+        .workspace_root(harness.workspaces.path())
+        .build()
+        .expect("company")
+        .start()
+        .expect("start");
+    company
+        .send(
+            "ceo",
+            MessageType::Task,
+            json!({"title": "Plan the launch"}),
+            Priority::Normal,
+        )
+        .await
+        .expect("send");
+    let ceo = eventually(
+        "the CEO to handle the task after the panic",
+        Duration::from_secs(10),
+        || async {
+            let history = harness.history("ceo").await;
+            (!history.is_empty()).then_some(history)
+        },
+    )
+    .await;
+    assert_eq!(ceo[0].summary, "Asked the CTO for a plan");
+    settle(&company).await;
+    // CEO: one panic and one answer; CTO: one answer.
+    assert_eq!(llm.calls.load(Ordering::SeqCst), 3);
+    company.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_that_always_panics_is_dead_lettered() {
+    let harness = Harness::new(vec![]);
+    let llm = Arc::new(PanickyLlm {
+        inner: ReplayLlm::from_texts(Vec::<String>::new()),
+        panics: AtomicUsize::new(usize::MAX),
+        calls: AtomicUsize::new(0),
+    });
+    let company = Company::builder("testco")
+        .agents(quiet_agents(&[Role::Ceo]))
+        .bus(harness.bus.clone())
+        .store(harness.store.clone())
+        .llm(llm.clone())
+        .workers(harness.workers.clone())
+        .settings(harness.settings.clone())
+        .workspace_root(harness.workspaces.path())
+        .build()
+        .expect("company")
+        .start()
+        .expect("start");
+    company
+        .send(
+            "ceo",
+            MessageType::Task,
+            json!({"title": "Explode"}),
+            Priority::Normal,
+        )
+        .await
+        .expect("send");
+    let letters = eventually("a dead letter", Duration::from_secs(10), || async {
+        let letters = harness.store.dead_letters(None, 10).await.unwrap();
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
+    assert!(
+        letters[0].reason.contains("panicked"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(
+        llm.calls.load(Ordering::SeqCst),
+        3,
+        "tried max_attempts times, then set aside"
+    );
+    company.shutdown().await;
+}
