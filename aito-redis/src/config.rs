@@ -114,7 +114,8 @@ pub struct RedisConfig {
     /// group (its consumer died). Live deliveries are kept fresh, so a long handling is not
     /// taken over. Default 30 s.
     pub reclaim_idle: Duration,
-    /// How long one blocking stream read waits before the reader looks for entries to reclaim.
+    /// How long one blocking stream read waits before the reader looks for entries to reclaim
+    /// (entries handed over by an ended subscription are picked up within this time).
     /// Default 1 s.
     pub block: Duration,
     /// How long a command may take before it fails (blocking reads add `block`). Default 5 s.

@@ -188,7 +188,10 @@ impl Reader {
 
     async fn read_loop(&self, connection: &mut MultiplexedConnection) -> Stop {
         let config = self.connector.config();
-        let reclaim_every = (config.reclaim_idle / 2).max(Duration::from_millis(10));
+        // Often enough to pick up entries handed over by an ended subscription promptly.
+        let reclaim_every = (config.reclaim_idle / 2)
+            .min(config.block)
+            .max(Duration::from_millis(10));
         let block = config.block.min(reclaim_every);
         let block_ms = u64::try_from(block.as_millis()).unwrap_or(1000).max(1);
         // After a (re)connection: first what this consumer already had, then what others left.
@@ -378,6 +381,9 @@ impl Reader {
             && let Err(err) = self.shared.ack(self.stream, &skip).await
         {
             tracing::warn!(stream = %spec.key, error = %err, "could not acknowledge skipped entries; they will be seen again");
+        }
+        if !ready.is_empty() {
+            tracing::trace!(stream = %spec.key, entries = ready.len(), redelivered, "delivering");
         }
         for delivery in ready {
             tokio::select! {
