@@ -325,12 +325,12 @@ async fn handle(store: &RedisStateStore, envelope: &Envelope) -> bool {
     if store
         .first_time(&format!("action:{action}"), Duration::from_secs(3600))
         .await
-        .unwrap()
+        .expect("first_time")
     {
         store
             .append_log("actions", &json!({ "action": action }), 100)
             .await
-            .unwrap();
+            .expect("append_log");
         true
     } else {
         false
