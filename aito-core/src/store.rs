@@ -44,6 +44,18 @@ pub enum StoreError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// Names of the bounded logs aito keeps through [`StateStore::append_log`].
+pub mod logs {
+    /// Company events (the dashboard's feed), newest last.
+    pub const EVENTS: &str = "events";
+    /// Decisions escalated to a human.
+    pub const ESCALATIONS: &str = "escalations";
+    /// Requests for human action from agents.
+    pub const HUMAN_REQUESTS: &str = "human_requests";
+    /// Worker log lines, for the dashboard's history on load.
+    pub const WORKER_LOGS: &str = "worker_logs";
+}
+
 /// A value with the version to compare-and-set against. Version 0 means "never written".
 #[derive(Clone, Debug, PartialEq)]
 pub struct Versioned<T> {

@@ -1,0 +1,336 @@
+//! The budget ledger: what each agent and the whole company spent in the current hour and
+//! day, and whether the next session or worker may start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Duration as ChronoDuration, TimeZone, Timelike, Utc};
+
+use crate::agent::Budget;
+use crate::store::{StateStore, StoreError};
+
+/// Counters outlive their window by a day, so a late reader still sees them.
+const COUNTER_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
+
+/// Whose money: one agent, or the company as a whole.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// One agent, by id.
+    Agent(String),
+    /// Everyone together.
+    Company,
+}
+
+impl Scope {
+    fn key(&self) -> &str {
+        match self {
+            Scope::Agent(id) => id,
+            Scope::Company => "company",
+        }
+    }
+}
+
+/// Spend in the current windows.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Spend {
+    /// Sessions this hour.
+    pub sessions_hour: f64,
+    /// Sessions today.
+    pub sessions_day: f64,
+    /// USD this hour.
+    pub usd_hour: f64,
+    /// USD today.
+    pub usd_day: f64,
+    /// Tokens this hour.
+    pub tokens_hour: f64,
+    /// Tokens today.
+    pub tokens_day: f64,
+}
+
+impl Spend {
+    /// The average cost of a session today, the forecast for the next one.
+    pub fn expected_session_cost(&self) -> f64 {
+        if self.sessions_day > 0.0 {
+            self.usd_day / self.sessions_day
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A limit that stops the next session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exceeded {
+    /// Which limit (`sessions_per_hour`, `usd_per_day`, ...).
+    pub limit: &'static str,
+    /// Spent (with the forecast of the next session, for money).
+    pub spent: f64,
+    /// The limit.
+    pub of: f64,
+    /// When the window resets.
+    pub until: DateTime<Utc>,
+}
+
+/// A limit passed its soft threshold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Warning {
+    /// Which limit.
+    pub limit: &'static str,
+    /// Spent.
+    pub spent: f64,
+    /// The limit.
+    pub of: f64,
+    /// The window's key, so the warning is raised once per window.
+    pub window: String,
+}
+
+/// The outcome of a budget check.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Verdict {
+    /// The first hard limit that stops the next session, if any.
+    pub exceeded: Option<Exceeded>,
+    /// Soft limits passed.
+    pub warnings: Vec<Warning>,
+}
+
+/// Reads and writes budget counters in the store.
+#[derive(Clone)]
+pub struct BudgetLedger {
+    store: Arc<dyn StateStore>,
+}
+
+impl std::fmt::Debug for BudgetLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BudgetLedger").finish_non_exhaustive()
+    }
+}
+
+fn hour_window(now: DateTime<Utc>) -> String {
+    now.format("%Y%m%d%H").to_string()
+}
+
+fn day_window(now: DateTime<Utc>) -> String {
+    now.format("%Y%m%d").to_string()
+}
+
+fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
+    let start = Utc
+        .with_ymd_and_hms(now.year(), now.month(), now.day(), now.hour(), 0, 0)
+        .single()
+        .unwrap_or(now);
+    start + ChronoDuration::hours(1)
+}
+
+fn next_day(now: DateTime<Utc>) -> DateTime<Utc> {
+    let start = Utc
+        .with_ymd_and_hms(now.year(), now.month(), now.day(), 0, 0, 0)
+        .single()
+        .unwrap_or(now);
+    start + ChronoDuration::days(1)
+}
+
+impl BudgetLedger {
+    /// A ledger over `store`.
+    pub fn new(store: Arc<dyn StateStore>) -> Self {
+        Self { store }
+    }
+
+    fn key(scope: &Scope, what: &str, window: &str) -> String {
+        format!("budget:{}:{what}:{window}", scope.key())
+    }
+
+    /// Spend of `scope` in the windows around `now`.
+    pub async fn spend(&self, scope: &Scope, now: DateTime<Utc>) -> Result<Spend, StoreError> {
+        let (hour, day) = (hour_window(now), day_window(now));
+        let store = &self.store;
+        let key = |what: &str, window: &str| Self::key(scope, what, window);
+        Ok(Spend {
+            sessions_hour: store.counter(&key("sessions", &hour)).await?,
+            sessions_day: store.counter(&key("sessions", &day)).await?,
+            usd_hour: store.counter(&key("usd", &hour)).await?,
+            usd_day: store.counter(&key("usd", &day)).await?,
+            tokens_hour: store.counter(&key("tokens", &hour)).await?,
+            tokens_day: store.counter(&key("tokens", &day)).await?,
+        })
+    }
+
+    /// Whether a session of `scope` may start under `budget` at `now`. Money limits count the
+    /// forecast cost of the next session, so a session that would cross the limit never starts.
+    pub async fn check(
+        &self,
+        scope: &Scope,
+        budget: &Budget,
+        now: DateTime<Utc>,
+        counts_as_session: bool,
+    ) -> Result<(Verdict, Spend), StoreError> {
+        let spend = self.spend(scope, now).await?;
+        let next_cost = spend.expected_session_cost();
+        let (hour, day) = (hour_window(now), day_window(now));
+        let session = if counts_as_session { 1.0 } else { 0.0 };
+        let limits: [(&'static str, Option<f64>, f64, f64, DateTime<Utc>, &str); 5] = [
+            (
+                "sessions_per_hour",
+                budget.sessions_per_hour.map(f64::from),
+                spend.sessions_hour,
+                spend.sessions_hour + session,
+                next_hour(now),
+                &hour,
+            ),
+            (
+                "usd_per_hour",
+                budget.usd_per_hour,
+                spend.usd_hour,
+                spend.usd_hour + next_cost,
+                next_hour(now),
+                &hour,
+            ),
+            (
+                "usd_per_day",
+                budget.usd_per_day,
+                spend.usd_day,
+                spend.usd_day + next_cost,
+                next_day(now),
+                &day,
+            ),
+            (
+                "tokens_per_hour",
+                budget.tokens_per_hour.map(|t| t as f64),
+                spend.tokens_hour,
+                spend.tokens_hour,
+                next_hour(now),
+                &hour,
+            ),
+            (
+                "tokens_per_day",
+                budget.tokens_per_day.map(|t| t as f64),
+                spend.tokens_day,
+                spend.tokens_day,
+                next_day(now),
+                &day,
+            ),
+        ];
+        let mut verdict = Verdict::default();
+        for (limit, of, spent, projected, until, window) in limits {
+            let Some(of) = of else { continue };
+            let over = if limit.starts_with("tokens") {
+                projected >= of
+            } else {
+                projected > of + 1e-9
+            };
+            if over && verdict.exceeded.is_none() {
+                verdict.exceeded = Some(Exceeded {
+                    limit,
+                    spent: projected,
+                    of,
+                    until,
+                });
+            } else if spent >= of * budget.soft_ratio {
+                verdict.warnings.push(Warning {
+                    limit,
+                    spent,
+                    of,
+                    window: window.to_owned(),
+                });
+            }
+        }
+        Ok((verdict, spend))
+    }
+
+    /// Counts a session start.
+    pub async fn record_session(
+        &self,
+        scope: &Scope,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for window in [hour_window(now), day_window(now)] {
+            self.store
+                .add_to_counter(&Self::key(scope, "sessions", &window), 1.0, COUNTER_TTL)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds money and tokens spent.
+    pub async fn record_cost(
+        &self,
+        scope: &Scope,
+        usd: f64,
+        tokens: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for window in [hour_window(now), day_window(now)] {
+            if usd > 0.0 {
+                self.store
+                    .add_to_counter(&Self::key(scope, "usd", &window), usd, COUNTER_TTL)
+                    .await?;
+            }
+            if tokens > 0 {
+                self.store
+                    .add_to_counter(
+                        &Self::key(scope, "tokens", &window),
+                        tokens as f64,
+                        COUNTER_TTL,
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+
+    #[tokio::test]
+    async fn the_session_that_would_cross_the_daily_limit_does_not_start() {
+        let ledger = BudgetLedger::new(Arc::new(MemoryStore::new()));
+        let scope = Scope::Agent("a".into());
+        let budget = Budget {
+            usd_per_day: Some(1.0),
+            ..Budget::unlimited()
+        };
+        let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+        for _ in 0..3 {
+            let (verdict, _) = ledger.check(&scope, &budget, now, true).await.unwrap();
+            assert!(verdict.exceeded.is_none());
+            ledger.record_session(&scope, now).await.unwrap();
+            ledger.record_cost(&scope, 0.30, 100, now).await.unwrap();
+        }
+        let (verdict, _) = ledger.check(&scope, &budget, now, true).await.unwrap();
+        let exceeded = verdict.exceeded.expect("the fourth session must not start");
+        assert_eq!(exceeded.limit, "usd_per_day");
+        assert_eq!(
+            exceeded.until,
+            "2026-11-25T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        let tomorrow = now + ChronoDuration::days(1);
+        let (verdict, _) = ledger.check(&scope, &budget, tomorrow, true).await.unwrap();
+        assert!(verdict.exceeded.is_none());
+    }
+
+    #[tokio::test]
+    async fn sessions_per_hour_and_soft_warnings() {
+        let ledger = BudgetLedger::new(Arc::new(MemoryStore::new()));
+        let scope = Scope::Company;
+        let budget = Budget {
+            sessions_per_hour: Some(5),
+            ..Budget::unlimited()
+        };
+        let now: DateTime<Utc> = "2026-11-24T10:59:00Z".parse().unwrap();
+        for _ in 0..4 {
+            ledger.record_session(&scope, now).await.unwrap();
+        }
+        let (verdict, _) = ledger.check(&scope, &budget, now, true).await.unwrap();
+        assert!(verdict.exceeded.is_none());
+        assert_eq!(verdict.warnings.len(), 1);
+        ledger.record_session(&scope, now).await.unwrap();
+        let (verdict, _) = ledger.check(&scope, &budget, now, true).await.unwrap();
+        let exceeded = verdict.exceeded.unwrap();
+        assert_eq!(
+            exceeded.until,
+            "2026-11-24T11:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
+}

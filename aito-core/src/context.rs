@@ -1,0 +1,104 @@
+//! The [`ContextProvider`] trait: what an agent knows when it thinks (RAG).
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::id::AgentId;
+use crate::role::Role;
+
+/// A question for the context provider.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContextQuery {
+    /// The agent that will read the passages.
+    pub agent: AgentId,
+    /// Its role.
+    pub role: Role,
+    /// Query text, built from the trigger (title, content, decision text).
+    pub text: String,
+    /// How many characters the passages may take in total.
+    pub budget_chars: usize,
+}
+
+/// One ranked passage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Passage {
+    /// Where it comes from (a file path, `decision:<id>`, `summary:<role>`...).
+    pub source: String,
+    /// The text.
+    pub text: String,
+    /// Relevance; higher is better.
+    pub score: f32,
+}
+
+/// Something the company learned, offered to the provider to index.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Knowledge {
+    /// A session's summary.
+    SessionSummary {
+        /// Whose.
+        agent: AgentId,
+        /// Its role.
+        role: Role,
+        /// The trigger, described.
+        trigger: String,
+        /// The summary.
+        summary: String,
+    },
+    /// A decision reached an outcome.
+    Decision {
+        /// The decision, as stored.
+        decision: Box<crate::decision::Decision>,
+    },
+    /// A worker finished.
+    WorkerResult {
+        /// The requesting agent.
+        agent: AgentId,
+        /// Its role.
+        role: Role,
+        /// The task.
+        task: String,
+        /// The result text.
+        result: String,
+    },
+}
+
+/// Why context could not be given.
+#[derive(Debug, thiserror::Error)]
+#[error("context provider failed: {0}")]
+pub struct ContextError(pub String);
+
+/// Supplies ranked passages for a prompt and learns from what the company does.
+///
+/// # Contract
+/// - [`context`](ContextProvider::context) returns passages best first whose total length fits
+///   `budget_chars`, and never passages the asking agent may not see (another agent's private
+///   state).
+/// - [`observe`](ContextProvider::observe) is called as things happen; later queries should see
+///   them without a rebuild. It must be cheap: it runs on the agent's loop.
+/// - Failures are logged by the daemon and the prompt is built without context; they never stop
+///   a session.
+#[cfg_attr(any(test, feature = "test-utils"), mockall::automock)]
+#[async_trait]
+pub trait ContextProvider: Send + Sync {
+    /// Passages for `query`, best first.
+    async fn context(&self, query: &ContextQuery) -> Result<Vec<Passage>, ContextError>;
+
+    /// Learns something new.
+    async fn observe(&self, knowledge: &Knowledge) -> Result<(), ContextError>;
+}
+
+/// A provider that knows nothing; the default when none is configured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoContext;
+
+#[async_trait]
+impl ContextProvider for NoContext {
+    async fn context(&self, _query: &ContextQuery) -> Result<Vec<Passage>, ContextError> {
+        Ok(Vec::new())
+    }
+
+    async fn observe(&self, _knowledge: &Knowledge) -> Result<(), ContextError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,728 @@
+//! Handling one trigger: think (budget, prompt, session, parse, repair, retries), act, persist.
+
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::queue::Queued;
+use super::{AgentDaemon, Step, Term};
+use crate::action::ModelResponse;
+use crate::budget::Scope;
+use crate::context::{ContextQuery, Knowledge, Passage};
+use crate::decision::{Decision, DecisionStatus};
+use crate::envelope::{MessageType, preview};
+use crate::event::Event;
+use crate::execute::{ActionContext, Execution};
+use crate::id::DecisionId;
+use crate::llm::{LlmError, LlmRequest};
+use crate::parse::parse_response;
+use crate::prompt::{self, Prompt, PromptInput};
+use crate::store::{ActionRecord, DeadLetter, HistoryEntry, Outcome, StoreError};
+use crate::trigger::{Cause, Trigger, TriggerKind};
+
+/// Largest serialized size of the model's own state values.
+const STATE_VALUES_LIMIT: usize = 32 * 1024;
+
+/// How long to wait before retrying when the store could not persist a handled trigger.
+const PERSIST_RETRY: Duration = Duration::from_secs(5);
+
+/// A model answer kept until its trigger is fully handled, so a redelivery after a crash
+/// re-uses it instead of paying for a second session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Journal {
+    text: String,
+    cost_usd: f64,
+    tokens: u64,
+    session_id: Option<String>,
+}
+
+/// What thinking produced.
+enum Thought {
+    /// An answer that parsed.
+    Ready(Journal, ModelResponse),
+    /// Not now.
+    Defer(DateTime<Utc>),
+    /// Give up on this trigger.
+    DeadLetter {
+        reason: String,
+        cost_usd: f64,
+        tokens: u64,
+    },
+}
+
+impl AgentDaemon {
+    fn journal_key(&self, trigger_id: &str) -> String {
+        format!("journal:{}:{trigger_id}", self.id)
+    }
+
+    pub(super) async fn handle(&self, mut queued: Queued, term: &Term) -> (Step, Queued) {
+        let started = tokio::time::Instant::now();
+        let trigger = queued.trigger.clone();
+        let description = trigger.describe(&self.runtime.directory);
+        self.publish_status(
+            crate::store::Activity::Busy,
+            None,
+            Some(description.clone()),
+        )
+        .await;
+        tracing::info!(agent = %self.id, role = %self.spec.role, trigger = %trigger.id, what = %description, "handling");
+        let thought = match self.recall(&trigger).await {
+            Some((journal, response)) => {
+                tracing::info!(agent = %self.id, trigger = %trigger.id, "re-using the answer recorded before a restart");
+                Thought::Ready(journal, response)
+            }
+            None => self.think(&mut queued).await,
+        };
+        let elapsed = |started: tokio::time::Instant| {
+            u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        };
+        let result = match thought {
+            Thought::Defer(until) => return (Step::Defer(until), queued),
+            Thought::DeadLetter {
+                reason,
+                cost_usd,
+                tokens,
+            } => {
+                self.dead_letter(&queued, &reason, cost_usd, tokens, elapsed(started))
+                    .await
+            }
+            Thought::Ready(journal, response) => {
+                let cause = Cause::of(self.id, &trigger);
+                let context = ActionContext {
+                    runtime: &self.runtime,
+                    agent: self.id,
+                    spec: &self.spec,
+                    workspace: &self.workspace,
+                    trigger_id: &trigger.id,
+                    cause,
+                    workers: &term.pool,
+                };
+                let execution = context.execute(&response).await;
+                self.finish(&trigger, &journal, &response, execution, elapsed(started))
+                    .await
+            }
+        };
+        match result {
+            Ok(()) => (Step::Done, queued),
+            Err(err) => {
+                tracing::error!(agent = %self.id, trigger = %trigger.id, error = %err, "could not persist; will try again");
+                let until = self.runtime.clock.now()
+                    + chrono::Duration::from_std(PERSIST_RETRY).unwrap_or_default();
+                (Step::Defer(until), queued)
+            }
+        }
+    }
+
+    async fn recall(&self, trigger: &Trigger) -> Option<(Journal, ModelResponse)> {
+        let value = self
+            .runtime
+            .store
+            .get_value(&self.journal_key(&trigger.id))
+            .await
+            .ok()??;
+        let journal: Journal = serde_json::from_value(value).ok()?;
+        let response = parse_response(&journal.text).ok()?;
+        Some((journal, response))
+    }
+
+    /// Runs the model until it gives a readable answer, within budget, retries and quotas.
+    async fn think(&self, queued: &mut Queued) -> Thought {
+        let runtime = &self.runtime;
+        let settings = &runtime.settings;
+        let mut prompt: Option<Prompt> = None;
+        let mut repair: Option<String> = None;
+        let (mut cost_usd, mut tokens) = (0.0, 0u64);
+        loop {
+            let now = runtime.clock.now();
+            if let Some(until) = self.over_budget(now).await {
+                return Thought::Defer(until);
+            }
+            let base = match prompt.take() {
+                Some(prompt) => prompt,
+                None => self.build_prompt(&queued.trigger, now).await,
+            };
+            let request_prompt = match &repair {
+                Some(error) => prompt::repair(&base, error, settings.prompt_budget),
+                None => base.clone(),
+            };
+            prompt = Some(base);
+            let request = LlmRequest {
+                agent: self.id,
+                role: self.spec.role.clone(),
+                system_prompt: request_prompt.system,
+                prompt: request_prompt.user,
+                resume_session: None,
+                model: self.spec.model.clone(),
+                max_turns: settings.max_turns,
+                timeout: settings.session_timeout,
+            };
+            for scope in self.scopes() {
+                if let Err(err) = runtime.ledger.record_session(&scope, now).await {
+                    tracing::warn!(error = %err, "could not count a session");
+                }
+            }
+            self.monitor.session_started();
+            runtime
+                .emit(Event::SessionStarted {
+                    agent: self.id,
+                    role: self.spec.role.clone(),
+                    trigger: queued.trigger.describe(&self.runtime.directory),
+                })
+                .await;
+            let limit = settings.session_timeout + Duration::from_secs(30);
+            let outcome = match tokio::time::timeout(limit, runtime.llm.run(request)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(LlmError::Timeout(limit)),
+            };
+            match outcome {
+                Ok(response) => {
+                    let now = runtime.clock.now();
+                    cost_usd += response.cost_usd;
+                    tokens += response.usage.total();
+                    for scope in self.scopes() {
+                        if let Err(err) = runtime
+                            .ledger
+                            .record_cost(&scope, response.cost_usd, response.usage.total(), now)
+                            .await
+                        {
+                            tracing::warn!(error = %err, "could not record session cost");
+                        }
+                    }
+                    match parse_response(&response.text) {
+                        Ok(parsed) => {
+                            let journal = Journal {
+                                text: response.text,
+                                cost_usd,
+                                tokens,
+                                session_id: response.session_id,
+                            };
+                            self.keep_journal(&queued.trigger.id, &journal).await;
+                            return Thought::Ready(journal, parsed);
+                        }
+                        Err(err) if repair.is_none() => {
+                            tracing::warn!(agent = %self.id, error = %err, output = %preview(&response.text, 200), "unreadable answer; asking once more");
+                            repair = Some(err.to_string());
+                        }
+                        Err(err) => {
+                            return Thought::DeadLetter {
+                                reason: format!("the answer was unreadable twice: {err}"),
+                                cost_usd,
+                                tokens,
+                            };
+                        }
+                    }
+                }
+                Err(LlmError::RateLimited {
+                    quota,
+                    resets_at,
+                    retry_after,
+                    message,
+                }) => {
+                    queued.rate_limit_waits += 1;
+                    if queued.rate_limit_waits > settings.retry.max_rate_limit_waits {
+                        return Thought::DeadLetter {
+                            reason: format!(
+                                "still rate limited after {} waits: {message}",
+                                settings.retry.max_rate_limit_waits
+                            ),
+                            cost_usd,
+                            tokens,
+                        };
+                    }
+                    let now = runtime.clock.now();
+                    let wait = retry_after.unwrap_or(settings.retry.rate_limit_fallback);
+                    let until = resets_at.unwrap_or_else(|| now + to_chrono(wait)) + self.jitter();
+                    runtime
+                        .emit(Event::GuardTripped {
+                            agent: self.id,
+                            role: self.spec.role.clone(),
+                            guard: if quota { "quota" } else { "rate_limit" }.to_owned(),
+                            reason: format!("model refused: {message}; parked until {}", until.to_rfc3339()),
+                            figures: json!({ "until": until, "quota": quota, "waits": queued.rate_limit_waits }),
+                        })
+                        .await;
+                    tracing::warn!(agent = %self.id, quota, %until, message = %message, "rate limited; parking the agent");
+                    return Thought::Defer(until);
+                }
+                Err(err) if err.is_transient() => {
+                    queued.attempts += 1;
+                    let dead = queued.attempts >= settings.retry.max_attempts;
+                    runtime
+                        .emit(Event::SessionFailed {
+                            agent: self.id,
+                            role: self.spec.role.clone(),
+                            error: err.to_string(),
+                            dead_lettered: dead,
+                        })
+                        .await;
+                    if dead {
+                        return Thought::DeadLetter {
+                            reason: format!("failed {} times; last error: {err}", queued.attempts),
+                            cost_usd,
+                            tokens,
+                        };
+                    }
+                    let backoff = settings.retry.backoff(queued.attempts, self.seed());
+                    tracing::warn!(agent = %self.id, error = %err, attempt = queued.attempts, ?backoff, "session failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(err) => {
+                    runtime
+                        .emit(Event::SessionFailed {
+                            agent: self.id,
+                            role: self.spec.role.clone(),
+                            error: err.to_string(),
+                            dead_lettered: true,
+                        })
+                        .await;
+                    return Thought::DeadLetter {
+                        reason: format!("not retried: {err}"),
+                        cost_usd,
+                        tokens,
+                    };
+                }
+            }
+        }
+    }
+
+    fn scopes(&self) -> [Scope; 2] {
+        [Scope::Agent(self.id.to_string()), Scope::Company]
+    }
+
+    fn seed(&self) -> u64 {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.id.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Up to two seconds, fixed per agent, so parked agents do not all wake at once.
+    fn jitter(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds((self.seed() % 2000) as i64)
+    }
+
+    /// When the next session may start, if a budget says not now.
+    async fn over_budget(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let runtime = &self.runtime;
+        let budgets = [&self.spec.budget, &runtime.settings.company_budget];
+        for (scope, budget) in self.scopes().into_iter().zip(budgets) {
+            let verdict = match runtime.ledger.check(&scope, budget, now, true).await {
+                Ok((verdict, _)) => verdict,
+                Err(err) => {
+                    tracing::warn!(agent = %self.id, error = %err, "budget unreadable; waiting");
+                    return Some(now + to_chrono(PERSIST_RETRY));
+                }
+            };
+            let who = match &scope {
+                Scope::Agent(_) => Some(self.id),
+                Scope::Company => None,
+            };
+            for warning in verdict.warnings {
+                let key = format!(
+                    "warned:{}:{}:{}",
+                    scope_name(&scope),
+                    warning.limit,
+                    warning.window
+                );
+                if runtime
+                    .store
+                    .first_time(&key, Duration::from_secs(2 * 24 * 3600))
+                    .await
+                    .unwrap_or(false)
+                {
+                    runtime
+                        .emit(Event::BudgetWarning {
+                            agent: who,
+                            limit: warning.limit.to_owned(),
+                            spent: warning.spent,
+                            of: warning.of,
+                        })
+                        .await;
+                }
+            }
+            if let Some(exceeded) = verdict.exceeded {
+                let key = format!(
+                    "tripped:{}:{}:{}",
+                    scope_name(&scope),
+                    exceeded.limit,
+                    exceeded.until.timestamp()
+                );
+                if runtime
+                    .store
+                    .first_time(&key, Duration::from_secs(2 * 24 * 3600))
+                    .await
+                    .unwrap_or(false)
+                {
+                    tracing::warn!(agent = %self.id, limit = exceeded.limit, spent = exceeded.spent, of = exceeded.of, until = %exceeded.until, "budget reached; pausing the agent");
+                    runtime
+                        .emit(Event::GuardTripped {
+                            agent: self.id,
+                            role: self.spec.role.clone(),
+                            guard: "budget".to_owned(),
+                            reason: format!(
+                                "{} budget {} reached; no session until {}",
+                                if who.is_some() { "agent" } else { "company" },
+                                exceeded.limit,
+                                exceeded.until.to_rfc3339()
+                            ),
+                            figures: json!({ "limit": exceeded.limit, "spent": exceeded.spent, "of": exceeded.of, "until": exceeded.until }),
+                        })
+                        .await;
+                }
+                return Some(exceeded.until);
+            }
+        }
+        None
+    }
+
+    async fn build_prompt(&self, trigger: &Trigger, now: DateTime<Utc>) -> Prompt {
+        let runtime = &self.runtime;
+        let settings = &runtime.settings;
+        let state = match runtime.store.load_state(self.id).await {
+            Ok(state) => state.value,
+            Err(err) => {
+                tracing::warn!(agent = %self.id, error = %err, "state unreadable; prompting without it");
+                Default::default()
+            }
+        };
+        let history = runtime
+            .store
+            .history(self.id, settings.history_in_prompt)
+            .await
+            .unwrap_or_default();
+        let decisions = self.decisions_involving_me(state.last_loop_at).await;
+        let context_budget = (settings.prompt_budget as f64 * settings.context_share) as usize;
+        let context = self.context(trigger, context_budget).await;
+        prompt::build(&PromptInput {
+            agent: self.id,
+            role: &self.spec.role,
+            profile: &self.spec.profile,
+            directory: &runtime.directory,
+            state: &state,
+            history: &history,
+            decisions: &decisions,
+            context: &context,
+            context_budget,
+            trigger,
+            now,
+            budget: settings.prompt_budget,
+        })
+    }
+
+    async fn decisions_involving_me(&self, since: Option<DateTime<Utc>>) -> Vec<Decision> {
+        let role = &self.spec.role;
+        let mut mine = Vec::new();
+        for status in [
+            DecisionStatus::Pending,
+            DecisionStatus::Revising,
+            DecisionStatus::Escalated,
+            DecisionStatus::Approved,
+            DecisionStatus::Executed,
+        ] {
+            let Ok(decisions) = self.runtime.store.decisions(Some(status)).await else {
+                continue;
+            };
+            for decision in decisions {
+                let involved = decision.proposer == self.id
+                    || (decision.reviewers.contains(role) && decision.status.is_open());
+                // The CEO is informed of decisions taken without review since its last look.
+                let informed = role == &crate::role::Role::Ceo
+                    && decision.status == DecisionStatus::Executed
+                    && since.is_none_or(|since| decision.created_at >= since);
+                let stale =
+                    decision.status == DecisionStatus::Executed && decision.proposer == self.id;
+                if (involved && !stale) || informed {
+                    mine.push(decision);
+                }
+            }
+        }
+        mine
+    }
+
+    async fn context(&self, trigger: &Trigger, budget_chars: usize) -> Vec<Passage> {
+        let text = query_text(trigger);
+        if text.trim().is_empty() || budget_chars == 0 {
+            return Vec::new();
+        }
+        let query = ContextQuery {
+            agent: self.id,
+            role: self.spec.role.clone(),
+            text,
+            budget_chars,
+        };
+        match self.runtime.context.context(&query).await {
+            Ok(passages) => passages,
+            Err(err) => {
+                tracing::warn!(agent = %self.id, error = %err, "no context for this prompt");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn keep_journal(&self, trigger_id: &str, journal: &Journal) {
+        let value = serde_json::to_value(journal).unwrap_or(Value::Null);
+        if let Err(err) = self
+            .runtime
+            .store
+            .set_value(
+                &self.journal_key(trigger_id),
+                &value,
+                Some(self.runtime.settings.mark_ttl),
+            )
+            .await
+        {
+            tracing::warn!(agent = %self.id, error = %err, "could not keep the answer; a crash now would cost a second session");
+        }
+    }
+
+    /// Persists a handled trigger: state, history, marks, knowledge, events.
+    async fn finish(
+        &self,
+        trigger: &Trigger,
+        journal: &Journal,
+        response: &ModelResponse,
+        execution: Execution,
+        duration_ms: u64,
+    ) -> Result<(), StoreError> {
+        let runtime = &self.runtime;
+        let summary = response
+            .summary
+            .clone()
+            .unwrap_or_else(|| "(no summary)".to_owned());
+        let mut notes = execution.notes;
+        let now = runtime.clock.now();
+        self.update_state(|state| {
+            state.loop_count += 1;
+            state.success_count += 1;
+            state.last_loop_at = Some(now);
+            state.last_summary = Some(summary.clone());
+            if journal.session_id.is_some() {
+                state.session_id = journal.session_id.clone();
+            }
+            let mut values = state.values.clone();
+            for (key, value) in &response.state_updates {
+                if value.is_null() {
+                    values.remove(key);
+                } else {
+                    values.insert(key.clone(), value.clone());
+                }
+            }
+            let size = serde_json::to_string(&values).map_or(usize::MAX, |text| text.len());
+            let mut state_notes = notes.clone();
+            if size <= STATE_VALUES_LIMIT {
+                state.values = values;
+            } else {
+                state_notes.push(format!(
+                    "your stateUpdates were not applied: the state would be {size} bytes, over the {STATE_VALUES_LIMIT}-byte limit; remove keys by setting them to null"
+                ));
+            }
+            state.notes = state_notes;
+        })
+        .await
+        .map(|notes_written| notes = notes_written)?;
+        self.record_history(
+            trigger,
+            Outcome::Handled,
+            &summary,
+            execution.records.clone(),
+            journal.cost_usd,
+            journal.tokens,
+            duration_ms,
+        )
+        .await?;
+        self.close_trigger(trigger).await?;
+        if let Some(id) = approved_decision(trigger) {
+            match runtime.engine.mark_executed(id, self.id, &summary).await {
+                Ok(_) => tracing::info!(agent = %self.id, decision = %id, "decision carried out"),
+                Err(err) => {
+                    tracing::debug!(agent = %self.id, decision = %id, error = %err, "decision not marked executed")
+                }
+            }
+        }
+        let knowledge = Knowledge::SessionSummary {
+            agent: self.id,
+            role: self.spec.role.clone(),
+            trigger: trigger.describe(&self.runtime.directory),
+            summary: summary.clone(),
+        };
+        if let Err(err) = runtime.context.observe(&knowledge).await {
+            tracing::warn!(error = %err, "context provider could not index a summary");
+        }
+        tracing::info!(agent = %self.id, role = %self.spec.role, trigger = %trigger.id, actions = execution.records.len(), notes = notes.len(), cost = journal.cost_usd, summary = %preview(&summary, 160), "handled");
+        runtime
+            .emit(Event::TriggerHandled {
+                agent: self.id,
+                role: self.spec.role.clone(),
+                trigger: trigger.describe(&self.runtime.directory),
+                outcome: Outcome::Handled,
+                summary,
+                actions: execution.records.iter().filter(|record| record.ok).count(),
+                cost_usd: journal.cost_usd,
+                duration_ms,
+            })
+            .await;
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        queued: &Queued,
+        reason: &str,
+        cost_usd: f64,
+        tokens: u64,
+        duration_ms: u64,
+    ) -> Result<(), StoreError> {
+        let runtime = &self.runtime;
+        let trigger = &queued.trigger;
+        tracing::error!(agent = %self.id, trigger = %trigger.id, reason, "dead-lettered");
+        runtime
+            .store
+            .push_dead_letter(&DeadLetter {
+                agent: self.id,
+                trigger: trigger.clone(),
+                reason: reason.to_owned(),
+                attempts: queued.attempts.max(1),
+                at: runtime.clock.now(),
+            })
+            .await?;
+        let note = format!(
+            "your session for \"{}\" failed and was set aside for a human: {}",
+            trigger.describe(&self.runtime.directory),
+            preview(reason, 300)
+        );
+        self.update_state(|state| {
+            state.error_count += 1;
+            state.notes = vec![note.clone()];
+        })
+        .await?;
+        self.record_history(
+            trigger,
+            Outcome::DeadLettered,
+            reason,
+            Vec::new(),
+            cost_usd,
+            tokens,
+            duration_ms,
+        )
+        .await?;
+        self.close_trigger(trigger).await?;
+        runtime
+            .emit(Event::TriggerHandled {
+                agent: self.id,
+                role: self.spec.role.clone(),
+                trigger: trigger.describe(&self.runtime.directory),
+                outcome: Outcome::DeadLettered,
+                summary: reason.to_owned(),
+                actions: 0,
+                cost_usd,
+                duration_ms,
+            })
+            .await;
+        Ok(())
+    }
+
+    /// Applies `change` to the agent's state with compare-and-set; returns the notes written.
+    async fn update_state(
+        &self,
+        mut change: impl FnMut(&mut crate::store::AgentState),
+    ) -> Result<Vec<String>, StoreError> {
+        let store = &self.runtime.store;
+        let mut attempts = 0;
+        loop {
+            let current = store.load_state(self.id).await?;
+            let mut state = current.value;
+            change(&mut state);
+            match store.save_state(self.id, &state, current.version).await {
+                Ok(_) => return Ok(state.notes),
+                Err(StoreError::Conflict { .. }) if attempts < 8 => {
+                    attempts += 1;
+                    tokio::task::yield_now().await;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_history(
+        &self,
+        trigger: &Trigger,
+        outcome: Outcome,
+        summary: &str,
+        actions: Vec<ActionRecord>,
+        cost_usd: f64,
+        tokens: u64,
+        duration_ms: u64,
+    ) -> Result<(), StoreError> {
+        let entry = HistoryEntry {
+            at: self.runtime.clock.now(),
+            trigger_id: trigger.id.clone(),
+            trigger: trigger.describe(&self.runtime.directory),
+            outcome,
+            summary: summary.to_owned(),
+            actions,
+            cost_usd,
+            tokens,
+            duration_ms,
+        };
+        self.runtime
+            .store
+            .append_history(self.id, &entry, self.runtime.settings.history_keep)
+            .await
+    }
+
+    /// Marks the trigger handled (so a redelivery is recognised) and drops its journal.
+    async fn close_trigger(&self, trigger: &Trigger) -> Result<(), StoreError> {
+        let store = &self.runtime.store;
+        store
+            .first_time(
+                &self.handled_key(&trigger.id),
+                self.runtime.settings.mark_ttl,
+            )
+            .await?;
+        store.delete_value(&self.journal_key(&trigger.id)).await
+    }
+}
+
+fn scope_name(scope: &Scope) -> &str {
+    match scope {
+        Scope::Agent(id) => id,
+        Scope::Company => "company",
+    }
+}
+
+fn to_chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+/// The decision a `decision_result` trigger approved, if any.
+fn approved_decision(trigger: &Trigger) -> Option<DecisionId> {
+    let envelope = trigger.envelope()?;
+    if envelope.kind != MessageType::DecisionResult
+        || envelope.payload_str("status") != Some("approved")
+    {
+        return None;
+    }
+    envelope.payload_str("decisionId")?.parse().ok()
+}
+
+/// The query for the context provider: what the trigger is about.
+fn query_text(trigger: &Trigger) -> String {
+    match &trigger.kind {
+        TriggerKind::Message { envelope, .. } => [
+            "title",
+            "content",
+            "description",
+            "message",
+            "task",
+            "result",
+        ]
+        .iter()
+        .filter_map(|key| envelope.payload_str(key))
+        .collect::<Vec<_>>()
+        .join(" "),
+        TriggerKind::Schedule { .. } | TriggerKind::Startup => String::new(),
+    }
+}

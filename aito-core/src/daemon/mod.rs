@@ -1,0 +1,554 @@
+//! The agent daemon: one per agent, in its own container or as a task of `aito run`.
+//!
+//! A daemon holds the agent's lease (so two daemons of one agent never run sessions at once),
+//! takes triggers from the bus, the agent's cron schedules and start-up into a priority queue,
+//! and handles them one at a time: prompt, model session, parse, actions, persistence, ack.
+//! Every daemon also takes part in the company-wide duties (decision deadlines) through the
+//! company lease.
+
+mod handle;
+mod intake;
+pub mod monitor;
+mod queue;
+pub(crate) mod workers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use monitor::{Monitor, MonitorSnapshot};
+use queue::{Pushed, Queued, TriggerQueue};
+use workers::WorkerPool;
+
+use crate::agent::AgentSpec;
+use crate::budget::Scope;
+use crate::bus::{Deliveries, Subscription};
+use crate::channel::Channel;
+use crate::control;
+use crate::envelope::Priority;
+use crate::id::AgentId;
+use crate::runtime::Runtime;
+use crate::schedule::Schedule;
+use crate::store::{Activity, AgentStatus};
+use crate::trigger::{Trigger, TriggerKind};
+use crate::workspace::Workspace;
+
+/// The lease every daemon competes for to run the company-wide duties.
+pub const COMPANY_LEASE: &str = "company";
+
+/// The consumer name daemons use in their groups; stable, so a restarted daemon picks up
+/// what its predecessor left unacknowledged.
+const CONSUMER: &str = "daemon";
+
+/// One agent's daemon.
+pub struct AgentDaemon {
+    runtime: Runtime,
+    spec: Arc<AgentSpec>,
+    id: AgentId,
+    workspace: Workspace,
+    instance: String,
+    monitor: Arc<Monitor>,
+}
+
+impl std::fmt::Debug for AgentDaemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentDaemon")
+            .field("id", &self.id)
+            .field("role", &self.spec.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the handler decided about a trigger.
+enum Step {
+    /// Fully handled (or dead-lettered, or dropped): acknowledge it.
+    Done,
+    /// Not now: put it back and wait until then.
+    Defer(DateTime<Utc>),
+}
+
+/// State of one term of service (from taking the lease to losing it or shutting down).
+struct Term {
+    queue: Mutex<TriggerQueue>,
+    wake: Notify,
+    pool: WorkerPool,
+}
+
+impl AgentDaemon {
+    /// A daemon for `spec` with the agent id `id`, working in `workspace`.
+    pub fn new(runtime: Runtime, spec: Arc<AgentSpec>, id: AgentId, workspace: Workspace) -> Self {
+        Self {
+            instance: format!("{}-{}", spec.role, uuid::Uuid::new_v4()),
+            runtime,
+            spec,
+            id,
+            workspace,
+            monitor: Arc::new(Monitor::default()),
+        }
+    }
+
+    /// The agent's id.
+    pub fn id(&self) -> AgentId {
+        self.id
+    }
+
+    /// The agent's specification.
+    pub fn spec(&self) -> &AgentSpec {
+        &self.spec
+    }
+
+    /// Live counters.
+    pub fn monitor(&self) -> Arc<Monitor> {
+        Arc::clone(&self.monitor)
+    }
+
+    fn lease_name(&self) -> String {
+        format!("agent:{}", self.id)
+    }
+
+    /// Runs until `shutdown` is cancelled: takes the agent's lease (waiting in standby while
+    /// another daemon holds it), serves, and on shutdown lets a running session finish within
+    /// the grace period, releases the lease and returns.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let daemon = Arc::new(self);
+        let duties = tokio::spawn(Arc::clone(&daemon).company_duties(shutdown.clone()));
+        let ttl = daemon.runtime.settings.lease_ttl;
+        tracing::info!(agent = %daemon.id, role = %daemon.spec.role, instance = %daemon.instance, "daemon starting");
+        while !shutdown.is_cancelled() {
+            match daemon
+                .runtime
+                .store
+                .acquire_lease(&daemon.lease_name(), &daemon.instance, ttl)
+                .await
+            {
+                Ok(true) => daemon.serve(&shutdown).await,
+                Ok(false) => {
+                    daemon.publish_status(Activity::Standby, None, None).await;
+                    tracing::debug!(agent = %daemon.id, "another daemon holds the lease; standing by");
+                    sleep_or_cancel(ttl / 3, &shutdown).await;
+                }
+                Err(err) => {
+                    tracing::warn!(agent = %daemon.id, error = %err, "could not take the agent lease");
+                    sleep_or_cancel(Duration::from_secs(2), &shutdown).await;
+                }
+            }
+        }
+        if let Err(err) = duties.await {
+            tracing::error!(agent = %daemon.id, error = %err, "company duties task failed");
+        }
+        if let Err(err) = daemon
+            .runtime
+            .store
+            .release_lease(&daemon.lease_name(), &daemon.instance)
+            .await
+        {
+            tracing::warn!(agent = %daemon.id, error = %err, "could not release the lease");
+        }
+        daemon.publish_status(Activity::Stopped, None, None).await;
+        tracing::info!(agent = %daemon.id, role = %daemon.spec.role, "daemon stopped");
+    }
+
+    /// One term: from taking the lease until it is lost or shutdown is requested.
+    async fn serve(self: &Arc<Self>, shutdown: &CancellationToken) {
+        let term_token = shutdown.child_token();
+        let tasks = TaskTracker::new();
+        tasks.spawn(Arc::clone(self).keep_lease(term_token.clone()));
+        let Some(deliveries) = self.subscribe(&term_token).await else {
+            term_token.cancel();
+            tasks.close();
+            tasks.wait().await;
+            return;
+        };
+        let term = Arc::new(Term {
+            queue: Mutex::new(TriggerQueue::default()),
+            wake: Notify::new(),
+            pool: WorkerPool::new(
+                self.runtime.clone(),
+                self.id,
+                self.spec.role.clone(),
+                self.spec.budget.clone(),
+                Arc::clone(&self.monitor),
+                term_token.clone(),
+            ),
+        });
+        tasks.spawn(Arc::clone(self).intake(deliveries, Arc::clone(&term), term_token.clone()));
+        for schedule in self.spec.schedules.clone() {
+            tasks.spawn(Arc::clone(self).cron(schedule, Arc::clone(&term), term_token.clone()));
+        }
+        tasks.spawn(Arc::clone(self).heartbeat(term_token.clone()));
+        if self.spec.run_on_startup {
+            let trigger = Trigger {
+                id: format!("startup:{}", uuid::Uuid::new_v4()),
+                kind: TriggerKind::Startup,
+                priority: Priority::Normal,
+                at: self.runtime.clock.now(),
+            };
+            self.enqueue(&term, trigger, None).await;
+        }
+        tracing::info!(agent = %self.id, role = %self.spec.role, "serving");
+        self.publish_status(Activity::Idle, None, None).await;
+        self.handler_loop(&term, &term_token).await;
+        term_token.cancel();
+        tasks.close();
+        tasks.wait().await;
+        term.pool.close().await;
+        // Whatever is still queued was never acknowledged: the bus delivers it again.
+        let left = term.queue.lock().await.drain();
+        if !left.is_empty() {
+            tracing::info!(agent = %self.id, waiting = left.len(), "left unhandled for the next daemon");
+        }
+        self.monitor.set_queue_len(0);
+        self.monitor.set_busy(false);
+    }
+
+    async fn subscribe(&self, term: &CancellationToken) -> Option<Deliveries> {
+        let mut channels = vec![Channel::Agent(self.id), Channel::Broadcast];
+        if self.spec.role.is_head() {
+            channels.push(Channel::Head);
+        }
+        if self.spec.role.is_clevel() {
+            channels.push(Channel::CLevel);
+        }
+        let subscription = Subscription::new(self.id.to_string(), CONSUMER, channels);
+        loop {
+            match self.runtime.bus.subscribe(subscription.clone()).await {
+                Ok(deliveries) => return Some(deliveries),
+                Err(err) => {
+                    tracing::warn!(agent = %self.id, error = %err, "could not subscribe; retrying");
+                    if !sleep_or_cancel(Duration::from_secs(2), term).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Renews the lease at a third of its TTL; cancels the term when it is lost.
+    async fn keep_lease(self: Arc<Self>, term: CancellationToken) {
+        let ttl = self.runtime.settings.lease_ttl;
+        let mut last_renewal = tokio::time::Instant::now();
+        while sleep_or_cancel(ttl / 3, &term).await {
+            match self
+                .runtime
+                .store
+                .acquire_lease(&self.lease_name(), &self.instance, ttl)
+                .await
+            {
+                Ok(true) => last_renewal = tokio::time::Instant::now(),
+                Ok(false) => {
+                    tracing::error!(agent = %self.id, "lease taken over by another daemon; stopping sessions");
+                    term.cancel();
+                    return;
+                }
+                Err(err) if last_renewal.elapsed() >= ttl => {
+                    tracing::error!(agent = %self.id, error = %err, "lease could not be renewed before it lapsed; stopping sessions");
+                    term.cancel();
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(agent = %self.id, error = %err, "lease renewal failed; retrying");
+                }
+            }
+        }
+    }
+
+    /// Feeds one schedule's ticks into the queue.
+    async fn cron(self: Arc<Self>, schedule: Schedule, term: Arc<Term>, token: CancellationToken) {
+        let clock = self.runtime.clock;
+        loop {
+            let Some(tick) = schedule.next_after(clock.now()) else {
+                tracing::info!(agent = %self.id, schedule = %schedule, "schedule has no further ticks");
+                return;
+            };
+            tokio::select! {
+                () = clock.sleep_until(tick) => {}
+                () = token.cancelled() => return,
+            }
+            let trigger = Trigger {
+                id: format!("cron:{}:{}", self.id, tick.timestamp()),
+                kind: TriggerKind::Schedule {
+                    expression: schedule.expression().to_owned(),
+                    tick,
+                },
+                priority: Priority::Low,
+                at: clock.now(),
+            };
+            tracing::debug!(agent = %self.id, schedule = %schedule, %tick, "cron tick");
+            self.enqueue(&term, trigger, None).await;
+        }
+    }
+
+    async fn heartbeat(self: Arc<Self>, token: CancellationToken) {
+        while sleep_or_cancel(self.runtime.settings.heartbeat, &token).await {
+            let snapshot = self.monitor.snapshot();
+            if !snapshot.busy {
+                let activity = if snapshot.blocked {
+                    Activity::Paused
+                } else {
+                    Activity::Idle
+                };
+                self.publish_status(activity, None, None).await;
+            }
+        }
+    }
+
+    /// Decision deadlines, run by whichever daemon holds the company lease.
+    async fn company_duties(self: Arc<Self>, shutdown: CancellationToken) {
+        let settings = Arc::clone(&self.runtime.settings);
+        let clock = self.runtime.clock;
+        loop {
+            let mut wait = settings.decision_check;
+            match self
+                .runtime
+                .store
+                .acquire_lease(COMPANY_LEASE, &self.instance, settings.lease_ttl)
+                .await
+            {
+                Ok(true) => match self.runtime.engine.check_deadlines().await {
+                    Ok(Some(next)) => wait = wait.min(clock.until(next)),
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(error = %err, "decision deadline check failed"),
+                },
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "could not take the company lease"),
+            }
+            // Renew well within the lease's lifetime.
+            let wait = wait
+                .min(settings.lease_ttl / 3)
+                .max(Duration::from_millis(10));
+            if !sleep_or_cancel(wait, &shutdown).await {
+                break;
+            }
+        }
+        let _ = self
+            .runtime
+            .store
+            .release_lease(COMPANY_LEASE, &self.instance)
+            .await;
+    }
+
+    async fn enqueue(&self, term: &Term, trigger: Trigger, delivery: Option<crate::bus::Delivery>) {
+        let (pushed, len) = {
+            let mut queue = term.queue.lock().await;
+            let pushed = queue.push(trigger, delivery);
+            (pushed, queue.len())
+        };
+        match pushed {
+            Pushed::Queued => {
+                self.monitor.set_queue_len(len);
+                term.wake.notify_one();
+            }
+            Pushed::Coalesced => {
+                tracing::debug!(agent = %self.id, "cron tick coalesced into the waiting one");
+            }
+            Pushed::Duplicate(delivery) => {
+                tracing::debug!(agent = %self.id, "duplicate trigger dropped");
+                if let Some(delivery) = delivery {
+                    if let Err(err) = delivery.ack().await {
+                        tracing::warn!(agent = %self.id, error = %err, "could not ack a duplicate");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles triggers one at a time until the term ends.
+    async fn handler_loop(&self, term: &Term, token: &CancellationToken) {
+        loop {
+            let Some(queued) = self.next_ready(term, token).await else {
+                return;
+            };
+            let id = queued.trigger.id.clone();
+            self.monitor.set_busy(true);
+            let handling = self.handle(queued, term);
+            tokio::pin!(handling);
+            let result = tokio::select! {
+                result = &mut handling => Some(result),
+                () = token.cancelled() => {
+                    let grace = self.runtime.settings.shutdown_grace;
+                    match tokio::time::timeout(grace, &mut handling).await {
+                        Ok(result) => Some(result),
+                        Err(_) => {
+                            tracing::warn!(agent = %self.id, trigger = %id, ?grace, "session abandoned at shutdown; it will be delivered again");
+                            None
+                        }
+                    }
+                }
+            };
+            let mut queue = term.queue.lock().await;
+            match result {
+                Some((Step::Done, queued)) => {
+                    queue.finish(&id);
+                    drop(queue);
+                    if let Some(delivery) = queued.delivery {
+                        if let Err(err) = delivery.ack().await {
+                            tracing::warn!(agent = %self.id, trigger = %id, error = %err, "ack failed; the message may come again and will be recognised");
+                        }
+                    }
+                    self.monitor.handled_one();
+                }
+                Some((Step::Defer(until), queued)) => {
+                    queue.requeue(queued);
+                    drop(queue);
+                    self.set_blocked_until(until).await;
+                }
+                None => {
+                    queue.finish(&id);
+                }
+            }
+            let len = term.queue.lock().await.len();
+            self.monitor.set_queue_len(len);
+            self.monitor.set_busy(false);
+            if token.is_cancelled() {
+                return;
+            }
+        }
+    }
+
+    fn park_key(&self) -> String {
+        format!("park:{}", self.id)
+    }
+
+    async fn set_blocked_until(&self, until: DateTime<Utc>) {
+        let ttl = self.runtime.clock.until(until) + Duration::from_secs(60);
+        if let Err(err) = self
+            .runtime
+            .store
+            .set_value(&self.park_key(), &json!({ "until": until }), Some(ttl))
+            .await
+        {
+            tracing::warn!(agent = %self.id, error = %err, "could not record the wait");
+        }
+    }
+
+    /// Waits for a trigger the agent may handle now: the company is not paused and the agent
+    /// is not waiting for a budget window or a quota reset.
+    async fn next_ready(&self, term: &Term, token: &CancellationToken) -> Option<Queued> {
+        let clock = self.runtime.clock;
+        loop {
+            if token.is_cancelled() {
+                return None;
+            }
+            let has_work = !term.queue.lock().await.is_empty();
+            if has_work {
+                let paused = control::is_paused(&*self.runtime.store)
+                    .await
+                    .unwrap_or(false);
+                let parked = self
+                    .parked_until()
+                    .await
+                    .filter(|until| *until > clock.now());
+                match (paused, parked) {
+                    (true, _) => {
+                        self.monitor.set_blocked(true);
+                        self.publish_status(
+                            Activity::Paused,
+                            Some("the company is paused".to_owned()),
+                            None,
+                        )
+                        .await;
+                        // Resume arrives as a message that wakes us; the timer is a fallback
+                        // for a switch flipped in the store alone.
+                        self.wait(term, token, self.runtime.settings.heartbeat)
+                            .await;
+                        continue;
+                    }
+                    (false, Some(until)) => {
+                        self.monitor.set_blocked(true);
+                        self.publish_status(
+                            Activity::Paused,
+                            Some(format!("waiting until {}", until.to_rfc3339())),
+                            None,
+                        )
+                        .await;
+                        self.wait(term, token, clock.until(until)).await;
+                        continue;
+                    }
+                    (false, None) => {}
+                }
+                self.monitor.set_blocked(false);
+                let popped = term.queue.lock().await.pop();
+                if let Some(queued) = popped {
+                    return Some(queued);
+                }
+            }
+            self.monitor.set_blocked(false);
+            self.publish_status(Activity::Idle, None, None).await;
+            tokio::select! {
+                () = term.wake.notified() => {}
+                () = token.cancelled() => return None,
+            }
+        }
+    }
+
+    async fn wait(&self, term: &Term, token: &CancellationToken, at_most: Duration) {
+        tokio::select! {
+            () = term.wake.notified() => {}
+            () = tokio::time::sleep(at_most) => {}
+            () = token.cancelled() => {}
+        }
+    }
+
+    async fn parked_until(&self) -> Option<DateTime<Utc>> {
+        let value = self
+            .runtime
+            .store
+            .get_value(&self.park_key())
+            .await
+            .ok()??;
+        serde_json::from_value(value.get("until")?.clone()).ok()
+    }
+
+    /// Publishes the agent's status for the dashboard and `aito status`.
+    async fn publish_status(
+        &self,
+        activity: Activity,
+        paused_reason: Option<String>,
+        current_trigger: Option<String>,
+    ) {
+        let now = self.runtime.clock.now();
+        let spend = self
+            .runtime
+            .ledger
+            .spend(&Scope::Agent(self.id.to_string()), now)
+            .await
+            .unwrap_or_default();
+        let last_activity = self
+            .runtime
+            .store
+            .load_state(self.id)
+            .await
+            .ok()
+            .and_then(|state| state.value.last_loop_at);
+        let status = AgentStatus {
+            id: self.id,
+            role: self.spec.role.clone(),
+            activity,
+            paused_reason,
+            current_trigger,
+            last_activity,
+            queue_len: self.monitor.snapshot().queue_len,
+            spent_today_usd: spend.usd_day,
+            budget_usd_per_day: self.spec.budget.usd_per_day.unwrap_or(0.0),
+            sessions_this_hour: spend.sessions_hour as u32,
+            budget_sessions_per_hour: self.spec.budget.sessions_per_hour.unwrap_or(0),
+            heartbeat: now,
+        };
+        if let Err(err) = self.runtime.store.put_status(&status).await {
+            tracing::debug!(agent = %self.id, error = %err, "could not publish status");
+        }
+    }
+}
+
+/// Sleeps for `duration`; `false` if `token` was cancelled first.
+async fn sleep_or_cancel(duration: Duration, token: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => true,
+        () = token.cancelled() => false,
+    }
+}

@@ -1,0 +1,98 @@
+//! What a daemon is doing right now, readable without touching the store.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
+
+/// Live counters of one daemon, shared with whoever runs it.
+#[derive(Debug, Default)]
+pub struct Monitor {
+    queue_len: AtomicUsize,
+    busy: AtomicBool,
+    blocked: AtomicBool,
+    workers: AtomicUsize,
+    handled: AtomicU64,
+    sessions: AtomicU64,
+    changed: Notify,
+}
+
+/// A snapshot of a [`Monitor`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MonitorSnapshot {
+    /// Triggers waiting.
+    pub queue_len: usize,
+    /// Handling a trigger.
+    pub busy: bool,
+    /// Work waits for a pause, budget or quota to lift.
+    pub blocked: bool,
+    /// Workers running.
+    pub workers: usize,
+    /// Triggers handled since start.
+    pub handled: u64,
+    /// Model sessions run since start.
+    pub sessions: u64,
+}
+
+impl MonitorSnapshot {
+    /// Nothing to do until something new arrives (or a block lifts).
+    pub fn is_idle(&self) -> bool {
+        !self.busy && self.workers == 0 && (self.queue_len == 0 || self.blocked)
+    }
+}
+
+impl Monitor {
+    /// The current values.
+    pub fn snapshot(&self) -> MonitorSnapshot {
+        MonitorSnapshot {
+            queue_len: self.queue_len.load(Ordering::SeqCst),
+            busy: self.busy.load(Ordering::SeqCst),
+            blocked: self.blocked.load(Ordering::SeqCst),
+            workers: self.workers.load(Ordering::SeqCst),
+            handled: self.handled.load(Ordering::SeqCst),
+            sessions: self.sessions.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Waits for the next change.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    fn touch(&self) {
+        self.changed.notify_waiters();
+    }
+
+    pub(crate) fn set_queue_len(&self, len: usize) {
+        self.queue_len.store(len, Ordering::SeqCst);
+        self.touch();
+    }
+
+    pub(crate) fn set_busy(&self, busy: bool) {
+        self.busy.store(busy, Ordering::SeqCst);
+        self.touch();
+    }
+
+    pub(crate) fn set_blocked(&self, blocked: bool) {
+        self.blocked.store(blocked, Ordering::SeqCst);
+        self.touch();
+    }
+
+    pub(crate) fn worker_started(&self) {
+        self.workers.fetch_add(1, Ordering::SeqCst);
+        self.touch();
+    }
+
+    pub(crate) fn worker_finished(&self) {
+        self.workers.fetch_sub(1, Ordering::SeqCst);
+        self.touch();
+    }
+
+    pub(crate) fn handled_one(&self) {
+        self.handled.fetch_add(1, Ordering::SeqCst);
+        self.touch();
+    }
+
+    pub(crate) fn session_started(&self) {
+        self.sessions.fetch_add(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,393 @@
+//! Carrying out a model's response: messages, actions, each at most once per stable id.
+//!
+//! Actions come from a model and are untrusted: every one is checked (recipients exist, votes
+//! come from reviewers, files stay in the workspace, workers ask only for allowed servers), and
+//! whatever is refused or fails is written into the agent's notes for its next prompt.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::action::{Action, FileWrite, ModelResponse, OutgoingMessage};
+use crate::agent::AgentSpec;
+use crate::daemon::workers::WorkerPool;
+use crate::envelope::{Envelope, MessageType, Priority, Recipient, Sender};
+use crate::event::Event;
+use crate::id::AgentId;
+use crate::role::Role;
+use crate::runtime::Runtime;
+use crate::store::ActionRecord;
+use crate::trigger::Cause;
+use crate::worker::WorkerTask;
+use crate::workspace::{CommitOutcome, Workspace};
+
+/// Who acts, and on behalf of which trigger.
+pub(crate) struct ActionContext<'a> {
+    pub(crate) runtime: &'a Runtime,
+    pub(crate) agent: AgentId,
+    pub(crate) spec: &'a AgentSpec,
+    pub(crate) workspace: &'a Workspace,
+    pub(crate) trigger_id: &'a str,
+    pub(crate) cause: Cause,
+    pub(crate) workers: &'a WorkerPool,
+}
+
+/// What came of a response.
+#[derive(Debug, Default)]
+pub(crate) struct Execution {
+    /// One record per message and action.
+    pub(crate) records: Vec<ActionRecord>,
+    /// For the agent's next prompt.
+    pub(crate) notes: Vec<String>,
+}
+
+impl ActionContext<'_> {
+    fn role(&self) -> &Role {
+        &self.spec.role
+    }
+
+    fn mark_key(&self, id: &str) -> String {
+        format!("action:{}:{id}", self.agent)
+    }
+
+    /// Carries out `response`: messages, then actions, in order.
+    pub(crate) async fn execute(&self, response: &ModelResponse) -> Execution {
+        let mut execution = Execution::default();
+        for problem in &response.problems {
+            execution.notes.push(problem.clone());
+        }
+        for (index, message) in response.messages.iter().enumerate() {
+            let id = format!("{}#m{index}", self.trigger_id);
+            let result = self.once(&id, self.send_message(message)).await;
+            self.record(&mut execution, id, "message", result);
+        }
+        for (index, action) in response.actions.iter().enumerate() {
+            let id = format!("{}#a{index}", self.trigger_id);
+            let result = match action {
+                Action::Unknown { kind } => Err(format!(
+                    "action #{index} of unknown type {kind:?} was skipped; the known types are spawn_worker, propose_decision, withdraw_decision, vote, create_task, alert, operational, request_human_action"
+                )),
+                Action::Invalid { kind, reason } => {
+                    Err(format!("action #{index} ({kind}) was skipped: {reason}"))
+                }
+                action => self.once(&id, self.act(&id, action)).await,
+            };
+            self.record(&mut execution, id, action.kind(), result);
+        }
+        execution
+    }
+
+    fn record(
+        &self,
+        execution: &mut Execution,
+        id: String,
+        kind: &str,
+        result: Result<String, String>,
+    ) {
+        let (ok, detail) = match result {
+            Ok(detail) => (true, detail),
+            Err(detail) => {
+                execution.notes.push(detail.clone());
+                (false, detail)
+            }
+        };
+        tracing::info!(agent = %self.agent, role = %self.role(), action = %id, kind, ok, detail = %detail, "action");
+        execution.records.push(ActionRecord {
+            id,
+            kind: kind.to_owned(),
+            ok,
+            detail,
+        });
+    }
+
+    /// Runs `work` unless action `id` already ran (at most once, across crashes).
+    async fn once(
+        &self,
+        id: &str,
+        work: impl Future<Output = Result<String, String>>,
+    ) -> Result<String, String> {
+        match self
+            .runtime
+            .store
+            .first_time(&self.mark_key(id), self.runtime.settings.mark_ttl)
+            .await
+        {
+            Ok(true) => work.await,
+            Ok(false) => Ok("already carried out before a restart; not repeated".to_owned()),
+            Err(err) => Err(format!(
+                "{id} was not carried out: the store could not record it ({err})"
+            )),
+        }
+    }
+
+    fn stamped(&self, kind: MessageType, payload: Value, priority: Priority) -> Envelope {
+        let mut envelope =
+            Envelope::new(kind, Sender::Agent(self.agent), payload).with_priority(priority);
+        self.cause.stamp(&mut envelope);
+        envelope
+    }
+
+    async fn send_message(&self, message: &OutgoingMessage) -> Result<String, String> {
+        let (recipient, channel) = self.runtime.directory.route_text(&message.to)?;
+        if recipient == Recipient::Agent(self.agent) {
+            return Err("a message to yourself was not sent".to_owned());
+        }
+        let mut payload = message.extra.clone();
+        payload.insert("content".to_owned(), Value::String(message.content.clone()));
+        payload.insert("fromRole".to_owned(), json!(self.role()));
+        let kind = message
+            .kind
+            .as_deref()
+            .map_or(MessageType::Direct, MessageType::from);
+        let mut envelope = self.stamped(kind, Value::Object(payload), message.priority);
+        envelope.to = Some(recipient);
+        self.runtime
+            .bus
+            .publish(channel, envelope)
+            .await
+            .map_err(|err| format!("message to {} not sent: {err}", message.to))?;
+        Ok(format!("sent to {}", message.to))
+    }
+
+    async fn act(&self, id: &str, action: &Action) -> Result<String, String> {
+        let runtime = self.runtime;
+        match action {
+            Action::SpawnWorker {
+                task,
+                servers,
+                timeout,
+                context,
+            } => {
+                let task = WorkerTask {
+                    id: id.to_owned(),
+                    agent: self.agent,
+                    role: self.role().clone(),
+                    task: task.clone(),
+                    context: context.clone(),
+                    servers: servers.clone(),
+                    allowed_servers: self.spec.mcp_servers.clone(),
+                    timeout: timeout
+                        .unwrap_or(runtime.settings.worker_timeout)
+                        .min(Duration::from_secs(3600)),
+                };
+                crate::worker::check_allowed(&task).map_err(|err| err.to_string())?;
+                self.workers.launch(task, &self.cause).await?;
+                Ok(format!(
+                    "worker {id} started; its result will come as a worker_result message"
+                ))
+            }
+            Action::ProposeDecision {
+                tier,
+                title,
+                description,
+                options,
+                revises: None,
+            } => {
+                let decision = runtime
+                    .engine
+                    .propose(
+                        self.agent,
+                        self.role(),
+                        *tier,
+                        title,
+                        description,
+                        options.clone(),
+                        &self.cause,
+                    )
+                    .await
+                    .map_err(|err| err.to_string())?;
+                Ok(format!(
+                    "decision {} proposed as {}; now {}",
+                    decision.id, decision.tier, decision.status
+                ))
+            }
+            Action::ProposeDecision {
+                title,
+                description,
+                options,
+                revises: Some(id),
+                ..
+            } => {
+                let decision = runtime
+                    .engine
+                    .revise(
+                        *id,
+                        self.agent,
+                        title,
+                        description,
+                        options.clone(),
+                        &self.cause,
+                    )
+                    .await
+                    .map_err(|err| err.to_string())?;
+                Ok(format!(
+                    "decision {} revised for round {}; now {}",
+                    decision.id, decision.round, decision.status
+                ))
+            }
+            Action::WithdrawDecision { decision, reason } => {
+                runtime
+                    .engine
+                    .withdraw(*decision, self.agent, reason, &self.cause)
+                    .await
+                    .map_err(|err| err.to_string())?;
+                Ok(format!("decision {decision} withdrawn"))
+            }
+            Action::Vote {
+                decision,
+                choice,
+                reason,
+            } => {
+                let after = runtime
+                    .engine
+                    .vote(
+                        *decision,
+                        self.agent,
+                        self.role(),
+                        *choice,
+                        reason,
+                        &self.cause,
+                    )
+                    .await
+                    .map_err(|err| err.to_string())?;
+                Ok(format!(
+                    "voted {choice:?} on {decision}; it is now {}",
+                    after.status
+                ))
+            }
+            Action::CreateTask {
+                assign_to,
+                title,
+                description,
+                priority,
+                deadline,
+            } => {
+                let (recipient, channel) = runtime.directory.route_text(assign_to)?;
+                if recipient == Recipient::Agent(self.agent) {
+                    return Err("a task for yourself was not sent; just do it".to_owned());
+                }
+                let mut envelope = self.stamped(
+                    MessageType::Task,
+                    json!({
+                        "title": title,
+                        "description": description,
+                        "priority": priority,
+                        "deadline": deadline,
+                        "assignedBy": self.role(),
+                    }),
+                    *priority,
+                );
+                envelope.to = Some(recipient);
+                runtime
+                    .bus
+                    .publish(channel, envelope)
+                    .await
+                    .map_err(|err| format!("task not sent: {err}"))?;
+                Ok(format!("task \"{title}\" sent to {assign_to}"))
+            }
+            Action::Alert {
+                alert_type,
+                severity,
+                message,
+            } => {
+                runtime
+                    .emit(Event::Alert {
+                        agent: self.agent,
+                        role: self.role().clone(),
+                        alert_type: alert_type.clone(),
+                        severity: severity.to_string(),
+                        message: message.clone(),
+                    })
+                    .await;
+                if *severity >= Priority::High {
+                    let envelope = self.stamped(
+                        MessageType::Alert,
+                        json!({ "alertType": alert_type, "severity": severity, "message": message, "fromRole": self.role() }),
+                        *severity,
+                    );
+                    runtime
+                        .bus
+                        .publish(crate::channel::Channel::Head, envelope)
+                        .await
+                        .map_err(|err| format!("alert not sent to head: {err}"))?;
+                    return Ok(format!(
+                        "{severity} {alert_type} alert raised and sent to CEO and DAO"
+                    ));
+                }
+                Ok(format!("{severity} {alert_type} alert raised"))
+            }
+            Action::Operational {
+                title,
+                files,
+                commit,
+            } => self.operational(title, files, commit.as_deref()).await,
+            Action::RequestHumanAction { title, description } => {
+                let record = json!({
+                    "agent": self.agent,
+                    "role": self.role(),
+                    "title": title,
+                    "description": description,
+                    "at": runtime.clock.now(),
+                    "id": id,
+                });
+                runtime
+                    .store
+                    .append_log(crate::store::logs::HUMAN_REQUESTS, &record, 1000)
+                    .await
+                    .map_err(|err| format!("request not recorded: {err}"))?;
+                runtime
+                    .emit(Event::HumanActionRequested {
+                        agent: self.agent,
+                        role: self.role().clone(),
+                        title: title.clone(),
+                        description: description.clone(),
+                    })
+                    .await;
+                Ok(format!("asked a human: {title}"))
+            }
+            Action::Unknown { .. } | Action::Invalid { .. } => Err("skipped".to_owned()),
+        }
+    }
+
+    async fn operational(
+        &self,
+        title: &str,
+        files: &[FileWrite],
+        commit: Option<&str>,
+    ) -> Result<String, String> {
+        let mut written: Vec<PathBuf> = Vec::new();
+        let mut refused: Vec<String> = Vec::new();
+        for file in files {
+            let workspace = self.workspace.clone();
+            let (path, content) = (file.path.clone(), file.content.clone());
+            let result = tokio::task::spawn_blocking(move || workspace.write(&path, &content))
+                .await
+                .map_err(|err| format!("file write task failed: {err}"))?;
+            match result {
+                Ok(path) => written.push(path),
+                Err(err) => refused.push(err.to_string()),
+            }
+        }
+        let mut detail = format!("{title}: wrote {} file(s)", written.len());
+        if let (Some(message), false) = (commit, written.is_empty()) {
+            match self
+                .workspace
+                .commit(&written, message, self.role().as_str())
+                .await
+            {
+                Ok(CommitOutcome::Committed { hash }) => {
+                    detail.push_str(&format!(", committed {}", &hash[..hash.len().min(12)]));
+                }
+                Ok(CommitOutcome::NothingToCommit) => detail.push_str(", nothing new to commit"),
+                Err(err) => refused.push(format!("commit failed: {err}")),
+            }
+        }
+        if refused.is_empty() {
+            Ok(detail)
+        } else {
+            Err(format!("{detail}; {}", refused.join("; ")))
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! Prompt building: role profile and response contract as the system prompt; state, history,
+//! decisions, context and the trigger as the prompt, within a size budget.
+//!
+//! Every section has a share of the budget. History fills what is left, newest first, and the
+//! oldest entries are the ones cut; every cut is marked in the text so the model knows.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::context::Passage;
+use crate::decision::{Decision, DecisionStatus};
+use crate::directory::Directory;
+use crate::id::AgentId;
+use crate::role::Role;
+use crate::store::{AgentState, HistoryEntry};
+use crate::trigger::{Trigger, TriggerKind};
+
+/// The response contract, appended to every system prompt.
+pub const RESPONSE_FORMAT: &str = r#"# Response format
+Answer with exactly ONE JSON object, bare or in a ```json fenced block. Prose around it is
+ignored; if you write several objects, only the LAST one with "actions" or "messages" counts.
+
+{
+  "summary": "what you did and why, in one or two sentences",
+  "actions": [
+    {"type": "spawn_worker", "data": {"task": "what the worker must do", "servers": ["mcp-server"], "timeout": 60000}},
+    {"type": "propose_decision", "data": {"tier": "operational|minor|major|critical", "title": "...", "description": "...", "options": []}},
+    {"type": "propose_decision", "data": {"decisionId": "<id of YOUR vetoed decision>", "title": "...", "description": "revised proposal"}},
+    {"type": "withdraw_decision", "data": {"decisionId": "...", "reason": "..."}},
+    {"type": "vote", "data": {"decisionId": "...", "vote": "approve|veto|abstain", "reason": "..."}},
+    {"type": "create_task", "data": {"assignTo": "role", "title": "...", "description": "...", "priority": "low|normal|high|urgent|critical"}},
+    {"type": "alert", "data": {"alertType": "general|security|budget", "severity": "low|normal|high|critical", "message": "..."}},
+    {"type": "operational", "data": {"title": "...", "files": [{"path": "relative/path.md", "content": "..."}], "commit": "commit message"}},
+    {"type": "request_human_action", "data": {"title": "...", "description": "what a human must do"}}
+  ],
+  "messages": [{"to": "role | all | head | clevel", "content": "...", "type": "direct|task", "priority": "normal"}],
+  "stateUpdates": {"current_focus": "one sentence"}
+}
+
+Rules:
+- Use only the action types above; anything else is skipped and reported back to you.
+- File paths are relative to your workspace; paths outside it are refused.
+- Tiers: operational = within your authority, executes at once; minor = the CEO may veto;
+  major (spend over $500, partnerships) = CEO and DAO vote; critical (smart contracts, token
+  burns, legal) = CEO and DAO vote, then a human confirms.
+- Messages wake their receiver. Do not send a message that needs no answer or action.
+- If there is nothing to do, answer {"summary": "nothing to do", "actions": []}."#;
+
+/// Fixed shares of the budget, in percent.
+const TRIGGER_SHARE: usize = 35;
+const NOTES_SHARE: usize = 8;
+const STATE_SHARE: usize = 12;
+const DECISIONS_SHARE: usize = 15;
+
+/// Everything a prompt is made of.
+#[derive(Debug)]
+pub struct PromptInput<'a> {
+    /// The agent.
+    pub agent: AgentId,
+    /// Its role.
+    pub role: &'a Role,
+    /// Its profile (markdown).
+    pub profile: &'a str,
+    /// Who is who.
+    pub directory: &'a Directory,
+    /// Its state.
+    pub state: &'a AgentState,
+    /// Recent history, oldest first.
+    pub history: &'a [HistoryEntry],
+    /// Decisions that involve it.
+    pub decisions: &'a [Decision],
+    /// RAG passages, best first.
+    pub context: &'a [Passage],
+    /// Characters the context section may take; longer is cut and marked.
+    pub context_budget: usize,
+    /// What woke it.
+    pub trigger: &'a Trigger,
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Budget in characters for the prompt (the system prompt is not counted).
+    pub budget: usize,
+}
+
+/// A built prompt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prompt {
+    /// Profile, company directory and response contract.
+    pub system: String,
+    /// The prompt proper.
+    pub user: String,
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut.
+pub fn fit(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_owned();
+    }
+    let marker_room = 48.min(max);
+    let keep = max - marker_room;
+    let mut out: String = text.chars().take(keep).collect();
+    let _ = write!(out, "\n[… cut: {} more characters]", count - keep);
+    out
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// Builds the system prompt: profile, the company's agents, the response contract.
+pub fn system_prompt(role: &Role, agent: AgentId, profile: &str, directory: &Directory) -> String {
+    let mut out = String::with_capacity(profile.len() + RESPONSE_FORMAT.len() + 512);
+    out.push_str(profile.trim());
+    let _ = write!(
+        out,
+        "\n\n# Your company\nYou are the {} (agent id {agent}). The agents:\n",
+        role.as_str().to_uppercase()
+    );
+    for entry in directory.agents() {
+        let _ = writeln!(out, "- {} ({})", entry.role, entry.id);
+    }
+    out.push('\n');
+    out.push_str(RESPONSE_FORMAT);
+    out
+}
+
+/// Builds the prompt within its budget.
+pub fn build(input: &PromptInput<'_>) -> Prompt {
+    let budget = input.budget.max(2_000);
+    let share = |percent: usize| budget * percent / 100;
+    let mut sections: Vec<String> = Vec::new();
+
+    let mut now = String::new();
+    let _ = write!(
+        now,
+        "# Now\nIt is {} (UTC). You were woken by: {}.\n",
+        input.now.format("%Y-%m-%d %H:%M"),
+        input.trigger.name()
+    );
+    sections.push(now);
+
+    if !input.state.notes.is_empty() {
+        let mut notes = String::from("# Notes from your last session\n");
+        for note in &input.state.notes {
+            let _ = writeln!(notes, "- {note}");
+        }
+        sections.push(fit(&notes, share(NOTES_SHARE)));
+    }
+
+    let mut state = String::from("# Your state\n");
+    let _ = writeln!(
+        state,
+        "Sessions so far: {}. Last session: {}.",
+        input.state.loop_count,
+        input.state.last_loop_at.map_or_else(
+            || "never".to_owned(),
+            |at| at.format("%Y-%m-%d %H:%M").to_string()
+        )
+    );
+    if !input.state.values.is_empty() {
+        let _ = writeln!(
+            state,
+            "{}",
+            pretty(&Value::Object(input.state.values.clone()))
+        );
+    }
+    sections.push(fit(&state, share(STATE_SHARE)));
+
+    if !input.decisions.is_empty() {
+        sections.push(fit(&decisions_section(input), share(DECISIONS_SHARE)));
+    }
+
+    if !input.context.is_empty() {
+        let mut context = String::from("# Company knowledge (most relevant first)\n");
+        for passage in input.context {
+            let _ = writeln!(context, "[{}]\n{}\n", passage.source, passage.text.trim());
+        }
+        sections.push(fit(&context, input.context_budget));
+    }
+
+    let trigger = fit(&trigger_section(input), share(TRIGGER_SHARE));
+    let answer = "# Answer\nDecide what to do about the trigger above and answer with the JSON object described under \"Response format\".\n".to_owned();
+
+    let used: usize = sections.iter().map(|s| s.chars().count()).sum::<usize>()
+        + trigger.chars().count()
+        + answer.chars().count();
+    let history = history_section(input, budget.saturating_sub(used));
+    if let Some(history) = history {
+        sections.push(history);
+    }
+    sections.push(trigger);
+    sections.push(answer);
+    Prompt {
+        system: system_prompt(input.role, input.agent, input.profile, input.directory),
+        user: sections.join("\n"),
+    }
+}
+
+/// The repair prompt after unreadable output: the same prompt plus the parse error.
+pub fn repair(prompt: &Prompt, error: &str, budget: usize) -> Prompt {
+    let note = format!(
+        "\n# Your previous answer could not be read\n{}\nAnswer again with only the JSON object described under \"Response format\".\n",
+        fit(error, 600)
+    );
+    let room = budget.saturating_sub(note.chars().count());
+    Prompt {
+        system: prompt.system.clone(),
+        user: format!("{}{note}", fit(&prompt.user, room)),
+    }
+}
+
+fn trigger_section(input: &PromptInput<'_>) -> String {
+    let mut out = String::from("# Trigger\n");
+    match &input.trigger.kind {
+        TriggerKind::Message { envelope, channel } => {
+            let _ = writeln!(
+                out,
+                "A {} message from {} (priority {}, on {channel}):",
+                envelope.kind,
+                input.directory.name_of(&envelope.from),
+                envelope.priority
+            );
+            let _ = writeln!(out, "{}", pretty(&envelope.payload));
+            if envelope.requires_response {
+                out.push_str("The sender expects an answer.\n");
+            }
+        }
+        TriggerKind::Schedule { expression, tick } => {
+            let _ = writeln!(
+                out,
+                "Your scheduled check-in ({expression}, due {}). Review your state, open decisions and work in progress; act only where something needs doing.",
+                tick.format("%Y-%m-%d %H:%M")
+            );
+        }
+        TriggerKind::Startup => {
+            out.push_str("You just started. Review your state and open decisions.\n");
+        }
+    }
+    out
+}
+
+fn decisions_section(input: &PromptInput<'_>) -> String {
+    let mut out = String::from("# Decisions that involve you\n");
+    for decision in input.decisions {
+        let expected = if decision.status == DecisionStatus::Pending
+            && decision.reviewers.contains(input.role)
+            && decision.vote_of(input.role).is_none()
+        {
+            "waiting for YOUR vote"
+        } else if decision.status == DecisionStatus::Revising && decision.proposer == input.agent {
+            "vetoed: revise it (propose_decision with its decisionId) or withdraw it"
+        } else if decision.status == DecisionStatus::Escalated {
+            "waiting for a human"
+        } else if decision.status == DecisionStatus::Approved && decision.proposer == input.agent {
+            "approved: carry it out"
+        } else if decision.status.is_open() {
+            "waiting for the reviewers"
+        } else {
+            "for your information"
+        };
+        let _ = writeln!(
+            out,
+            "- [{}] \"{}\" — {} by {}, {} in round {}; {}.",
+            decision.id,
+            decision.title,
+            decision.tier,
+            decision.proposer_role,
+            decision.status,
+            decision.round,
+            expected
+        );
+        if !decision.description.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {}",
+                fit(&decision.description, 400).replace('\n', "\n  ")
+            );
+        }
+        for vote in decision
+            .votes
+            .iter()
+            .filter(|vote| vote.round == decision.round)
+        {
+            let _ = writeln!(
+                out,
+                "  {} voted {:?}: {}",
+                vote.role, vote.choice, vote.reason
+            );
+        }
+    }
+    out
+}
+
+fn history_section(input: &PromptInput<'_>, room: usize) -> Option<String> {
+    if input.history.is_empty() || room < 80 {
+        return (!input.history.is_empty()).then(|| {
+            format!(
+                "# Recent history\n[… {} entries omitted to fit the prompt budget]\n",
+                input.history.len()
+            )
+        });
+    }
+    let header = "# Recent history (oldest first)\n";
+    let mut budget = room.saturating_sub(header.len() + 64);
+    let mut lines: Vec<String> = Vec::new();
+    for entry in input.history.iter().rev() {
+        let mut line = format!(
+            "- {} — {} — {}",
+            entry.at.format("%m-%d %H:%M"),
+            fit(&entry.trigger, 120),
+            fit(&entry.summary, 300)
+        );
+        let done: Vec<&str> = entry
+            .actions
+            .iter()
+            .map(|action| action.kind.as_str())
+            .collect();
+        if !done.is_empty() {
+            let _ = write!(line, " [{}]", done.join(", "));
+        }
+        line.push('\n');
+        let size = line.chars().count();
+        if size > budget {
+            break;
+        }
+        budget -= size;
+        lines.push(line);
+    }
+    let omitted = input.history.len() - lines.len();
+    let mut out = String::from(header);
+    if omitted > 0 {
+        let _ = writeln!(
+            out,
+            "[… {omitted} older entries omitted to fit the prompt budget]"
+        );
+    }
+    for line in lines.iter().rev() {
+        out.push_str(line);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::Channel;
+    use crate::directory::AgentEntry;
+    use crate::envelope::{Envelope, MessageType, Priority, Sender};
+    use crate::store::Outcome;
+    use serde_json::json;
+
+    fn entry(n: usize) -> HistoryEntry {
+        HistoryEntry {
+            at: Utc::now(),
+            trigger_id: format!("t{n}"),
+            trigger: format!("task number {n}"),
+            outcome: Outcome::Handled,
+            summary: format!("handled number {n} {}", "x".repeat(200)),
+            actions: vec![],
+            cost_usd: 0.0,
+            tokens: 0,
+            duration_ms: 0,
+        }
+    }
+
+    #[test]
+    fn history_is_cut_oldest_first_and_the_cut_is_marked() {
+        let agent = AgentId::random();
+        let directory = Directory::new([AgentEntry {
+            id: agent,
+            role: Role::Cto,
+        }]);
+        let history: Vec<_> = (0..100).map(entry).collect();
+        let envelope = Envelope::new(
+            MessageType::Task,
+            Sender::Human,
+            json!({"title": "Build it"}),
+        );
+        let trigger = Trigger {
+            id: "x".into(),
+            kind: TriggerKind::Message {
+                envelope,
+                channel: Channel::Agent(agent),
+            },
+            priority: Priority::Normal,
+            at: Utc::now(),
+        };
+        let state = AgentState::default();
+        let prompt = build(&PromptInput {
+            agent,
+            role: &Role::Cto,
+            profile: "profile",
+            directory: &directory,
+            state: &state,
+            history: &history,
+            decisions: &[],
+            context: &[],
+            context_budget: 1_000,
+            trigger: &trigger,
+            now: Utc::now(),
+            budget: 6_000,
+        });
+        assert!(
+            prompt.user.chars().count() <= 6_000,
+            "{}",
+            prompt.user.len()
+        );
+        assert!(
+            prompt.user.contains("handled number 99"),
+            "the newest entry is kept"
+        );
+        assert!(
+            !prompt.user.contains("handled number 0 "),
+            "the oldest entry is cut"
+        );
+        assert!(prompt.user.contains("older entries omitted"));
+        assert!(prompt.user.contains("Build it"));
+        assert!(prompt.system.contains("Response format"));
+    }
+
+    #[test]
+    fn fit_marks_the_cut() {
+        let cut = fit(&"a".repeat(500), 100);
+        assert!(cut.chars().count() <= 100 + 10);
+        assert!(cut.contains("cut: "));
+        assert_eq!(fit("short", 100), "short");
+    }
+}

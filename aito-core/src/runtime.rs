@@ -1,0 +1,72 @@
+//! The runtime: everything the daemons of one process share.
+
+use std::sync::Arc;
+
+use crate::agent::Settings;
+use crate::budget::BudgetLedger;
+use crate::bus::Bus;
+use crate::channel::Channel;
+use crate::clock::Clock;
+use crate::context::ContextProvider;
+use crate::decision_engine::DecisionEngine;
+use crate::directory::Directory;
+use crate::event::Event;
+use crate::llm::LlmSession;
+use crate::store::StateStore;
+use crate::worker::WorkerSpawner;
+
+/// How many events the log keeps.
+const EVENTS_KEPT: usize = 2000;
+
+/// Adapters, clock, directory and settings of a company, shared by its daemons.
+#[derive(Clone)]
+pub struct Runtime {
+    /// The company's name.
+    pub company: String,
+    /// The bus.
+    pub bus: Arc<dyn Bus>,
+    /// The store.
+    pub store: Arc<dyn StateStore>,
+    /// The model.
+    pub llm: Arc<dyn LlmSession>,
+    /// The worker spawner.
+    pub workers: Arc<dyn WorkerSpawner>,
+    /// The context provider.
+    pub context: Arc<dyn ContextProvider>,
+    /// The clock.
+    pub clock: Clock,
+    /// Who is who.
+    pub directory: Arc<Directory>,
+    /// Loop settings.
+    pub settings: Arc<Settings>,
+    /// The decision engine.
+    pub engine: DecisionEngine,
+    /// The budget ledger.
+    pub ledger: BudgetLedger,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("company", &self.company)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Publishes an event on `Events` and keeps it in the store's event log. Failures are
+    /// logged, never raised: events must not stop the work they describe.
+    pub async fn emit(&self, event: Event) {
+        let envelope = event.to_envelope();
+        if let Err(err) = self
+            .store
+            .append_log(crate::store::logs::EVENTS, &envelope.payload, EVENTS_KEPT)
+            .await
+        {
+            tracing::warn!(error = %err, event = event.name(), "could not keep event");
+        }
+        if let Err(err) = self.bus.publish(Channel::Events, envelope).await {
+            tracing::warn!(error = %err, event = event.name(), "could not publish event");
+        }
+    }
+}
