@@ -348,10 +348,10 @@ impl AgentDaemon {
             }
             Pushed::Duplicate(delivery) => {
                 tracing::debug!(agent = %self.id, "duplicate trigger dropped");
-                if let Some(delivery) = delivery {
-                    if let Err(err) = delivery.ack().await {
-                        tracing::warn!(agent = %self.id, error = %err, "could not ack a duplicate");
-                    }
+                if let Some(delivery) = delivery
+                    && let Err(err) = delivery.ack().await
+                {
+                    tracing::warn!(agent = %self.id, error = %err, "could not ack a duplicate");
                 }
             }
         }
@@ -385,10 +385,10 @@ impl AgentDaemon {
                 Some((Step::Done, queued)) => {
                     queue.finish(&id);
                     drop(queue);
-                    if let Some(delivery) = queued.delivery {
-                        if let Err(err) = delivery.ack().await {
-                            tracing::warn!(agent = %self.id, trigger = %id, error = %err, "ack failed; the message may come again and will be recognised");
-                        }
+                    if let Some(delivery) = queued.delivery
+                        && let Err(err) = delivery.ack().await
+                    {
+                        tracing::warn!(agent = %self.id, trigger = %id, error = %err, "ack failed; the message may come again and will be recognised");
                     }
                     self.monitor.handled_one();
                 }
