@@ -50,12 +50,14 @@ impl Node {
     }
 
     fn company(&self, roles: &[Role]) -> Company {
-        let mut settings = Settings::default();
-        settings.company_budget = Budget::unlimited();
+        let mut settings = Settings {
+            company_budget: Budget::unlimited(),
+            shutdown_grace: Duration::from_secs(2),
+            lease_ttl: Duration::from_secs(2),
+            ..Settings::default()
+        };
         settings.retry.base_delay = Duration::from_millis(10);
         settings.retry.max_delay = Duration::from_millis(50);
-        settings.shutdown_grace = Duration::from_secs(2);
-        settings.lease_ttl = Duration::from_secs(2);
         let agents: Vec<AgentSpec> = roles
             .iter()
             .cloned()
