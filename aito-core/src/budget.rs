@@ -167,6 +167,7 @@ impl BudgetLedger {
         let next_cost = spend.expected_session_cost();
         let (hour, day) = (hour_window(now), day_window(now));
         let session = if counts_as_session { 1.0 } else { 0.0 };
+        #[allow(clippy::type_complexity)] // A local table; a named type would add nothing.
         let limits: [(&'static str, Option<f64>, f64, f64, DateTime<Utc>, &str); 5] = [
             (
                 "sessions_per_hour",

@@ -53,12 +53,12 @@ pub fn parse_response(text: &str) -> Result<ModelResponse, ParseError> {
 /// block is and nothing that could be an object follows it.
 fn fast_path(text: &str) -> Option<Value> {
     let trimmed = text.trim();
-    if trimmed.starts_with('{') && trimmed.ends_with('}') {
-        if let Ok(value) = serde_json::from_str::<Value>(trimmed) {
-            if ModelResponse::looks_like_response(&value) {
-                return Some(value);
-            }
-        }
+    if trimmed.starts_with('{')
+        && trimmed.ends_with('}')
+        && let Ok(value) = serde_json::from_str::<Value>(trimmed)
+        && ModelResponse::looks_like_response(&value)
+    {
+        return Some(value);
     }
     let (body, after) = last_fence(text)?;
     if after.contains('{') {

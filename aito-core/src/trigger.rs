@@ -11,6 +11,7 @@ use crate::id::AgentId;
 /// Why an agent is woken.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // Messages are the common case; boxing them buys nothing.
 pub enum TriggerKind {
     /// An envelope on the agent's inbox, broadcast, head or clevel (webhooks arrive this way too,
     /// as `webhook` envelopes).

@@ -348,7 +348,7 @@ mod tests {
         let workspace = Workspace::open(dir.path()).unwrap();
         let file = workspace.write("plan.md", "v1").unwrap();
         let first = workspace
-            .commit(&[file.clone()], "-m looks like a flag", "cto")
+            .commit(std::slice::from_ref(&file), "-m looks like a flag", "cto")
             .await
             .unwrap();
         assert!(

@@ -1,2 +1,63 @@
 //! aito-redis: the production [`Bus`](aito_core::Bus) and [`StateStore`](aito_core::StateStore)
-//! on Redis.
+//! on Redis, for a company whose daemons run in several processes or containers.
+//!
+//! Use it when the agents do not all live in one process (`aito agent --role cto` per
+//! container), or when messages and state must survive a restart. For a single process the
+//! embedded [`MemoryBus`](aito_core::MemoryBus) and [`MemoryStore`](aito_core::MemoryStore)
+//! have the same guarantees and need no server.
+//!
+//! # Modules
+//! - [`config`]: [`RedisConfig`] (URL, key prefix, timings) and [`RedisUrl`], whose `Display`
+//!   and `Debug` mask the password.
+//! - [`bus`]: [`RedisBus`]. Agent inboxes, broadcast, head and clevel are streams read through
+//!   consumer groups and acknowledged after handling, with pending entries reclaimed from dead
+//!   consumers; every envelope is mirrored on the original system's pub/sub channel names, and
+//!   envelopes that outside tools `PUBLISH` there are ingested once.
+//! - [`store`]: [`RedisStateStore`]. State documents with compare-and-set, bounded history,
+//!   versioned decisions indexed by status, idempotency marks, leases and budget counters.
+//! - [`error`]: [`Error`], mapped onto [`BusError`](aito_core::BusError) and
+//!   [`StoreError`](aito_core::StoreError) at the trait boundary.
+//!
+//! Every key is under a prefix (default `aito:`); pub/sub channel names are not, so outside
+//! tools keep working. docs/redis.md lists every key and channel.
+//!
+//! # Example
+//! ```no_run
+//! use aito_core::{Bus, Channel, Envelope, MessageType, Sender, StateStore, Subscription};
+//! use aito_redis::{RedisBus, RedisConfig, RedisStateStore};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = RedisConfig::new("redis://:password@127.0.0.1:6379/0").with_prefix("acme:");
+//! let bus = RedisBus::connect(config.clone()).await?;
+//! let store = RedisStateStore::connect(config).await?;
+//!
+//! let cto = aito_core::AgentId::derived("acme", "cto");
+//! let mut inbox = bus
+//!     .subscribe(Subscription::new(cto.to_string(), "cto-1", [Channel::Agent(cto), Channel::Broadcast]))
+//!     .await?;
+//! let task = Envelope::new(MessageType::Task, Sender::Human, serde_json::json!({"title": "Ship"}));
+//! bus.publish(Channel::Agent(cto), task).await?;
+//!
+//! if let Some(delivery) = inbox.next().await {
+//!     if store.first_time(&delivery.envelope().id.to_string(), std::time::Duration::from_secs(86_400)).await? {
+//!         // ... handle it ...
+//!     }
+//!     delivery.ack().await?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod bus;
+pub mod config;
+mod connection;
+pub mod error;
+mod keys;
+mod scripts;
+pub mod store;
+
+pub use bus::RedisBus;
+pub use config::{DEFAULT_PREFIX, RedisConfig, RedisUrl};
+pub use error::Error;
+pub use store::RedisStateStore;

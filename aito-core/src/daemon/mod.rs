@@ -349,10 +349,10 @@ impl AgentDaemon {
             }
             Pushed::Duplicate(delivery) => {
                 tracing::debug!(agent = %self.id, "duplicate trigger dropped");
-                if let Some(delivery) = delivery {
-                    if let Err(err) = delivery.ack().await {
-                        tracing::warn!(agent = %self.id, error = %err, "could not ack a duplicate");
-                    }
+                if let Some(delivery) = delivery
+                    && let Err(err) = delivery.ack().await
+                {
+                    tracing::warn!(agent = %self.id, error = %err, "could not ack a duplicate");
                 }
             }
         }
@@ -397,10 +397,10 @@ impl AgentDaemon {
             match result {
                 Some((Step::Done, queued)) => {
                     term.queue.lock().await.finish(&id);
-                    if let Some(delivery) = queued.delivery {
-                        if let Err(err) = delivery.ack().await {
-                            tracing::warn!(agent = %self.id, trigger = %id, error = %err, "ack failed; the message may come again and will be recognised");
-                        }
+                    if let Some(delivery) = queued.delivery
+                        && let Err(err) = delivery.ack().await
+                    {
+                        tracing::warn!(agent = %self.id, trigger = %id, error = %err, "ack failed; the message may come again and will be recognised");
                     }
                     self.monitor.handled_one();
                 }

@@ -82,10 +82,10 @@ impl TriggerQueue {
         if self.ids.contains(&trigger.id) {
             return Pushed::Duplicate(delivery);
         }
-        if let TriggerKind::Schedule { expression, .. } = &trigger.kind {
-            if !self.waiting_ticks.insert(expression.clone()) {
-                return Pushed::Coalesced;
-            }
+        if let TriggerKind::Schedule { expression, .. } = &trigger.kind
+            && !self.waiting_ticks.insert(expression.clone())
+        {
+            return Pushed::Coalesced;
         }
         self.ids.insert(trigger.id.clone());
         let seq = self.next_seq;

@@ -28,6 +28,7 @@ pub fn answer(role: Role, when: &str, response: Value) -> ScriptedResponse {
 }
 
 /// Settings for tests: no budgets, quick retries.
+#[allow(clippy::field_reassign_with_default)] // Reads as a list of what tests change.
 pub fn test_settings() -> Settings {
     let mut settings = Settings::default();
     settings.company_budget = Budget::unlimited();

@@ -1,0 +1,400 @@
+//! The reader of one stream for one subscription: its own pending entries first (a previous
+//! incarnation of the same consumer died holding them), then entries other consumers left idle
+//! too long, then new entries with a blocking `XREADGROUP` on a connection of its own.
+//! It reconnects by itself and never panics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aito_core::envelope::preview;
+use aito_core::{Delivery, Envelope};
+use redis::Value;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::tracker::{Held, RedisAck, Shared, StreamSpec};
+use crate::connection::{Backoff, Connector};
+use crate::error::{Error, is_transient};
+
+/// One entry read from a stream.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) id: String,
+    /// The envelope text; `None` when the entry was deleted (trimmed) while pending.
+    pub(crate) text: Option<String>,
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        Value::SimpleString(text) => Some(text.clone()),
+        Value::VerbatimString { text, .. } => Some(text.clone()),
+        _ => None,
+    }
+}
+
+fn items(value: &Value) -> Option<&[Value]> {
+    match value {
+        Value::Array(items) | Value::Set(items) => Some(items),
+        _ => None,
+    }
+}
+
+/// Parses `[id, [field, value, ...] | nil]`.
+fn entry(value: &Value) -> Option<Entry> {
+    let pair = items(value)?;
+    let id = text(pair.first()?)?;
+    let fields: Vec<(Option<String>, Option<String>)> = match pair.get(1) {
+        Some(Value::Array(flat)) => flat
+            .chunks(2)
+            .map(|kv| (kv.first().and_then(text), kv.get(1).and_then(text)))
+            .collect(),
+        Some(Value::Map(map)) => map.iter().map(|(k, v)| (text(k), text(v))).collect(),
+        _ => Vec::new(),
+    };
+    let text = fields
+        .into_iter()
+        .find(|(field, _)| field.as_deref() == Some("e"))
+        .and_then(|(_, value)| value);
+    Some(Entry { id, text })
+}
+
+/// Parses an `XREADGROUP` reply for one stream: nil, `[[key, [entry...]]]` or a RESP3 map.
+pub(crate) fn read_reply(value: &Value) -> Result<Vec<Entry>, Error> {
+    let entries = match value {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(streams) => streams
+            .first()
+            .and_then(items)
+            .and_then(|pair| pair.get(1))
+            .and_then(items),
+        Value::Map(streams) => streams.first().and_then(|(_, entries)| items(entries)),
+        _ => None,
+    };
+    match entries {
+        Some(entries) => entries
+            .iter()
+            .map(|value| {
+                entry(value).ok_or_else(|| Error::reply("XREADGROUP", "stream entries", value))
+            })
+            .collect(),
+        None if matches!(value, Value::Array(streams) if streams.is_empty()) => Ok(Vec::new()),
+        None => Err(Error::reply("XREADGROUP", "stream entries", value)),
+    }
+}
+
+/// Parses an `XAUTOCLAIM` reply: `[next, [entry...], [deleted id...]]`.
+pub(crate) fn autoclaim_reply(value: &Value) -> Result<(String, Vec<Entry>, Vec<String>), Error> {
+    let parts = items(value).ok_or_else(|| Error::reply("XAUTOCLAIM", "an array", value))?;
+    let next = parts
+        .first()
+        .and_then(text)
+        .ok_or_else(|| Error::reply("XAUTOCLAIM", "a cursor", value))?;
+    let entries = match parts.get(1).and_then(items) {
+        Some(entries) => entries
+            .iter()
+            .filter(|value| !matches!(value, Value::Nil))
+            .map(|value| {
+                entry(value).ok_or_else(|| Error::reply("XAUTOCLAIM", "stream entries", value))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+    let deleted = parts
+        .get(2)
+        .and_then(items)
+        .map(|ids| ids.iter().filter_map(text).collect())
+        .unwrap_or_default();
+    Ok((next, entries, deleted))
+}
+
+/// Creates the group of `spec` if it does not exist (creating the stream too).
+pub(crate) async fn ensure_group<C: redis::aio::ConnectionLike + Send>(
+    connection: &mut C,
+    spec: &StreamSpec,
+) -> Result<(), Error> {
+    let result: Result<Value, redis::RedisError> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&spec.key)
+        .arg(&spec.group)
+        .arg(spec.start)
+        .arg("MKSTREAM")
+        .query_async(connection)
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if err.code() == Some("BUSYGROUP") => Ok(()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Why a reader stopped reading for now.
+enum Stop {
+    /// The subscription ended.
+    Cancelled,
+    /// The subscriber is gone.
+    Closed,
+    /// The connection failed: reconnect and carry on.
+    Failed(Error),
+}
+
+/// One stream of one subscription.
+pub(crate) struct Reader {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) stream: usize,
+    pub(crate) connector: Connector,
+    pub(crate) sender: mpsc::Sender<Delivery>,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl Reader {
+    fn spec(&self) -> &StreamSpec {
+        &self.shared.streams[self.stream]
+    }
+
+    /// Runs until the subscription ends. `connection` is the first connection, already open.
+    pub(crate) async fn run(self, mut connection: MultiplexedConnection) {
+        let mut backoff = Backoff::new(self.connector.config());
+        loop {
+            match self.read_loop(&mut connection).await {
+                Stop::Cancelled | Stop::Closed => return,
+                Stop::Failed(err) => {
+                    tracing::warn!(stream = %self.spec().key, error = %err, "stream reader lost its connection; reconnecting");
+                }
+            }
+            // Reconnect, patiently, until the server is back or the subscription ends.
+            loop {
+                tokio::select! {
+                    () = self.cancel.cancelled() => return,
+                    () = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+                let block = self.connector.config().block;
+                match self.connector.dedicated(block).await {
+                    Ok(fresh) => {
+                        connection = fresh;
+                        tracing::info!(stream = %self.spec().key, "stream reader reconnected");
+                        backoff.reset();
+                        break;
+                    }
+                    Err(err) => {
+                        tracing::debug!(stream = %self.spec().key, error = %err, "reconnecting the stream reader failed");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn read_loop(&self, connection: &mut MultiplexedConnection) -> Stop {
+        let config = self.connector.config();
+        // Often enough to pick up entries handed over by an ended subscription promptly.
+        let reclaim_every = (config.reclaim_idle / 2)
+            .min(config.block)
+            .max(Duration::from_millis(10));
+        let block = config.block.min(reclaim_every);
+        let block_ms = u64::try_from(block.as_millis()).unwrap_or(1000).max(1);
+        // After a (re)connection: first what this consumer already had, then what others left.
+        if let Err(stop) = self.pending_of_mine(connection).await {
+            return stop;
+        }
+        let mut last_reclaim: Option<Instant> = None;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Stop::Cancelled;
+            }
+            if last_reclaim.is_none_or(|at| at.elapsed() >= reclaim_every) {
+                if let Err(stop) = self.reclaim(connection).await {
+                    return stop;
+                }
+                last_reclaim = Some(Instant::now());
+            }
+            let spec = self.spec();
+            let reply: Result<Value, redis::RedisError> = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(&spec.group)
+                .arg(&self.shared.consumer)
+                .arg("COUNT")
+                .arg(config.read_batch.max(1))
+                .arg("BLOCK")
+                .arg(block_ms)
+                .arg("STREAMS")
+                .arg(&spec.key)
+                .arg(">")
+                .query_async(connection)
+                .await;
+            let entries = match reply {
+                Ok(value) => match read_reply(&value) {
+                    Ok(entries) => entries,
+                    Err(err) => return Stop::Failed(err),
+                },
+                Err(err) => match self.recover(connection, err).await {
+                    Ok(()) => continue,
+                    Err(stop) => return stop,
+                },
+            };
+            if let Err(stop) = self.deliver(entries, false).await {
+                return stop;
+            }
+        }
+    }
+
+    /// After a failed read: recreates a vanished group (the server lost its data), or gives
+    /// up on the connection.
+    async fn recover(
+        &self,
+        connection: &mut MultiplexedConnection,
+        err: redis::RedisError,
+    ) -> Result<(), Stop> {
+        if err.code() == Some("NOGROUP") {
+            tracing::warn!(stream = %self.spec().key, group = %self.spec().group, "consumer group is gone (server data lost?); recreating it");
+            return ensure_group(connection, self.spec())
+                .await
+                .map_err(Stop::Failed);
+        }
+        if is_transient(&err) {
+            return Err(Stop::Failed(err.into()));
+        }
+        // Anything else (a script or permission error): keep trying, slowly, and say so.
+        tracing::error!(stream = %self.spec().key, error = %err, "stream read failed");
+        tokio::select! {
+            () = self.cancel.cancelled() => Err(Stop::Cancelled),
+            () = tokio::time::sleep(self.connector.config().reconnect_max) => Ok(()),
+        }
+    }
+
+    /// Entries this consumer took earlier and never acknowledged (not counting those this
+    /// subscription is handling).
+    async fn pending_of_mine(&self, connection: &mut MultiplexedConnection) -> Result<(), Stop> {
+        let spec = self.spec();
+        let mut after = "0".to_owned();
+        loop {
+            let reply: Result<Value, redis::RedisError> = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(&spec.group)
+                .arg(&self.shared.consumer)
+                .arg("COUNT")
+                .arg(self.connector.config().read_batch.max(1))
+                .arg("STREAMS")
+                .arg(&spec.key)
+                .arg(&after)
+                .query_async(connection)
+                .await;
+            let entries = match reply {
+                Ok(value) => read_reply(&value).map_err(Stop::Failed)?,
+                Err(err) => {
+                    self.recover(connection, err).await?;
+                    continue;
+                }
+            };
+            let Some(last) = entries.last() else {
+                return Ok(());
+            };
+            after = last.id.clone();
+            let fresh: Vec<Entry> = entries
+                .into_iter()
+                .filter(|entry| self.shared.state(self.stream, &entry.id).is_none())
+                .collect();
+            self.deliver(fresh, true).await?;
+        }
+    }
+
+    /// Takes over entries that stayed pending longer than the reclaim threshold.
+    async fn reclaim(&self, connection: &mut MultiplexedConnection) -> Result<(), Stop> {
+        let spec = self.spec();
+        let config = self.connector.config();
+        let idle_ms = u64::try_from(config.reclaim_idle.as_millis()).unwrap_or(u64::MAX / 2);
+        let mut cursor = "0-0".to_owned();
+        // Bounded, so that new entries are not starved by a huge backlog of stale ones.
+        for _ in 0..16 {
+            let reply: Result<Value, redis::RedisError> = redis::cmd("XAUTOCLAIM")
+                .arg(&spec.key)
+                .arg(&spec.group)
+                .arg(&self.shared.consumer)
+                .arg(idle_ms)
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(config.read_batch.max(1))
+                .query_async(connection)
+                .await;
+            let (next, entries, deleted) = match reply {
+                Ok(value) => autoclaim_reply(&value).map_err(Stop::Failed)?,
+                Err(err) => {
+                    self.recover(connection, err).await?;
+                    return Ok(());
+                }
+            };
+            if !deleted.is_empty() {
+                tracing::warn!(stream = %spec.key, entries = deleted.len(), "pending entries were trimmed from the stream before being acknowledged");
+            }
+            // Entries this subscription is handling right now stay with it.
+            let stale: Vec<Entry> = entries
+                .into_iter()
+                .filter(|entry| self.shared.state(self.stream, &entry.id) != Some(Held::Live))
+                .collect();
+            if !stale.is_empty() {
+                tracing::info!(stream = %spec.key, consumer = %self.shared.consumer, entries = stale.len(), "reclaimed pending entries");
+            }
+            self.deliver(stale, true).await?;
+            if next == "0-0" {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(())
+    }
+
+    /// Hands entries to the subscriber, in order. Unreadable ones are logged and acknowledged
+    /// so they do not come back forever.
+    async fn deliver(&self, entries: Vec<Entry>, redelivered: bool) -> Result<(), Stop> {
+        let spec = self.spec();
+        let mut skip = Vec::new();
+        // Every entry is held before the first is sent: if the subscription ends midway, the
+        // unsent deliveries are dropped, which marks their entries for hand-over.
+        let mut ready = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let Some(text) = entry.text else {
+                skip.push(entry.id);
+                continue;
+            };
+            let envelope = match Envelope::from_json(&text) {
+                Ok(envelope) => envelope,
+                Err(err) => {
+                    tracing::warn!(stream = %spec.key, entry = %entry.id, reason = %err.reason, preview = %preview(&text, 200), "skipping a malformed envelope");
+                    skip.push(entry.id);
+                    continue;
+                }
+            };
+            self.shared.hold(self.stream, &entry.id);
+            ready.push(Delivery::new(
+                Arc::new(envelope),
+                spec.channel,
+                redelivered,
+                Box::new(RedisAck::new(
+                    Arc::clone(&self.shared),
+                    self.stream,
+                    entry.id,
+                )),
+            ));
+        }
+        if !skip.is_empty()
+            && let Err(err) = self.shared.ack(self.stream, &skip).await
+        {
+            tracing::warn!(stream = %spec.key, error = %err, "could not acknowledge skipped entries; they will be seen again");
+        }
+        if !ready.is_empty() {
+            tracing::trace!(stream = %spec.key, entries = ready.len(), redelivered, "delivering");
+        }
+        for delivery in ready {
+            tokio::select! {
+                () = self.cancel.cancelled() => return Err(Stop::Cancelled),
+                sent = self.sender.send(delivery) => {
+                    if sent.is_err() {
+                        return Err(Stop::Closed);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

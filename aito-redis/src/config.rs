@@ -1,0 +1,276 @@
+//! [`RedisConfig`]: where the server is and how the adapters use it; [`RedisUrl`]: a URL whose
+//! password never reaches a log.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// The key prefix used when none is configured.
+pub const DEFAULT_PREFIX: &str = "aito:";
+
+/// A Redis URL (`redis://`, `rediss://`, `redis+unix://`, `unix://`).
+///
+/// `Display` and `Debug` mask the password (`redis://:***@host:6379/0`); only
+/// [`RedisUrl::expose`] gives the URL as written, to hand it to the client.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// Wraps a URL as written.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL with its password, for the Redis client only. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The scheme (`redis`, `rediss`, ...), lowercase; empty when there is none.
+    pub fn scheme(&self) -> String {
+        self.0
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+
+    /// Whether the URL asks for TLS (`rediss://`).
+    pub fn is_tls(&self) -> bool {
+        self.scheme() == "rediss"
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn masked(&self) -> String {
+        mask(&self.0)
+    }
+}
+
+/// Replaces the password of `url` (the user-info part after `:`, or the whole user-info when it
+/// has no `:`) with `***`.
+fn mask(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // Not a URL: show nothing of it but its length, since it may be a bare secret.
+        return format!("<unparsable URL of {} characters>", url.len());
+    };
+    // The user-info ends at the last `@` before the query or fragment.
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..end].rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &rest[..at];
+    let masked = match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{user}:***"),
+        None if userinfo.is_empty() => String::new(),
+        // `redis://secret@host`: some tools take a lone user-info as the password.
+        None => "***".to_owned(),
+    };
+    format!("{scheme}://{masked}{}", &rest[at..])
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({:?})", self.masked())
+    }
+}
+
+impl From<&str> for RedisUrl {
+    fn from(url: &str) -> Self {
+        Self::new(url)
+    }
+}
+
+impl From<String> for RedisUrl {
+    fn from(url: String) -> Self {
+        Self::new(url)
+    }
+}
+
+/// How [`RedisBus`](crate::RedisBus) and [`RedisStateStore`](crate::RedisStateStore) connect and
+/// lay out their data. `Debug` masks the password.
+///
+/// ```
+/// use std::time::Duration;
+/// use aito_redis::RedisConfig;
+///
+/// let config = RedisConfig::new("redis://:s3cret@localhost:6379/0")
+///     .with_prefix("acme:")
+///     .with_reclaim_idle(Duration::from_secs(30));
+/// assert!(!format!("{config:?}").contains("s3cret"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// The server.
+    pub url: RedisUrl,
+    /// Prefix of every key (not of pub/sub channel names). Default `aito:`.
+    pub prefix: String,
+    /// A pending stream entry not touched for this long is taken over by another consumer of its
+    /// group (its consumer died). Live deliveries are kept fresh, so a long handling is not
+    /// taken over. Default 30 s.
+    pub reclaim_idle: Duration,
+    /// How long one blocking stream read waits before the reader looks for entries to reclaim
+    /// (entries handed over by an ended subscription are picked up within this time).
+    /// Default 1 s.
+    pub block: Duration,
+    /// How long a command may take before it fails (blocking reads add `block`). Default 5 s.
+    pub response_timeout: Duration,
+    /// How long connecting may take. Default 5 s.
+    pub connect_timeout: Duration,
+    /// First wait before reconnecting a reader or the pub/sub listener; doubles up to
+    /// `reconnect_max`. Default 100 ms.
+    pub reconnect_min: Duration,
+    /// Longest wait between reconnection attempts. Default 5 s.
+    pub reconnect_max: Duration,
+    /// Approximate cap on the entries of `stream:broadcast`, `stream:head` and
+    /// `stream:clevel` (`XADD MAXLEN ~`). Agent inboxes are never capped: they hold only
+    /// unacknowledged envelopes. Default 10 000.
+    pub group_stream_len: usize,
+    /// Stream entries fetched per read. Default 100.
+    pub read_batch: usize,
+    /// Deliveries buffered in front of a slow subscriber. Default 100.
+    pub buffer: usize,
+    /// Ingest envelopes that an outside tool sent with a plain `PUBLISH` on a durable channel.
+    /// Default on.
+    pub ingest_publish: bool,
+    /// How long an ingestion claim lives (the window in which listeners agree that they saw
+    /// the same `PUBLISH`). Default 60 s.
+    pub ingest_window: Duration,
+}
+
+impl RedisConfig {
+    /// A configuration for `url` with the defaults.
+    pub fn new(url: impl Into<RedisUrl>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            reclaim_idle: Duration::from_secs(30),
+            block: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+            group_stream_len: 10_000,
+            read_batch: 100,
+            buffer: 100,
+            ingest_publish: true,
+            ingest_window: Duration::from_secs(60),
+        }
+    }
+
+    /// Sets the key prefix.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets how long a pending entry must be idle before another consumer takes it over.
+    pub fn with_reclaim_idle(mut self, idle: Duration) -> Self {
+        self.reclaim_idle = idle;
+        self
+    }
+
+    /// Sets the longest wait of one blocking read.
+    pub fn with_block(mut self, block: Duration) -> Self {
+        self.block = block;
+        self
+    }
+
+    /// Sets the command timeout.
+    pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Sets the reconnection back-off bounds.
+    pub fn with_reconnect(mut self, min: Duration, max: Duration) -> Self {
+        self.reconnect_min = min;
+        self.reconnect_max = max.max(min);
+        self
+    }
+
+    /// Sets the approximate cap of the group streams.
+    pub fn with_group_stream_len(mut self, len: usize) -> Self {
+        self.group_stream_len = len;
+        self
+    }
+
+    /// Turns ingestion of outside `PUBLISH`es on or off.
+    pub fn with_ingest_publish(mut self, on: bool) -> Self {
+        self.ingest_publish = on;
+        self
+    }
+
+    /// Checks what can be checked without a server: the URL parses and its scheme is usable.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.url.is_tls() && !cfg!(feature = "tls") {
+            return Err(Error::TlsNotEnabled {
+                url: self.url.masked(),
+            });
+        }
+        redis::Client::open(self.url.expose()).map_err(|err| Error::InvalidUrl {
+            url: self.url.masked(),
+            reason: err.to_string(),
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_passwords_in_every_form() {
+        for (url, shown) in [
+            (
+                "redis://:s3cret@localhost:6379/0",
+                "redis://:***@localhost:6379/0",
+            ),
+            (
+                "rediss://user:s3cret@cache.example:6380",
+                "rediss://user:***@cache.example:6380",
+            ),
+            ("redis://s3cret@localhost", "redis://***@localhost"),
+            ("redis://:p@ss@word@host/1", "redis://:***@host/1"),
+            ("redis://localhost:6379", "redis://localhost:6379"),
+            (
+                "redis+unix:///run/redis.sock",
+                "redis+unix:///run/redis.sock",
+            ),
+        ] {
+            let url = RedisUrl::new(url);
+            assert_eq!(url.to_string(), shown);
+            assert!(!format!("{url:?}").contains("s3cret"));
+            assert!(!format!("{url:?}").contains("word"));
+        }
+        assert!(!RedisUrl::new("s3cret").to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn debug_of_the_config_hides_the_password() {
+        let config = RedisConfig::new("redis://:hunter2@localhost:6379");
+        let shown = format!("{config:?} {config:#?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("localhost:6379"));
+    }
+
+    #[test]
+    fn tls_urls_need_the_feature() {
+        let config = RedisConfig::new("rediss://:pw@localhost:6380");
+        assert!(config.url.is_tls());
+        let result = config.validate();
+        if cfg!(feature = "tls") {
+            assert!(result.is_ok(), "{result:?}");
+        } else {
+            let err = result.expect_err("rediss without tls");
+            assert!(err.to_string().contains("`tls` feature"), "{err}");
+            assert!(!err.to_string().contains("pw@"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Decisions: a hash `{v, doc, status, score}` per decision, a sorted set of all decisions by
+//! creation time and one per status. Creation and versioned updates are scripts
+//! (`lua/decision_create.lua`, `lua/decision_update.lua`) that keep the indexes in step.
+
+use aito_core::{Decision, DecisionId, DecisionStatus, StoreError};
+
+use super::{RedisStateStore, decode, encode};
+use crate::error::Error;
+
+impl RedisStateStore {
+    pub(super) async fn create_decision_inner(
+        &self,
+        decision: &Decision,
+    ) -> Result<(), StoreError> {
+        let key = self.keys.decision(decision.id);
+        let mut stored = decision.clone();
+        stored.version = 1;
+        let doc = encode(&key, &stored)?;
+        let created: i64 = self
+            .scripts
+            .decision_create
+            .key(&key)
+            .key(self.keys.decisions_all())
+            .key(self.keys.decisions_by_status(decision.status))
+            .arg(doc)
+            .arg(decision.created_at.timestamp_micros())
+            .arg(decision.id.to_string())
+            .arg(decision.status.as_str())
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(Error::from)?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict {
+                key: format!("decision:{}", decision.id),
+                expected: 0,
+                found: 1,
+            })
+        }
+    }
+
+    pub(super) async fn decision_inner(&self, id: DecisionId) -> Result<Option<Decision>, Error> {
+        let key = self.keys.decision(id);
+        let doc: Option<String> = redis::cmd("HGET")
+            .arg(&key)
+            .arg("doc")
+            .query_async(&mut self.connection())
+            .await?;
+        doc.map(|doc| decode(&key, &doc)).transpose()
+    }
+
+    pub(super) async fn update_decision_inner(
+        &self,
+        decision: &Decision,
+    ) -> Result<u64, StoreError> {
+        let key = self.keys.decision(decision.id);
+        let mut next = decision.clone();
+        next.version = decision.version + 1;
+        let doc = encode(&key, &next)?;
+        let mut call = self.scripts.decision_update.key(&key);
+        let mut target = 0;
+        for (index, status) in DecisionStatus::ALL.iter().enumerate() {
+            call.key(self.keys.decisions_by_status(*status));
+            if *status == decision.status {
+                target = index + 2;
+            }
+        }
+        call.arg(decision.version)
+            .arg(doc)
+            .arg(decision.status.as_str())
+            .arg(decision.id.to_string())
+            .arg(target);
+        let (outcome, found): (i64, u64) = call
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(Error::from)?;
+        match outcome {
+            1 => Ok(found),
+            0 => Err(StoreError::Conflict {
+                key: format!("decision:{}", decision.id),
+                expected: decision.version,
+                found,
+            }),
+            _ => Err(StoreError::NotFound(format!("decision:{}", decision.id))),
+        }
+    }
+
+    pub(super) async fn decisions_inner(
+        &self,
+        status: Option<DecisionStatus>,
+    ) -> Result<Vec<Decision>, Error> {
+        let index = match status {
+            Some(status) => self.keys.decisions_by_status(status),
+            None => self.keys.decisions_all(),
+        };
+        let docs: Vec<String> = self
+            .scripts
+            .decisions_list
+            .key(&index)
+            .arg(self.keys.decision_prefix())
+            .invoke_async(&mut self.connection())
+            .await?;
+        docs.iter().map(|doc| decode(&index, doc)).collect()
+    }
+}

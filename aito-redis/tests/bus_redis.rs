@@ -1,0 +1,499 @@
+//! Behaviour of RedisBus beyond the shared contract: outside `PUBLISH` ingestion, the pub/sub
+//! mirror, reclaiming after a crash, hand-over, heartbeats, and surviving a Redis restart.
+
+mod common;
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use aito_core::testkit::within;
+use aito_core::{
+    AgentId, Bus, BusError, Channel, Deliveries, Envelope, MessageType, Sender, StateStore,
+    Subscription,
+};
+use aito_redis::{RedisBus, RedisStateStore};
+use common::{Options, RedisServer, init_tracing};
+use futures_util::StreamExt;
+use serde_json::json;
+
+fn numbered(n: u64) -> Envelope {
+    Envelope::new(MessageType::Task, Sender::Human, json!({ "n": n }))
+}
+
+async fn inbox(bus: &RedisBus, agent: AgentId, consumer: &str) -> Deliveries {
+    bus.subscribe(Subscription::new(
+        agent.to_string(),
+        consumer,
+        [Channel::Agent(agent)],
+    ))
+    .await
+    .expect("subscribe")
+}
+
+/// Waits `quiet` and asserts nothing more arrives.
+async fn assert_quiet(deliveries: &mut Deliveries, quiet: Duration, what: &str) {
+    if let Ok(Some(extra)) = tokio::time::timeout(quiet, deliveries.next()).await {
+        panic!("{what}: unexpected delivery {:?}", extra.envelope());
+    }
+}
+
+/// The original system's documented test message, sent with plain `redis-cli PUBLISH`, is
+/// handled once with an id and a time assigned, even with two buses listening; sent twice, it
+/// is handled twice. Malformed text is skipped without stopping the listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_publish_from_redis_cli_is_ingested_once_per_publish() {
+    init_tracing();
+    let server = RedisServer::start();
+    let bus = RedisBus::connect(server.config()).await.unwrap();
+    let other = RedisBus::connect(server.config()).await.unwrap();
+    let agent = AgentId::random();
+    let mut deliveries = inbox(&bus, agent, "d1").await;
+    // A second listener in another "process".
+    let _other = other
+        .subscribe(Subscription::new("x", "x1", [Channel::Broadcast]))
+        .await
+        .unwrap();
+    let channel = Channel::Agent(agent).name();
+    let test_message = r#"{"type":"task","from":"human","payload":{"title":"Test"}}"#;
+    let receivers = server.cli(&["PUBLISH", &channel, test_message]);
+    assert_eq!(receivers.trim(), "2", "both buses listen on pub/sub");
+    let first = within("the ingested test message", deliveries.next())
+        .await
+        .unwrap();
+    assert_eq!(first.envelope().kind, MessageType::Task);
+    assert_eq!(first.envelope().from, Sender::Human);
+    assert_eq!(first.envelope().payload_str("title"), Some("Test"));
+    assert!(!first.is_redelivery());
+    let first_id = first.envelope().id;
+    let age = chrono::Utc::now() - first.envelope().timestamp;
+    assert!(
+        age.num_seconds().abs() < 30,
+        "timestamp assigned on receipt"
+    );
+    first.ack().await.unwrap();
+    assert_quiet(
+        &mut deliveries,
+        Duration::from_millis(700),
+        "one PUBLISH, two listeners",
+    )
+    .await;
+
+    server.cli(&["PUBLISH", &channel, "this is not json"]);
+    server.cli(&[
+        "PUBLISH",
+        &channel,
+        r#"{"type":"task","priority":"whenever"}"#,
+    ]);
+    server.cli(&["PUBLISH", &channel, test_message]);
+    let second = within("the same text published again", deliveries.next())
+        .await
+        .unwrap();
+    assert_eq!(second.envelope().payload_str("title"), Some("Test"));
+    assert_ne!(
+        second.envelope().id,
+        first_id,
+        "a fresh id for a new PUBLISH"
+    );
+    second.ack().await.unwrap();
+
+    // An envelope with its own id keeps it.
+    let id = "0ce8853f-aabe-488c-bbc2-a05f10b1cdc3";
+    let with_id = format!(r#"{{"id":"{id}","type":"alert","from":"orchestrator","payload":{{}}}}"#);
+    server.cli(&["PUBLISH", &channel, &with_id]);
+    let third = within("an envelope with an id", deliveries.next())
+        .await
+        .unwrap();
+    assert_eq!(third.envelope().id.to_string(), id);
+    third.ack().await.unwrap();
+    assert_quiet(
+        &mut deliveries,
+        Duration::from_millis(700),
+        "after three good PUBLISHes",
+    )
+    .await;
+}
+
+/// An outside `PUBLISH` to an agent whose daemon is down is kept in its inbox by any other
+/// listening bus and handled once the daemon comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_publish_to_a_stopped_agent_waits_in_its_inbox() {
+    init_tracing();
+    let server = RedisServer::start();
+    let listener = RedisBus::connect(server.config()).await.unwrap();
+    let _other_agent = inbox(&listener, AgentId::random(), "o1").await;
+    let agent = AgentId::random();
+    server.cli(&[
+        "PUBLISH",
+        &Channel::Agent(agent).name(),
+        r#"{"type":"task","from":"human","payload":{"title":"while you were out"}}"#,
+    ]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bus = RedisBus::connect(server.config()).await.unwrap();
+    let mut deliveries = inbox(&bus, agent, "d1").await;
+    let delivery = within("the message sent while stopped", deliveries.next())
+        .await
+        .unwrap();
+    assert_eq!(
+        delivery.envelope().payload_str("title"),
+        Some("while you were out")
+    );
+    delivery.ack().await.unwrap();
+}
+
+/// What RedisBus publishes is mirrored on the original channel names for outside observers,
+/// marked so that no listener ingests it a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_are_mirrored_for_observers_and_not_duplicated() {
+    init_tracing();
+    let server = RedisServer::start();
+    let bus = RedisBus::connect(server.config()).await.unwrap();
+    let agent = AgentId::random();
+    let mut deliveries = inbox(&bus, agent, "d1").await;
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut observer = client.get_async_pubsub().await.unwrap();
+    observer
+        .subscribe(Channel::Agent(agent).name())
+        .await
+        .unwrap();
+    observer.subscribe(Channel::Broadcast.name()).await.unwrap();
+    let mut mirror = observer.into_on_message();
+    let envelope = numbered(1);
+    bus.publish(Channel::Agent(agent), envelope.clone())
+        .await
+        .unwrap();
+    let seen = within("the mirror", mirror.next()).await.unwrap();
+    let text: String = seen.get_payload().unwrap();
+    let observed = Envelope::from_json(&text).unwrap();
+    assert_eq!(observed.id, envelope.id);
+    assert!(
+        observed
+            .extra
+            .contains_key(aito_redis::bus::ingest::MIRROR_FIELD)
+    );
+    let delivery = within("the delivery", deliveries.next()).await.unwrap();
+    assert_eq!(
+        delivery.envelope(),
+        &envelope,
+        "the stream copy has no marker"
+    );
+    delivery.ack().await.unwrap();
+    assert_quiet(
+        &mut deliveries,
+        Duration::from_millis(800),
+        "the mirror was ingested again",
+    )
+    .await;
+}
+
+/// A handler that takes longer than the reclaim threshold keeps its delivery (it is kept
+/// fresh); once dropped unacknowledged it goes to another consumer, flagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_handlers_keep_their_delivery_and_dropped_ones_are_reclaimed() {
+    init_tracing();
+    let server = RedisServer::start();
+    let config = server
+        .config()
+        .with_reclaim_idle(Duration::from_millis(600));
+    let bus = RedisBus::connect(config.clone()).await.unwrap();
+    let agent = AgentId::random();
+    bus.publish(Channel::Agent(agent), numbered(1))
+        .await
+        .unwrap();
+    let mut first = inbox(&bus, agent, "d1").await;
+    let held = within("the delivery", first.next()).await.unwrap();
+    let other_bus = RedisBus::connect(config).await.unwrap();
+    let mut second = inbox(&other_bus, agent, "d2").await;
+    assert_quiet(
+        &mut second,
+        Duration::from_millis(2500),
+        "a live delivery was reclaimed",
+    )
+    .await;
+    drop(held);
+    let again = within("the reclaimed delivery", second.next())
+        .await
+        .unwrap();
+    assert!(again.is_redelivery());
+    assert_eq!(again.envelope().payload["n"], 1);
+    again.ack().await.unwrap();
+    assert_quiet(
+        &mut first,
+        Duration::from_millis(1500),
+        "an acked envelope came back",
+    )
+    .await;
+}
+
+/// A subscription that ends without acknowledging hands its envelopes to the next consumer of
+/// its group at once, without waiting for the reclaim threshold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_subscriptions_hand_their_envelopes_over_at_once() {
+    init_tracing();
+    let server = RedisServer::start();
+    let config = server.config().with_reclaim_idle(Duration::from_secs(60));
+    let bus = RedisBus::connect(config).await.unwrap();
+    let group = format!("g-{}", AgentId::random());
+    let mut first = bus
+        .subscribe(Subscription::new(&group, "c1", [Channel::Broadcast]))
+        .await
+        .unwrap();
+    bus.publish(Channel::Broadcast, numbered(5)).await.unwrap();
+    let delivery = within("the broadcast", first.next()).await.unwrap();
+    drop(delivery);
+    drop(first);
+    let mut second = bus
+        .subscribe(Subscription::new(&group, "c2", [Channel::Broadcast]))
+        .await
+        .unwrap();
+    let again = within("the handed-over broadcast", second.next())
+        .await
+        .unwrap();
+    assert!(again.is_redelivery());
+    assert_eq!(again.envelope().payload["n"], 5);
+    again.ack().await.unwrap();
+}
+
+/// `channel:head` reaches the CEO and DAO groups, `channel:clevel` the chief officers, and
+/// neither reaches the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_and_clevel_reach_only_their_members() {
+    init_tracing();
+    let server = RedisServer::start();
+    let bus = RedisBus::connect(server.config()).await.unwrap();
+    let mut subscriptions = Vec::new();
+    for (role, channels) in [
+        (
+            "ceo",
+            vec![Channel::Broadcast, Channel::Head, Channel::CLevel],
+        ),
+        ("dao", vec![Channel::Broadcast, Channel::Head]),
+        ("cto", vec![Channel::Broadcast, Channel::CLevel]),
+    ] {
+        let deliveries = bus
+            .subscribe(Subscription::new(role, format!("{role}-1"), channels))
+            .await
+            .unwrap();
+        subscriptions.push((role, deliveries));
+    }
+    bus.publish(Channel::Head, numbered(1)).await.unwrap();
+    bus.publish(Channel::CLevel, numbered(2)).await.unwrap();
+    for (role, deliveries) in &mut subscriptions {
+        let expected: BTreeSet<u64> = match *role {
+            "ceo" => [1, 2].into(),
+            "dao" => [1].into(),
+            _ => [2].into(),
+        };
+        let mut got = BTreeSet::new();
+        for _ in 0..expected.len() {
+            let delivery = within("a group delivery", deliveries.next()).await.unwrap();
+            got.insert(delivery.envelope().payload["n"].as_u64().unwrap());
+            delivery.ack().await.unwrap();
+        }
+        assert_eq!(got, expected, "{role}");
+        assert_quiet(deliveries, Duration::from_millis(300), role).await;
+    }
+}
+
+/// The child half of `a_daemon_killed_before_acking_is_replaced_without_repeating_actions`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by its parent test as a separate process"]
+async fn crash_child() {
+    let (Ok(url), Ok(prefix), Ok(agent)) = (
+        std::env::var("AITO_TEST_URL"),
+        std::env::var("AITO_TEST_PREFIX"),
+        std::env::var("AITO_TEST_AGENT"),
+    ) else {
+        return;
+    };
+    let config = aito_redis::RedisConfig::new(url).with_prefix(prefix);
+    let bus = RedisBus::connect(config.clone()).await.unwrap();
+    let store = RedisStateStore::connect(config).await.unwrap();
+    let agent: AgentId = agent.parse().unwrap();
+    let mut deliveries = inbox(&bus, agent, "daemon-1").await;
+    let delivery = deliveries.next().await.unwrap();
+    handle(&store, delivery.envelope()).await;
+    println!("HANDLED");
+    // Killed here, before acknowledging.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+}
+
+/// An action guarded the way the daemon guards actions: by an idempotency mark on its id.
+async fn handle(store: &RedisStateStore, envelope: &Envelope) -> bool {
+    let action = format!("{}#0", envelope.id);
+    if store
+        .first_time(&format!("action:{action}"), Duration::from_secs(3600))
+        .await
+        .expect("first_time")
+    {
+        store
+            .append_log("actions", &json!({ "action": action }), 100)
+            .await
+            .expect("append_log");
+        true
+    } else {
+        false
+    }
+}
+
+/// A daemon killed (SIGKILL) between receiving and acknowledging: the envelope goes to the next
+/// daemon, flagged as a redelivery, and the action the first one took is not taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_before_acking_is_replaced_without_repeating_actions() {
+    init_tracing();
+    let server = RedisServer::start();
+    let config = server
+        .config()
+        .with_reclaim_idle(Duration::from_millis(800));
+    let bus = RedisBus::connect(config.clone()).await.unwrap();
+    let store = RedisStateStore::connect(config.clone()).await.unwrap();
+    let agent = AgentId::random();
+    bus.publish(Channel::Agent(agent), numbered(42))
+        .await
+        .unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "crash_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("AITO_TEST_URL", server.url())
+        .env("AITO_TEST_PREFIX", &config.prefix)
+        .env("AITO_TEST_AGENT", agent.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let handled = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains("HANDLED"))
+    });
+    assert!(
+        within("the child to handle the envelope", handled)
+            .await
+            .unwrap()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut deliveries = inbox(&bus, agent, "daemon-2").await;
+    let delivery = within("the reclaimed envelope", deliveries.next())
+        .await
+        .unwrap();
+    assert!(delivery.is_redelivery());
+    assert_eq!(delivery.envelope().payload["n"], 42);
+    assert!(
+        !handle(&store, delivery.envelope()).await,
+        "the action ran twice"
+    );
+    delivery.ack().await.unwrap();
+    let actions = store.read_log("actions", 10).await.unwrap();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    drop(deliveries);
+    let mut later = inbox(&bus, agent, "daemon-3").await;
+    assert_quiet(
+        &mut later,
+        Duration::from_secs(2),
+        "an acknowledged envelope came back",
+    )
+    .await;
+}
+
+/// Redis killed and restarted (append-only file on) under running subscribers and a
+/// publisher: every published envelope is delivered, nothing acknowledged is lost, and the
+/// readers reconnect by themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_loses_nothing_and_readers_recover() {
+    init_tracing();
+    let mut server = RedisServer::start_with(Options {
+        appendonly: true,
+        password: None,
+    });
+    let config = server.config();
+    let bus = RedisBus::connect(config.clone()).await.unwrap();
+    let agent = AgentId::random();
+    let mut deliveries = inbox(&bus, agent, "d1").await;
+    let mut broadcasts = bus
+        .subscribe(Subscription::new(
+            agent.to_string(),
+            "d1",
+            [Channel::Broadcast],
+        ))
+        .await
+        .unwrap();
+    let total = 60u64;
+    let (handled_tx, mut handled_rx) = tokio::sync::mpsc::unbounded_channel();
+    let consumer = tokio::spawn(async move {
+        while let Some(delivery) = deliveries.next().await {
+            let n = delivery.envelope().payload["n"].as_u64().unwrap();
+            // Handled; the ack may then fail while Redis is down (and the envelope come again).
+            let _ = handled_tx.send(n);
+            let _ = delivery.ack().await;
+        }
+    });
+    let publish = |n: u64| {
+        let bus = bus.clone();
+        async move {
+            let mut failures = 0;
+            loop {
+                match bus.publish(Channel::Agent(agent), numbered(n)).await {
+                    Ok(()) => return failures,
+                    Err(BusError::Unavailable(_)) | Err(BusError::Backend(_)) => {
+                        failures += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(other) => panic!("publish: {other}"),
+                }
+            }
+        }
+    };
+    for n in 0..total / 2 {
+        publish(n).await;
+    }
+    bus.publish(Channel::Broadcast, numbered(1000))
+        .await
+        .unwrap();
+    server.kill();
+    assert!(
+        bus.publish(Channel::Agent(agent), numbered(999))
+            .await
+            .is_err()
+    );
+    let restart = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        server.restart();
+        server
+    });
+    let mut failures = 0;
+    for n in total / 2..total {
+        failures += publish(n).await;
+    }
+    let _server = restart.await.unwrap();
+    assert!(failures > 0, "the outage was not noticed by the publisher");
+    let mut seen = HashSet::new();
+    let expected: HashSet<u64> = (0..total).collect();
+    let deadline = tokio::time::Instant::now() + aito_core::testkit::PATIENCE;
+    while seen != expected {
+        match tokio::time::timeout_at(deadline, handled_rx.recv()).await {
+            Ok(Some(n)) => {
+                seen.insert(n);
+            }
+            _ => {
+                let missing: BTreeSet<_> = expected.difference(&seen).collect();
+                panic!("envelopes never handled after the restart: {missing:?}");
+            }
+        }
+    }
+    let broadcast = within("the broadcast sent before the restart", broadcasts.next())
+        .await
+        .unwrap();
+    assert_eq!(broadcast.envelope().payload["n"], 1000);
+    broadcast.ack().await.unwrap();
+    consumer.abort();
+    bus.ping().await.unwrap();
+}
