@@ -1,2 +1,3 @@
 //! The `aito` binary.
+
 fn main() {}
