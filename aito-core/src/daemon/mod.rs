@@ -54,6 +54,8 @@ pub struct AgentDaemon {
     workspace: Workspace,
     instance: String,
     monitor: Arc<Monitor>,
+    /// The last status published, which the heartbeat refreshes as it is.
+    last_status: std::sync::Mutex<(Activity, Option<String>, Option<String>)>,
 }
 
 impl std::fmt::Debug for AgentDaemon {
@@ -90,6 +92,7 @@ impl AgentDaemon {
             id,
             workspace,
             monitor: Arc::new(Monitor::default()),
+            last_status: std::sync::Mutex::new((Activity::Idle, None, None)),
         }
     }
 
@@ -286,15 +289,12 @@ impl AgentDaemon {
 
     async fn heartbeat(self: Arc<Self>, token: CancellationToken) {
         while sleep_or_cancel(self.runtime.settings.heartbeat, &token).await {
-            let snapshot = self.monitor.snapshot();
-            if !snapshot.busy {
-                let activity = if snapshot.blocked {
-                    Activity::Paused
-                } else {
-                    Activity::Idle
-                };
-                self.publish_status(activity, None, None).await;
-            }
+            let (activity, reason, trigger) = self
+                .last_status
+                .lock()
+                .map(|last| last.clone())
+                .unwrap_or((Activity::Idle, None, None));
+            self.publish_status(activity, reason, trigger).await;
         }
     }
 
@@ -539,6 +539,9 @@ impl AgentDaemon {
         paused_reason: Option<String>,
         current_trigger: Option<String>,
     ) {
+        if let Ok(mut last) = self.last_status.lock() {
+            *last = (activity, paused_reason.clone(), current_trigger.clone());
+        }
         let now = self.runtime.clock.now();
         let spend = self
             .runtime

@@ -1,0 +1,283 @@
+//! The decision process on tokio's paused clock: vetoes go back to the proposer, revisions
+//! start a new round, three vetoes deadlock, silence approves minor decisions and escalates
+//! major ones, and stored deadlines survive a restart.
+
+mod common;
+
+use std::time::Duration;
+
+use aito_core::decision::{Decision, DecisionStatus, VoteChoice};
+use aito_core::mock::ScriptedResponse;
+use aito_core::store::StateStore;
+use aito_core::{MessageType, Priority, Role};
+use common::{Harness, answer, quiet_agents};
+use serde_json::json;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn repeating(mut response: ScriptedResponse) -> ScriptedResponse {
+    response.repeat = true;
+    response
+}
+
+fn propose(tier: &str, title: &str) -> ScriptedResponse {
+    answer(
+        Role::Cto,
+        "Plan the migration",
+        json!({
+            "summary": format!("Proposed: {title}"),
+            "actions": [{"type": "propose_decision", "data": {"tier": tier, "title": title, "description": "Rewrite the services"}}]
+        }),
+    )
+}
+
+fn vote(role: Role, when: &str, choice: &str, reason: &str) -> ScriptedResponse {
+    answer(
+        role,
+        when,
+        json!({
+            "summary": format!("voted {choice}"),
+            "actions": [{"type": "vote", "data": {"decisionId": "{{trigger.decisionId}}", "vote": choice, "reason": reason}}]
+        }),
+    )
+}
+
+fn revise() -> ScriptedResponse {
+    answer(
+        Role::Cto,
+        "vetoed",
+        json!({
+            "summary": "Revised with a budget cap",
+            "actions": [{"type": "propose_decision", "data": {"decisionId": "{{trigger.decisionId}}", "title": "Move to Rust, capped at $5k", "description": "Same plan with a budget cap"}}]
+        }),
+    )
+}
+
+fn carry_out() -> ScriptedResponse {
+    answer(
+        Role::Cto,
+        "carry it out now",
+        json!({"summary": "Migration started", "actions": []}),
+    )
+}
+
+async fn only_decision(harness: &Harness) -> Decision {
+    let decisions = harness.store.decisions(None).await.expect("decisions");
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    decisions.into_iter().next().expect("one decision")
+}
+
+async fn start_with_task(harness: &Harness) -> aito_core::RunningCompany {
+    let company = harness
+        .company(quiet_agents(&[Role::Ceo, Role::Dao, Role::Cto]))
+        .start()
+        .expect("start");
+    company
+        .send(
+            "cto",
+            MessageType::Task,
+            json!({"title": "Plan the migration"}),
+            Priority::Normal,
+        )
+        .await
+        .expect("send");
+    company
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_vetoed_decision_is_revised_and_approved_in_round_two() {
+    let harness = Harness::new(vec![
+        propose("major", "Move to Rust"),
+        repeating(vote(Role::Ceo, "Move to Rust", "approve", "good plan")),
+        vote(Role::Dao, "\"round\": 1", "veto", "no budget cap"),
+        vote(Role::Dao, "\"round\": 2", "approve", "cap accepted"),
+        revise(),
+        carry_out(),
+    ]);
+    let company = start_with_task(&harness).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+
+    let decision = only_decision(&harness).await;
+    assert_eq!(
+        decision.path(),
+        "pending → revising → pending → approved → executed"
+    );
+    assert_eq!(decision.round, 2);
+    assert_eq!(decision.title, "Move to Rust, capped at $5k");
+    let veto = decision
+        .votes
+        .iter()
+        .find(|vote| vote.choice == VoteChoice::Veto)
+        .expect("the veto is kept");
+    assert_eq!(
+        (veto.round, veto.role.as_str(), veto.reason.as_str()),
+        (1, "dao", "no budget cap")
+    );
+    let revising = &decision.history[1];
+    assert!(revising.reason.contains("no budget cap"), "{revising:?}");
+    // The proposer heard about the veto and the approval.
+    let cto_triggers: Vec<String> = harness
+        .history("cto")
+        .await
+        .into_iter()
+        .map(|e| e.trigger)
+        .collect();
+    assert!(
+        cto_triggers.iter().any(|t| t.starts_with("decision from")),
+        "{cto_triggers:?}"
+    );
+    assert!(
+        cto_triggers
+            .iter()
+            .any(|t| t.starts_with("decision_result from")),
+        "{cto_triggers:?}"
+    );
+    company.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn three_vetoes_deadlock_and_escalate_to_a_human() {
+    let harness = Harness::new(vec![
+        propose("major", "Move to Rust"),
+        repeating(vote(Role::Ceo, "Move to Rust", "approve", "fine")),
+        repeating(vote(Role::Dao, "Move to Rust", "veto", "still too risky")),
+        repeating(revise()),
+        carry_out(),
+    ]);
+    let company = start_with_task(&harness).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+
+    let decision = only_decision(&harness).await;
+    assert_eq!(
+        decision.status,
+        DecisionStatus::Escalated,
+        "{}",
+        decision.path()
+    );
+    assert_eq!(decision.round, 3);
+    assert_eq!(
+        decision.path(),
+        "pending → revising → pending → revising → pending → escalated"
+    );
+    assert!(
+        decision
+            .escalation
+            .as_deref()
+            .unwrap_or("")
+            .contains("deadlock"),
+        "{:?}",
+        decision.escalation
+    );
+    let vetoes = decision
+        .votes
+        .iter()
+        .filter(|vote| vote.choice == VoteChoice::Veto)
+        .count();
+    assert_eq!(vetoes, 3);
+    let escalations = harness
+        .store
+        .read_log(aito_core::store::logs::ESCALATIONS, 10)
+        .await
+        .unwrap();
+    assert_eq!(escalations.len(), 1);
+
+    // The human answers; the proposer is told to carry it out.
+    let answered = company
+        .runtime()
+        .engine
+        .human_decide(decision.id, true, "accepted with monitoring")
+        .await
+        .expect("human decision");
+    assert_eq!(answered.status, DecisionStatus::Approved);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let decision = only_decision(&harness).await;
+    assert!(
+        decision.path().ends_with("escalated → approved → executed"),
+        "{}",
+        decision.path()
+    );
+    assert_eq!(decision.human.as_ref().map(|h| h.approve), Some(true));
+    company.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_minor_decision_the_ceo_ignores_for_four_hours_is_approved() {
+    let harness = Harness::new(vec![propose("minor", "Rename the repo"), carry_out()]);
+    let company = start_with_task(&harness).await;
+    tokio::time::sleep(4 * HOUR - Duration::from_secs(1)).await;
+    assert_eq!(
+        only_decision(&harness).await.status,
+        DecisionStatus::Pending
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let decision = only_decision(&harness).await;
+    assert_eq!(decision.path(), "pending → approved → executed");
+    assert_eq!(decision.history[1].by, "deadline");
+    assert!(
+        decision.history[1].reason.contains("without a veto"),
+        "{:?}",
+        decision.history[1]
+    );
+    // The CEO was asked once and chose not to act.
+    assert_eq!(harness.sessions_of(&Role::Ceo), 1);
+    company.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_major_decision_unanswered_for_a_day_escalates() {
+    let harness = Harness::new(vec![propose("major", "Sign the partnership")]);
+    let company = start_with_task(&harness).await;
+    tokio::time::sleep(24 * HOUR - Duration::from_secs(1)).await;
+    assert_eq!(
+        only_decision(&harness).await.status,
+        DecisionStatus::Pending
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let decision = only_decision(&harness).await;
+    assert_eq!(decision.status, DecisionStatus::Escalated);
+    assert!(
+        decision
+            .escalation
+            .as_deref()
+            .unwrap_or("")
+            .contains("did not vote"),
+        "{:?}",
+        decision.escalation
+    );
+    company.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_in_the_middle_keeps_the_deadline() {
+    let harness = Harness::new(vec![propose("major", "Sign the partnership")]);
+    let company = start_with_task(&harness).await;
+    tokio::time::sleep(10 * HOUR).await;
+    company.shutdown().await;
+    assert_eq!(
+        only_decision(&harness).await.status,
+        DecisionStatus::Pending
+    );
+
+    // Down for four hours, then a new company on the same store and clock.
+    tokio::time::sleep(4 * HOUR).await;
+    let company = harness
+        .company(quiet_agents(&[Role::Ceo, Role::Dao, Role::Cto]))
+        .start()
+        .expect("restart");
+    tokio::time::sleep(10 * HOUR - Duration::from_secs(1)).await;
+    assert_eq!(
+        only_decision(&harness).await.status,
+        DecisionStatus::Pending
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let decision = only_decision(&harness).await;
+    assert_eq!(
+        decision.status,
+        DecisionStatus::Escalated,
+        "escalated 24 h after the proposal, not 24 h after the restart"
+    );
+    let escalated_at = decision.history.last().expect("history").at;
+    let proposed_at = decision.created_at;
+    assert_eq!((escalated_at - proposed_at).num_hours(), 24);
+    company.shutdown().await;
+}
