@@ -65,7 +65,17 @@ pub struct Delivery {
     envelope: Arc<Envelope>,
     channel: Channel,
     redelivered: bool,
-    acker: Option<Box<dyn Acknowledge>>,
+    acker: Acker,
+}
+
+/// How a delivery is acknowledged.
+enum Acker {
+    /// Live channels: nothing to acknowledge.
+    Live,
+    /// Adapters outside this crate.
+    Boxed(Box<dyn Acknowledge>),
+    /// The embedded bus: a synchronous receipt, no allocation.
+    Memory(crate::memory::Receipt),
 }
 
 impl std::fmt::Debug for Delivery {
@@ -90,7 +100,21 @@ impl Delivery {
             envelope,
             channel,
             redelivered,
-            acker: Some(acker),
+            acker: Acker::Boxed(acker),
+        }
+    }
+
+    pub(crate) fn memory(
+        envelope: Arc<Envelope>,
+        channel: Channel,
+        redelivered: bool,
+        receipt: crate::memory::Receipt,
+    ) -> Self {
+        Self {
+            envelope,
+            channel,
+            redelivered,
+            acker: Acker::Memory(receipt),
         }
     }
 
@@ -100,7 +124,7 @@ impl Delivery {
             envelope,
             channel,
             redelivered: false,
-            acker: None,
+            acker: Acker::Live,
         }
     }
 
@@ -125,10 +149,11 @@ impl Delivery {
     }
 
     /// Acknowledges the delivery: call it only after the envelope is fully handled.
-    pub async fn ack(mut self) -> Result<(), BusError> {
-        match self.acker.take() {
-            Some(acker) => acker.ack().await,
-            None => Ok(()),
+    pub async fn ack(self) -> Result<(), BusError> {
+        match self.acker {
+            Acker::Live => Ok(()),
+            Acker::Boxed(acker) => acker.ack().await,
+            Acker::Memory(receipt) => receipt.ack(),
         }
     }
 }
@@ -136,6 +161,7 @@ impl Delivery {
 enum Receiver {
     Bounded(mpsc::Receiver<Delivery>),
     Unbounded(mpsc::UnboundedReceiver<Delivery>),
+    Memory(crate::memory::MemoryReceiver),
 }
 
 /// The stream of deliveries of one subscription. Dropping it ends the subscription; envelopes
@@ -175,11 +201,19 @@ impl Deliveries {
         }
     }
 
+    pub(crate) fn memory(receiver: crate::memory::MemoryReceiver) -> Self {
+        Self {
+            receiver: Receiver::Memory(receiver),
+            _guard: None,
+        }
+    }
+
     /// The next delivery; `None` once the bus has closed the subscription.
     pub async fn next(&mut self) -> Option<Delivery> {
         match &mut self.receiver {
             Receiver::Bounded(rx) => rx.recv().await,
             Receiver::Unbounded(rx) => rx.recv().await,
+            Receiver::Memory(rx) => rx.next().await,
         }
     }
 }

@@ -40,25 +40,21 @@ impl fmt::Display for ParseError {
 ///
 /// Never panics, whatever the input.
 pub fn parse_response(text: &str) -> Result<ModelResponse, ParseError> {
-    if let Some(value) = fast_path(text) {
-        return ModelResponse::from_value(value).map_err(|seen| ParseError {
-            expected: EXPECTED,
-            seen,
-        });
+    if let Some(response) = fast_path(text) {
+        return Ok(response);
     }
     full_scan(text)
 }
 
 /// The common shapes, decoded with one pass: the whole text is the object, or the last fenced
 /// block is and nothing that could be an object follows it.
-fn fast_path(text: &str) -> Option<Value> {
+fn fast_path(text: &str) -> Option<ModelResponse> {
     let trimmed = text.trim();
     if trimmed.starts_with('{')
         && trimmed.ends_with('}')
-        && let Ok(value) = serde_json::from_str::<Value>(trimmed)
-        && ModelResponse::looks_like_response(&value)
+        && let Some(response) = ModelResponse::from_json(trimmed)
     {
-        return Some(value);
+        return Some(response);
     }
     let (body, after) = last_fence(text)?;
     if after.contains('{') {
@@ -68,8 +64,7 @@ fn fast_path(text: &str) -> Option<Value> {
     if !body.starts_with('{') {
         return None;
     }
-    let value = serde_json::from_str::<Value>(body).ok()?;
-    ModelResponse::looks_like_response(&value).then_some(value)
+    ModelResponse::from_json(body)
 }
 
 /// The body of the last closed fenced block and the text after it.

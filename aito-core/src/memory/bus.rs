@@ -1,13 +1,19 @@
-//! [`MemoryBus`]: tokio channels in front of in-memory durable queues.
+//! [`MemoryBus`]: in-memory durable queues in front of one tokio channel per subscription.
+//!
+//! The hot path is kept free of cross-thread contention: a publisher appends to the
+//! subscriber's channel under the queue's lock, and the subscriber tracks what it has been
+//! handed and not yet acknowledged on its own side (a ring indexed by sequence number), so an
+//! acknowledgement never touches a lock the publisher holds. When a subscription ends, its
+//! unacknowledged and still-buffered envelopes go back to the front of their queues.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::bus::{Acknowledge, Bus, BusError, Deliveries, Delivery, Subscription};
+use crate::bus::{Bus, BusError, Deliveries, Delivery, Subscription};
 use crate::channel::Channel;
 use crate::envelope::Envelope;
 use crate::id::AgentId;
@@ -31,43 +37,72 @@ impl std::fmt::Debug for MemoryBus {
 
 #[derive(Default)]
 struct Inner {
-    topology: Mutex<Topology>,
+    topology: RwLock<Topology>,
     next_subscriber: AtomicU64,
 }
+
+/// Hashes ids by their own bits: UUIDs are random already, so a keyed hash buys nothing on
+/// the publish path.
+#[derive(Clone, Copy, Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+}
+
+type IdMap<V> = HashMap<AgentId, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 #[derive(Default)]
 struct Topology {
     /// One queue per agent inbox, shared by all consumers of that agent.
-    inboxes: HashMap<AgentId, Arc<Queue>>,
+    inboxes: IdMap<Arc<Queue>>,
     /// Group channels (broadcast, head, clevel): one queue per subscribing group.
     groups: HashMap<(Channel, String), Arc<Queue>>,
     /// Live channels: current subscribers.
-    live: HashMap<Channel, Vec<(u64, mpsc::UnboundedSender<Delivery>)>>,
+    live: HashMap<Channel, Vec<(u64, mpsc::UnboundedSender<Raw>)>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding these locks cannot leave the queues half-updated in a way that
-    // matters more than losing the bus entirely, so keep going with the data as it is.
+    // A panic while holding these locks leaves plain collections behind; keep using them.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// An envelope on its way to a subscription.
+struct Raw {
+    envelope: Arc<Envelope>,
+    channel: Channel,
+    /// Which of the subscription's queues it came from; `LIVE` for live channels.
+    slot: u16,
+    redelivered: bool,
+}
+
+const LIVE: u16 = u16::MAX;
+
 struct Pending {
-    tag: u64,
     envelope: Arc<Envelope>,
     redelivered: bool,
 }
 
-struct InFlight {
+struct Attached {
     subscriber: u64,
-    envelope: Arc<Envelope>,
+    slot: u16,
+    sender: mpsc::UnboundedSender<Raw>,
 }
 
 #[derive(Default)]
 struct QueueState {
     pending: VecDeque<Pending>,
-    in_flight: HashMap<u64, InFlight>,
-    subscribers: Vec<(u64, mpsc::UnboundedSender<Delivery>)>,
-    next_tag: u64,
+    subscribers: Vec<Attached>,
     round_robin: usize,
 }
 
@@ -84,12 +119,9 @@ impl Queue {
         })
     }
 
-    fn push(self: &Arc<Self>, envelope: Arc<Envelope>) {
+    fn push(&self, envelope: Arc<Envelope>) {
         let mut state = lock(&self.state);
-        let tag = state.next_tag;
-        state.next_tag += 1;
         let item = Pending {
-            tag,
             envelope,
             redelivered: false,
         };
@@ -98,49 +130,35 @@ impl Queue {
         }
     }
 
-    /// Hands `item` to a live subscriber; gives it back when there is none.
-    fn deliver(self: &Arc<Self>, state: &mut QueueState, item: Pending) -> Option<Pending> {
+    /// Hands `item` to a subscriber; gives it back when there is none.
+    fn deliver(&self, state: &mut QueueState, item: Pending) -> Option<Pending> {
+        let mut item = item;
         while !state.subscribers.is_empty() {
             let index = state.round_robin % state.subscribers.len();
             state.round_robin = state.round_robin.wrapping_add(1);
-            let (subscriber, sender) = &state.subscribers[index];
-            let subscriber = *subscriber;
-            let delivery = Delivery::new(
-                Arc::clone(&item.envelope),
-                self.channel,
-                item.redelivered,
-                Box::new(MemoryAck {
-                    queue: Arc::downgrade(self),
-                    tag: item.tag,
-                }),
-            );
-            match sender.send(delivery) {
-                Ok(()) => {
-                    state.in_flight.insert(
-                        item.tag,
-                        InFlight {
-                            subscriber,
-                            envelope: item.envelope,
-                        },
-                    );
-                    return None;
-                }
-                Err(_) => {
-                    // The receiver is gone; its guard will detach it. Try the others.
+            let attached = &state.subscribers[index];
+            let raw = Raw {
+                envelope: item.envelope,
+                channel: self.channel,
+                slot: attached.slot,
+                redelivered: item.redelivered,
+            };
+            match attached.sender.send(raw) {
+                Ok(()) => return None,
+                Err(mpsc::error::SendError(raw)) => {
+                    // The subscription is going away; its receiver hands back what it held.
                     state.subscribers.remove(index);
+                    item = Pending {
+                        envelope: raw.envelope,
+                        redelivered: raw.redelivered,
+                    };
                 }
             }
         }
         Some(item)
     }
 
-    fn attach(self: &Arc<Self>, subscriber: u64, sender: mpsc::UnboundedSender<Delivery>) {
-        let mut state = lock(&self.state);
-        state.subscribers.push((subscriber, sender));
-        self.drain(&mut state);
-    }
-
-    fn drain(self: &Arc<Self>, state: &mut QueueState) {
+    fn drain(&self, state: &mut QueueState) {
         while let Some(item) = state.pending.pop_front() {
             if let Some(item) = self.deliver(state, item) {
                 state.pending.push_front(item);
@@ -149,23 +167,27 @@ impl Queue {
         }
     }
 
-    fn detach(self: &Arc<Self>, subscriber: u64) {
+    fn attach(&self, subscriber: u64, slot: u16, sender: mpsc::UnboundedSender<Raw>) {
         let mut state = lock(&self.state);
-        state.subscribers.retain(|(id, _)| *id != subscriber);
-        let mut returned: Vec<(u64, Arc<Envelope>)> = state
-            .in_flight
-            .iter()
-            .filter(|(_, flight)| flight.subscriber == subscriber)
-            .map(|(tag, flight)| (*tag, Arc::clone(&flight.envelope)))
-            .collect();
-        for (tag, _) in &returned {
-            state.in_flight.remove(tag);
-        }
-        // Unacknowledged deliveries go back to the front, oldest first.
-        returned.sort_by_key(|(tag, _)| *tag);
-        for (tag, envelope) in returned.into_iter().rev() {
+        state.subscribers.push(Attached {
+            subscriber,
+            slot,
+            sender,
+        });
+        self.drain(&mut state);
+    }
+
+    fn detach(&self, subscriber: u64) {
+        lock(&self.state)
+            .subscribers
+            .retain(|attached| attached.subscriber != subscriber);
+    }
+
+    /// Puts `items` (oldest first) back at the front, flagged as redeliveries.
+    fn give_back(&self, items: Vec<Arc<Envelope>>) {
+        let mut state = lock(&self.state);
+        for envelope in items.into_iter().rev() {
             state.pending.push_front(Pending {
-                tag,
                 envelope,
                 redelivered: true,
             });
@@ -173,54 +195,131 @@ impl Queue {
         self.drain(&mut state);
     }
 
-    fn ack(&self, tag: u64) {
-        lock(&self.state).in_flight.remove(&tag);
-    }
-
     #[cfg(test)]
-    fn depth(&self) -> (usize, usize) {
-        let state = lock(&self.state);
-        (state.pending.len(), state.in_flight.len())
+    fn pending(&self) -> usize {
+        lock(&self.state).pending.len()
     }
 }
 
-struct MemoryAck {
-    queue: Weak<Queue>,
-    tag: u64,
+/// What a subscription has handed out and not yet seen acknowledged, by sequence number.
+#[derive(Default)]
+struct Unacked {
+    /// The subscription ended and gave everything back.
+    closed: bool,
+    /// Sequence number of `ring[0]`.
+    base: u64,
+    /// `None` once acknowledged; acknowledged entries are popped from the front.
+    ring: VecDeque<Option<(u16, Arc<Envelope>)>>,
 }
 
-#[async_trait]
-impl Acknowledge for MemoryAck {
-    async fn ack(self: Box<Self>) -> Result<(), BusError> {
-        match self.queue.upgrade() {
-            Some(queue) => {
-                queue.ack(self.tag);
-                Ok(())
-            }
-            None => Err(BusError::Closed),
+impl Unacked {
+    fn insert(&mut self, slot: u16, envelope: Arc<Envelope>) -> u64 {
+        self.ring.push_back(Some((slot, envelope)));
+        self.base + self.ring.len() as u64 - 1
+    }
+
+    fn ack(&mut self, seq: u64) {
+        let Some(offset) = seq.checked_sub(self.base) else {
+            return;
+        };
+        if let Some(entry) = usize::try_from(offset)
+            .ok()
+            .and_then(|i| self.ring.get_mut(i))
+        {
+            *entry = None;
+        }
+        while matches!(self.ring.front(), Some(None)) {
+            self.ring.pop_front();
+            self.base += 1;
         }
     }
 }
 
-/// Detaches a subscription when its [`Deliveries`] is dropped.
-struct SubscriptionGuard {
-    inner: Weak<Inner>,
-    id: u64,
-    queues: Vec<Arc<Queue>>,
-    live: Vec<Channel>,
+/// Acknowledges one delivery of the embedded bus.
+pub(crate) struct Receipt {
+    unacked: Arc<Mutex<Unacked>>,
+    seq: u64,
 }
 
-impl Drop for SubscriptionGuard {
+impl Receipt {
+    pub(crate) fn ack(self) -> Result<(), BusError> {
+        let mut unacked = lock(&self.unacked);
+        if unacked.closed {
+            // The subscription ended first and gave the envelope back; it will come again.
+            return Err(BusError::Closed);
+        }
+        unacked.ack(self.seq);
+        Ok(())
+    }
+}
+
+/// The receiving end of one subscription.
+pub(crate) struct MemoryReceiver {
+    receiver: mpsc::UnboundedReceiver<Raw>,
+    unacked: Arc<Mutex<Unacked>>,
+    queues: Vec<Arc<Queue>>,
+    live: Vec<Channel>,
+    id: u64,
+    inner: Weak<Inner>,
+}
+
+impl MemoryReceiver {
+    pub(crate) async fn next(&mut self) -> Option<Delivery> {
+        let raw = self.receiver.recv().await?;
+        if raw.slot == LIVE {
+            return Some(Delivery::live(raw.envelope, raw.channel));
+        }
+        let seq = lock(&self.unacked).insert(raw.slot, Arc::clone(&raw.envelope));
+        let receipt = Receipt {
+            unacked: Arc::clone(&self.unacked),
+            seq,
+        };
+        Some(Delivery::memory(
+            raw.envelope,
+            raw.channel,
+            raw.redelivered,
+            receipt,
+        ))
+    }
+}
+
+impl Drop for MemoryReceiver {
     fn drop(&mut self) {
+        // Stop new deliveries first, then give back what was handed out or still buffered.
         for queue in &self.queues {
             queue.detach(self.id);
         }
         if let Some(inner) = self.inner.upgrade() {
-            let mut topology = lock(&inner.topology);
+            let mut topology = inner
+                .topology
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             for channel in &self.live {
                 if let Some(subscribers) = topology.live.get_mut(channel) {
                     subscribers.retain(|(id, _)| *id != self.id);
                 }
+            }
+        }
+        let mut returned: Vec<Vec<Arc<Envelope>>> = vec![Vec::new(); self.queues.len()];
+        let handed_out = {
+            let mut unacked = lock(&self.unacked);
+            unacked.closed = true;
+            std::mem::take(&mut unacked.ring)
+        };
+        for (slot, envelope) in handed_out.into_iter().flatten() {
+            if let Some(list) = returned.get_mut(usize::from(slot)) {
+                list.push(envelope);
+            }
+        }
+        self.receiver.close();
+        while let Ok(raw) = self.receiver.try_recv() {
+            if let Some(list) = returned.get_mut(usize::from(raw.slot)) {
+                list.push(raw.envelope);
+            }
+        }
+        for (queue, items) in self.queues.iter().zip(returned) {
+            if !items.is_empty() {
+                queue.give_back(items);
             }
         }
     }
@@ -232,10 +331,26 @@ impl MemoryBus {
         Self::default()
     }
 
+    fn topology(&self) -> std::sync::RwLockReadGuard<'_, Topology> {
+        self.inner
+            .topology
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn topology_mut(&self) -> std::sync::RwLockWriteGuard<'_, Topology> {
+        self.inner
+            .topology
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn inbox(&self, agent: AgentId) -> Arc<Queue> {
-        let mut topology = lock(&self.inner.topology);
+        if let Some(queue) = self.topology().inboxes.get(&agent) {
+            return Arc::clone(queue);
+        }
         Arc::clone(
-            topology
+            self.topology_mut()
                 .inboxes
                 .entry(agent)
                 .or_insert_with(|| Queue::new(Channel::Agent(agent))),
@@ -243,8 +358,8 @@ impl MemoryBus {
     }
 
     #[cfg(test)]
-    fn inbox_depth(&self, agent: AgentId) -> (usize, usize) {
-        self.inbox(agent).depth()
+    fn inbox_pending(&self, agent: AgentId) -> usize {
+        self.inbox(agent).pending()
     }
 }
 
@@ -253,24 +368,34 @@ impl Bus for MemoryBus {
     async fn publish(&self, channel: Channel, envelope: Envelope) -> Result<(), BusError> {
         let envelope = Arc::new(envelope);
         match channel {
-            Channel::Agent(agent) => self.inbox(agent).push(envelope),
+            Channel::Agent(agent) => {
+                // The common case: push under the read lock, without touching the queue's
+                // reference count.
+                if let Some(queue) = self.topology().inboxes.get(&agent) {
+                    queue.push(envelope);
+                    return Ok(());
+                }
+                self.inbox(agent).push(envelope);
+            }
             Channel::Broadcast | Channel::Head | Channel::CLevel => {
-                let queues: Vec<Arc<Queue>> = lock(&self.inner.topology)
-                    .groups
-                    .iter()
-                    .filter(|((on, _), _)| *on == channel)
-                    .map(|(_, queue)| Arc::clone(queue))
-                    .collect();
-                for queue in queues {
-                    queue.push(Arc::clone(&envelope));
+                let topology = self.topology();
+                for ((on, _), queue) in &topology.groups {
+                    if *on == channel {
+                        queue.push(Arc::clone(&envelope));
+                    }
                 }
             }
             Channel::WorkerLogs | Channel::Decisions | Channel::Events => {
-                let mut topology = lock(&self.inner.topology);
+                let mut topology = self.topology_mut();
                 if let Some(subscribers) = topology.live.get_mut(&channel) {
                     subscribers.retain(|(_, sender)| {
                         sender
-                            .send(Delivery::live(Arc::clone(&envelope), channel))
+                            .send(Raw {
+                                envelope: Arc::clone(&envelope),
+                                channel,
+                                slot: LIVE,
+                                redelivered: false,
+                            })
                             .is_ok()
                     });
                 }
@@ -282,37 +407,47 @@ impl Bus for MemoryBus {
     async fn subscribe(&self, subscription: Subscription) -> Result<Deliveries, BusError> {
         let id = self.inner.next_subscriber.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::unbounded_channel();
-        let mut guard = SubscriptionGuard {
-            inner: Arc::downgrade(&self.inner),
-            id,
-            queues: Vec::new(),
-            live: Vec::new(),
-        };
+        let mut queues = Vec::new();
+        let mut live = Vec::new();
         for channel in subscription.channels {
             match channel {
-                Channel::Agent(agent) => guard.queues.push(self.inbox(agent)),
+                Channel::Agent(agent) => queues.push(self.inbox(agent)),
                 Channel::Broadcast | Channel::Head | Channel::CLevel => {
-                    let mut topology = lock(&self.inner.topology);
+                    let mut topology = self.topology_mut();
                     let queue = topology
                         .groups
                         .entry((channel, subscription.group.clone()))
                         .or_insert_with(|| Queue::new(channel));
-                    guard.queues.push(Arc::clone(queue));
+                    queues.push(Arc::clone(queue));
                 }
                 Channel::WorkerLogs | Channel::Decisions | Channel::Events => {
-                    lock(&self.inner.topology)
+                    self.topology_mut()
                         .live
                         .entry(channel)
                         .or_default()
                         .push((id, sender.clone()));
-                    guard.live.push(channel);
+                    live.push(channel);
                 }
             }
         }
-        for queue in &guard.queues {
-            queue.attach(id, sender.clone());
+        if queues.len() >= usize::from(LIVE) {
+            return Err(BusError::Unavailable(format!(
+                "a subscription may name at most {} durable channels",
+                LIVE - 1
+            )));
         }
-        Ok(Deliveries::unbounded(receiver, Some(Box::new(guard))))
+        for (slot, queue) in queues.iter().enumerate() {
+            // Bounded above, so the slot fits.
+            queue.attach(id, slot as u16, sender.clone());
+        }
+        Ok(Deliveries::memory(MemoryReceiver {
+            receiver,
+            unacked: Arc::new(Mutex::new(Unacked::default())),
+            queues,
+            live,
+            id,
+            inner: Arc::downgrade(&self.inner),
+        }))
     }
 
     async fn ping(&self) -> Result<(), BusError> {
@@ -323,6 +458,7 @@ impl Bus for MemoryBus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bus::Subscription;
     use crate::envelope::{MessageType, Sender};
 
     fn envelope(n: u64) -> Envelope {
@@ -334,24 +470,54 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn acked_deliveries_leave_the_queue_and_unacked_come_back() {
+    async fn unacked_and_buffered_deliveries_return_in_order() {
         let bus = MemoryBus::new();
         let agent = AgentId::random();
-        for n in 0..3 {
-            bus.publish(Channel::Agent(agent), envelope(n))
-                .await
-                .unwrap();
-        }
-        assert_eq!(bus.inbox_depth(agent), (3, 0));
         let mut subscription = bus
             .subscribe(Subscription::new("g", "c1", [Channel::Agent(agent)]))
             .await
             .unwrap();
+        for n in 0..4 {
+            bus.publish(Channel::Agent(agent), envelope(n))
+                .await
+                .unwrap();
+        }
         let first = subscription.next().await.unwrap();
         first.ack().await.unwrap();
-        let _second = subscription.next().await.unwrap();
-        assert_eq!(bus.inbox_depth(agent), (0, 2));
+        let second = subscription.next().await.unwrap();
+        // 1 handed out and unacked, 2 and 3 still buffered.
         drop(subscription);
-        assert_eq!(bus.inbox_depth(agent), (2, 0));
+        assert_eq!(bus.inbox_pending(agent), 3);
+        assert!(
+            second.ack().await.is_err(),
+            "the envelope was given back already"
+        );
+        let mut again = bus
+            .subscribe(Subscription::new("g", "c1", [Channel::Agent(agent)]))
+            .await
+            .unwrap();
+        for n in 1..4 {
+            let delivery = again.next().await.unwrap();
+            assert_eq!(delivery.envelope().payload["n"], n);
+            assert!(delivery.is_redelivery());
+            delivery.ack().await.unwrap();
+        }
+    }
+
+    #[test]
+    fn the_unacked_ring_pops_acknowledged_entries() {
+        let mut unacked = Unacked::default();
+        let envelope = Arc::new(envelope(0));
+        let seqs: Vec<u64> = (0..4)
+            .map(|_| unacked.insert(0, Arc::clone(&envelope)))
+            .collect();
+        unacked.ack(seqs[1]);
+        assert_eq!(unacked.ring.len(), 4);
+        unacked.ack(seqs[0]);
+        assert_eq!((unacked.base, unacked.ring.len()), (2, 2));
+        unacked.ack(seqs[3]);
+        unacked.ack(seqs[2]);
+        assert!(unacked.ring.is_empty());
+        unacked.ack(99);
     }
 }

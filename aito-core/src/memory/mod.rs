@@ -5,4 +5,5 @@ mod bus;
 mod store;
 
 pub use bus::MemoryBus;
+pub(crate) use bus::{MemoryReceiver, Receipt};
 pub use store::MemoryStore;

@@ -1,0 +1,108 @@
+//! Message dispatch on the embedded bus: MemoryBus publish → handler → ack, beside raw tokio
+//! mpsc in the same run, so the ratio is visible.
+//!
+//! Run: `cargo bench -p aito-benches --bench dispatch`.
+
+#![allow(missing_docs)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aito_core::{AgentId, Bus, Channel, Envelope, MemoryBus, MessageType, Sender, Subscription};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::json;
+use tokio::runtime::Runtime;
+
+const MESSAGES: usize = 100_000;
+
+fn envelopes(n: usize) -> Vec<Envelope> {
+    let template = Envelope::new(
+        MessageType::Task,
+        Sender::Human,
+        json!({"title": "Ship the release", "description": "All green"}),
+    );
+    (0..n).map(|_| template.clone()).collect()
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Publishes `MESSAGES` envelopes to one agent's inbox and waits until a handler task has
+/// received and acknowledged every one.
+async fn memory_bus_round(batch: Vec<Envelope>) -> Duration {
+    let bus = Arc::new(MemoryBus::new());
+    let agent = AgentId::random();
+    let mut deliveries = bus
+        .subscribe(Subscription::new("g", "c", [Channel::Agent(agent)]))
+        .await
+        .expect("subscribe");
+    let count = batch.len();
+    let start = Instant::now();
+    let handler = tokio::spawn(async move {
+        for _ in 0..count {
+            let delivery = deliveries.next().await.expect("delivery");
+            delivery.ack().await.expect("ack");
+        }
+    });
+    for envelope in batch {
+        bus.publish(Channel::Agent(agent), envelope)
+            .await
+            .expect("publish");
+    }
+    handler.await.expect("handler");
+    start.elapsed()
+}
+
+/// The same traffic through a bare unbounded tokio channel.
+async fn raw_mpsc_round(batch: Vec<Envelope>) -> Duration {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Envelope>();
+    let count = batch.len();
+    let start = Instant::now();
+    let handler = tokio::spawn(async move {
+        for _ in 0..count {
+            let envelope = receiver.recv().await.expect("message");
+            std::hint::black_box(&envelope);
+        }
+    });
+    for envelope in batch {
+        sender.send(envelope).expect("send");
+    }
+    handler.await.expect("handler");
+    start.elapsed()
+}
+
+fn dispatch(c: &mut Criterion) {
+    let runtime = runtime();
+    let mut group = c.benchmark_group("dispatch");
+    group.throughput(Throughput::Elements(MESSAGES as u64));
+    group.sample_size(20);
+    group.bench_function("memory_bus_publish_to_handler", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                let batch = envelopes(MESSAGES);
+                total += runtime.block_on(memory_bus_round(batch));
+            }
+            total
+        });
+    });
+    group.bench_function("raw_tokio_mpsc", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                let batch = envelopes(MESSAGES);
+                total += runtime.block_on(raw_mpsc_round(batch));
+            }
+            total
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, dispatch);
+criterion_main!(benches);
