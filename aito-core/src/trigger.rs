@@ -9,6 +9,8 @@ use crate::envelope::{Envelope, Priority};
 /// Why an agent is woken.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// Triggers are few and short-lived; boxing the envelope would only complicate matching.
+#[allow(clippy::large_enum_variant)]
 pub enum TriggerKind {
     /// An envelope on the agent's inbox, broadcast, head or clevel (webhooks arrive this way too,
     /// as `webhook` envelopes).
