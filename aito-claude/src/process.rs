@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{ClaudeConfig, NESTED_SESSION_ENV};
 use crate::error::ClaudeError;
@@ -22,6 +23,9 @@ use crate::error::ClaudeError;
 const STDERR_TAIL_BYTES: usize = 4 * 1024;
 /// How long to wait for the killed group's last members to be reaped by init.
 const GONE_WAIT: Duration = Duration::from_secs(2);
+/// After the leader has exited and its group has been killed, how long the pipes may stay
+/// open (held by a process that left the group) before reading stops.
+const DRAIN_AFTER_KILL: Duration = Duration::from_secs(1);
 /// How often the silence timeout is checked.
 const SILENCE_TICK: Duration = Duration::from_millis(50);
 
@@ -102,9 +106,16 @@ pub(crate) async fn run(launch: Launch<'_>, sink: StdoutSink) -> Result<Exit, Cl
     tracing::debug!(pid, program = %config.binary.display(), "claude started");
 
     let activity = AtomicU64::new(0);
+    // Cancelled to stop reading pipes that stay open after the whole group is gone.
+    let stop_reading = CancellationToken::new();
+    let reading = Reading {
+        activity: &activity,
+        start,
+        stop: &stop_reading,
+    };
     let write_stdin = write_stdin(stdin, launch.stdin);
-    let read_stdout = read_stdout(stdout, sink, config.max_output_bytes, &activity, start);
-    let read_stderr = read_stderr_tail(stderr, &activity, start);
+    let read_stdout = read_stdout(stdout, sink, config.max_output_bytes, reading);
+    let read_stderr = read_stderr_tail(stderr, reading);
     tokio::pin!(write_stdin, read_stdout, read_stderr);
     let deadline = sleep(launch.timeout);
     tokio::pin!(deadline);
@@ -119,6 +130,9 @@ pub(crate) async fn run(launch: Launch<'_>, sink: StdoutSink) -> Result<Exit, Cl
     // When the leader has exited but other members of its group are left (MCP servers,
     // background jobs), they got SIGTERM and are killed at this instant.
     let mut kill_leftovers_at: Option<Instant> = None;
+    // A process that left the group (setsid) may hold the pipes open forever; once the leader
+    // is done and the group killed, reading stops at this instant.
+    let mut stop_reading_at: Option<Instant> = None;
 
     while status.is_none() || out.is_none() || err.is_none() {
         tokio::select! {
@@ -140,6 +154,7 @@ pub(crate) async fn run(launch: Launch<'_>, sink: StdoutSink) -> Result<Exit, Cl
                     group.signal(Signal::TERM);
                     kill_leftovers_at = Some(Instant::now() + grace);
                 }
+                stop_reading_at = Some(Instant::now() + grace + DRAIN_AFTER_KILL);
             },
             () = sleep_until(kill_leftovers_at.unwrap_or_else(Instant::now)),
                 if kill_leftovers_at.is_some() => {
@@ -155,6 +170,12 @@ pub(crate) async fn run(launch: Launch<'_>, sink: StdoutSink) -> Result<Exit, Cl
                 }
                 // The leader is done; only its leftovers keep the pipes open.
                 group.signal(Signal::KILL);
+                stop_reading_at = Some(Instant::now() + DRAIN_AFTER_KILL);
+            },
+            () = sleep_until(stop_reading_at.unwrap_or_else(Instant::now)),
+                if stop_reading_at.is_some() && !stop_reading.is_cancelled() => {
+                tracing::warn!(pid, "processes outside claude's process group hold its output open; reading stops");
+                stop_reading.cancel();
             },
             _ = silence_tick.tick(), if launch.silence.is_some() && status.is_none() => {
                 let quiet_for = start.elapsed().saturating_sub(Duration::from_millis(activity.load(Ordering::Relaxed)));
@@ -285,17 +306,40 @@ async fn write_stdin(pipe: Option<ChildStdin>, bytes: Vec<u8>) {
     }
 }
 
-fn mark(activity: &AtomicU64, start: Instant) {
-    let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-    activity.store(ms, Ordering::Relaxed);
+/// What the pipe readers share: the time of the last output, and the signal to stop.
+#[derive(Clone, Copy)]
+struct Reading<'a> {
+    activity: &'a AtomicU64,
+    start: Instant,
+    stop: &'a CancellationToken,
+}
+
+impl Reading<'_> {
+    /// Reads the next chunk; `Ok(0)` at end of input or once reading is stopped (data
+    /// already waiting in the pipe is still read first).
+    async fn read(
+        &self,
+        pipe: &mut (impl AsyncRead + Unpin),
+        chunk: &mut [u8],
+    ) -> std::io::Result<usize> {
+        let n = tokio::select! {
+            biased;
+            read = pipe.read(chunk) => read?,
+            () = self.stop.cancelled() => 0,
+        };
+        if n > 0 {
+            let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.activity.store(ms, Ordering::Relaxed);
+        }
+        Ok(n)
+    }
 }
 
 async fn read_stdout(
     pipe: Option<ChildStdout>,
     sink: StdoutSink,
     limit: usize,
-    activity: &AtomicU64,
-    start: Instant,
+    reading: Reading<'_>,
 ) -> Result<Vec<u8>, ClaudeError> {
     let Some(mut pipe) = pipe else {
         return Ok(Vec::new());
@@ -304,11 +348,10 @@ async fn read_stdout(
     let mut whole = Vec::new();
     let mut line = Vec::new();
     loop {
-        let n = pipe.read(&mut chunk).await?;
+        let n = reading.read(&mut pipe, &mut chunk).await?;
         if n == 0 {
             break;
         }
-        mark(activity, start);
         let data = &chunk[..n];
         match &sink {
             StdoutSink::Whole => {
@@ -352,25 +395,20 @@ fn too_large(limit: usize, head: &[u8], more: &[u8]) -> ClaudeError {
     }
 }
 
-async fn read_stderr_tail(
-    pipe: Option<ChildStderr>,
-    activity: &AtomicU64,
-    start: Instant,
-) -> String {
+async fn read_stderr_tail(pipe: Option<ChildStderr>, reading: Reading<'_>) -> String {
     match pipe {
-        Some(pipe) => tail_of(pipe, activity, start).await,
+        Some(pipe) => tail_of(pipe, reading).await,
         None => String::new(),
     }
 }
 
-async fn tail_of(mut pipe: impl AsyncRead + Unpin, activity: &AtomicU64, start: Instant) -> String {
+async fn tail_of(mut pipe: impl AsyncRead + Unpin, reading: Reading<'_>) -> String {
     let mut chunk = vec![0u8; 8 * 1024];
     let mut tail: Vec<u8> = Vec::new();
     loop {
-        match pipe.read(&mut chunk).await {
+        match reading.read(&mut pipe, &mut chunk).await {
             Ok(0) => break,
             Ok(n) => {
-                mark(activity, start);
                 tail.extend_from_slice(&chunk[..n]);
                 if tail.len() > 2 * STDERR_TAIL_BYTES {
                     tail.drain(..tail.len() - STDERR_TAIL_BYTES);
