@@ -14,7 +14,7 @@
 //!
 //! | key | meaning |
 //! | --- | --- |
-//! | `mode` | `success` (default), `error`, `max_turns`, `usage_limit` (old `\|epoch` text), `session_limit` (429, "You've hit your session limit · resets ..."), `rate_limit` (transient 429), `overloaded` (529), `auth` (401), `not_logged_in`, `prompt_too_long`, `exit` (no result, `stderr`, `exit_code`), `garbage` (non-JSON stdout), `huge` (a result of `bytes` bytes), `hang` (ignores SIGTERM, starts a child in its process group that does too, never answers), `leave_child` (answers, but leaves a SIGTERM-ignoring child holding stdout) |
+//! | `mode` | `success` (default), `error`, `max_turns`, `usage_limit` (old `\|epoch` text), `session_limit` (429, "You've hit your session limit · resets ..."), `rate_limit` (transient 429), `overloaded` (529), `auth` (401), `not_logged_in`, `prompt_too_long`, `exit` (no result, `stderr`, `exit_code`), `garbage` (non-JSON stdout), `huge` (a result of `bytes` bytes), `hang` (ignores SIGTERM, starts a child in its process group that does too, never answers), `leave_child` (answers, but leaves a SIGTERM-ignoring child holding stdout), `escape_child` (the same, but the child leaves the process group with `setsid`) |
 //! | `result` | the result text |
 //! | `cost`, `turns`, `duration_ms`, `input_tokens`, `output_tokens`, `cache_read_tokens`, `cache_creation_tokens` | numbers in the result |
 //! | `lines` | stream-json: this many assistant events (`step 1` ... `step N`) before the answer |
@@ -38,6 +38,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 
 const HANG_CHILD_ARG: &str = "--fake-claude-hang-child";
+const ESCAPED_CHILD_ARG: &str = "--fake-claude-escaped-child";
 const VERSION: &str = "2.1.0 (Claude Code)";
 const MODEL: &str = "claude-sonnet-4-5-20250929";
 const HUGE_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -56,8 +57,14 @@ const BUILTIN_TOOLS: [&str; 10] = [
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some(HANG_CHILD_ARG) {
-        hang_forever();
+    match args.first().map(String::as_str) {
+        Some(HANG_CHILD_ARG) => hang_forever(),
+        Some(ESCAPED_CHILD_ARG) => {
+            // Leave the process group (as a daemonizing MCP server would), keep the pipes.
+            let _ = rustix::process::setsid();
+            hang_forever()
+        }
+        _ => {}
     }
     let code = run(&args);
     ExitCode::from(u8::try_from(code).unwrap_or(1))
@@ -605,12 +612,16 @@ fn hang_forever() -> ! {
     }
 }
 
-/// Starts a copy of this program that ignores SIGTERM and sleeps forever, in this process
-/// group, holding this process's stdout and stderr.
-fn start_hanging_child() -> Option<u32> {
+/// Starts a copy of this program that ignores SIGTERM and sleeps forever, holding this
+/// process's stdout and stderr: in this process group, or in a session of its own.
+fn start_hanging_child(escape: bool) -> Option<u32> {
     let exe = std::env::current_exe().ok()?;
     let child = Command::new(exe)
-        .arg(HANG_CHILD_ARG)
+        .arg(if escape {
+            ESCAPED_CHILD_ARG
+        } else {
+            HANG_CHILD_ARG
+        })
         .stdin(Stdio::null())
         .spawn()
         .ok()?;
@@ -734,10 +745,10 @@ fn run(args: &[String]) -> i32 {
         }
     };
     let mode = script.mode();
-    let child = if matches!(mode.as_str(), "hang" | "leave_child") {
-        start_hanging_child()
-    } else {
-        None
+    let child = match mode.as_str() {
+        "hang" | "leave_child" => start_hanging_child(false),
+        "escape_child" => start_hanging_child(true),
+        _ => None,
     };
     record(args, &stdin, &prompt, &mode, &mcp, child);
     answer(&parsed, &script, &mode, &prompt, &mcp)
@@ -870,7 +881,7 @@ fn answer(
     };
 
     match mode {
-        "success" | "huge" | "leave_child" => {
+        "success" | "huge" | "leave_child" | "escape_child" => {
             if max_turns.is_some_and(|max| turns > max) {
                 return max_turns_result(&out, &base, max_turns.unwrap_or(0), &exit_code);
             }
