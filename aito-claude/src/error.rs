@@ -62,7 +62,7 @@ pub enum ClaudeError {
         stderr_tail: String,
     },
     /// A usage quota or a transient rate limit (429 burst, 529 overload).
-    #[error("claude was rate limited (quota: {quota}, resets at: {resets_at:?}): {message}")]
+    #[error("claude was rate limited ({}): {message}", limit_note(*.quota, .resets_at, .retry_after))]
     RateLimited {
         /// A usage quota (subscription window) rather than a transient burst.
         quota: bool,
@@ -101,6 +101,19 @@ pub enum ClaudeError {
     /// The temporary MCP configuration could not be written.
     #[error("could not write the MCP configuration: {0}")]
     McpConfig(String),
+}
+
+fn limit_note(
+    quota: bool,
+    resets_at: &Option<DateTime<Utc>>,
+    retry_after: &Option<Duration>,
+) -> String {
+    let kind = if quota { "usage quota" } else { "transient" };
+    match (resets_at, retry_after) {
+        (Some(at), _) => format!("{kind}, resets at {}", at.to_rfc3339()),
+        (None, Some(after)) => format!("{kind}, retry after {after:?}"),
+        (None, None) => kind.to_owned(),
+    }
 }
 
 impl ClaudeError {
@@ -191,6 +204,31 @@ mod tests {
         }
         .into();
         assert!(matches!(turns, LlmError::Other(ref m) if m.contains("error_max_turns")));
+    }
+
+    #[test]
+    fn rate_limits_say_what_kind_and_when() {
+        let at: DateTime<Utc> = "2026-11-25T08:00:00Z".parse().unwrap();
+        let quota = ClaudeError::RateLimited {
+            quota: true,
+            resets_at: Some(at),
+            retry_after: None,
+            message: "You've hit your session limit".into(),
+        };
+        assert_eq!(
+            quota.to_string(),
+            "claude was rate limited (usage quota, resets at 2026-11-25T08:00:00+00:00): You've hit your session limit"
+        );
+        let burst = ClaudeError::RateLimited {
+            quota: false,
+            resets_at: None,
+            retry_after: Some(Duration::from_secs(17)),
+            message: "429".into(),
+        };
+        assert_eq!(
+            burst.to_string(),
+            "claude was rate limited (transient, retry after 17s): 429"
+        );
     }
 
     #[test]

@@ -373,7 +373,7 @@ async fn failures_while_running_are_failed_results_with_their_cost() {
     let expected = chrono::DateTime::from_timestamp(reset, 0).unwrap();
     assert!(result.result.contains("rate limited"), "{}", result.result);
     assert!(
-        result.result.contains(&format!("{expected:?}")),
+        result.result.contains(&expected.to_rfc3339()),
         "{}",
         result.result
     );
