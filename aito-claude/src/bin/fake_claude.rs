@@ -625,6 +625,19 @@ fn start_hanging_child(escape: bool) -> Option<u32> {
         .stdin(Stdio::null())
         .spawn()
         .ok()?;
+    if escape {
+        // Answer only once the child is out of the group, so that it cannot be killed with it.
+        let pid = i32::try_from(child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)?;
+        let own = rustix::process::getpgrp();
+        for _ in 0..500 {
+            if rustix::process::getpgid(Some(pid)).is_ok_and(|pgid| pgid != own) {
+                break;
+            }
+            sleep_ms(2);
+        }
+    }
     Some(child.id())
 }
 
