@@ -1,2 +1,91 @@
-//! aito-claude: the production [`LlmSession`](aito_core::LlmSession) and
-//! [`WorkerSpawner`](aito_core::WorkerSpawner) over the `claude` CLI.
+//! aito-claude: the Claude Code CLI (`claude`) as aito's model and worker runner.
+//!
+//! Use it when the agents should think with Claude Code in headless mode:
+//! [`ClaudeSession`] implements [`LlmSession`](aito_core::LlmSession) with one
+//! `claude -p --output-format json` process per session, and [`ClaudeWorkers`] implements
+//! [`WorkerSpawner`](aito_core::WorkerSpawner) with one `claude -p --output-format stream-json`
+//! process per worker task, given only the MCP servers the task asked for and streaming its
+//! events to [`Channel::WorkerLogs`](aito_core::Channel::WorkerLogs).
+//!
+//! Every child runs in its own process group with the prompt on a stdin that is closed after
+//! writing; stdout and stderr are read concurrently; at the timeout (or when the call is
+//! cancelled) the whole group is terminated (SIGTERM, a grace period, SIGKILL) and reaped. The
+//! CLI's result object is read leniently and classified on `is_error`, `api_error_status`,
+//! `terminal_reason` and its text into rate limits (with the reset time when the CLI names
+//! one), authentication failures, process failures and unreadable output.
+//!
+//! # Modules
+//! - [`config`] holds [`ClaudeConfig`], how to launch the CLI (binary, directory,
+//!   environment, retry count, kill grace, silence timeout, size limits).
+//! - [`session`] holds [`ClaudeSession`].
+//! - [`workers`] holds [`ClaudeWorkers`].
+//! - [`mcp`] holds [`McpRegistry`] and [`McpServer`], read from the `[mcp.<name>]` tables of
+//!   aito.toml.
+//! - [`error`] holds [`ClaudeError`] and its mapping onto [`LlmError`](aito_core::LlmError)
+//!   and [`WorkerError`](aito_core::WorkerError).
+//!
+//! The crate also builds `fake-claude`, a stand-in for the CLI that tests and demos drive with
+//! environment variables or a script file (see docs/claude.md).
+//!
+//! # Example
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use aito_claude::{ClaudeConfig, ClaudeSession, ClaudeWorkers, McpRegistry, McpServer};
+//! use aito_core::{AgentId, LlmRequest, LlmSession, MemoryBus, Role, WorkerSpawner, WorkerTask};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ClaudeConfig::new("claude").model("sonnet");
+//!
+//! let session = ClaudeSession::new(config.clone());
+//! let answer = session
+//!     .run(LlmRequest {
+//!         agent: AgentId::random(),
+//!         role: Role::Cto,
+//!         system_prompt: "You are the CTO.".into(),
+//!         prompt: "What should we build next?".into(),
+//!         resume_session: None,
+//!         model: None,
+//!         max_turns: Some(4),
+//!         timeout: Duration::from_secs(600),
+//!     })
+//!     .await?;
+//! println!("{} (${:.4})", answer.text, answer.cost_usd);
+//!
+//! let registry = McpRegistry::new().with(
+//!     "telegram",
+//!     McpServer::stdio("npx", ["-y", "telegram-mcp"]),
+//! )?;
+//! let workers = ClaudeWorkers::new(config, registry, Arc::new(MemoryBus::default()));
+//! let result = workers
+//!     .spawn(WorkerTask {
+//!         id: "trigger-1:0".into(),
+//!         agent: AgentId::random(),
+//!         role: Role::Cmo,
+//!         task: "Post the weekly update".into(),
+//!         context: None,
+//!         servers: vec!["telegram".into()],
+//!         allowed_servers: vec!["telegram".into()],
+//!         timeout: Duration::from_secs(120),
+//!     })
+//!     .await?;
+//! println!("{:?}: {}", result.status, result.result);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod config;
+pub mod error;
+mod limit;
+pub mod mcp;
+mod process;
+mod result;
+pub mod session;
+pub mod workers;
+
+pub use config::ClaudeConfig;
+pub use error::ClaudeError;
+pub use mcp::{McpRegistry, McpServer};
+pub use session::ClaudeSession;
+pub use workers::ClaudeWorkers;
