@@ -145,10 +145,10 @@ impl From<ClaudeError> for LlmError {
                 reason: format!("output larger than {limit} bytes"),
                 preview,
             },
+            ClaudeError::ErrorResult { kind, message } => LlmError::Rejected { kind, message },
             other @ (ClaudeError::Spawn { .. }
             | ClaudeError::Io(_)
             | ClaudeError::ArgumentTooLong { .. }
-            | ClaudeError::ErrorResult { .. }
             | ClaudeError::McpConfig(_)
             | ClaudeError::InvalidServerName(_)) => LlmError::Other(other.to_string()),
         }
@@ -203,7 +203,8 @@ mod tests {
             message: "Reached maximum number of turns (2)".into(),
         }
         .into();
-        assert!(matches!(turns, LlmError::Other(ref m) if m.contains("error_max_turns")));
+        assert!(matches!(turns, LlmError::Rejected { ref kind, .. } if kind == "error_max_turns"));
+        assert!(!turns.is_transient(), "a turn limit is not retried");
     }
 
     #[test]

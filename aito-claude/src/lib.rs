@@ -49,6 +49,7 @@
 //!         model: None,
 //!         max_turns: Some(4),
 //!         timeout: Duration::from_secs(600),
+//!         working_dir: None,
 //!     })
 //!     .await?;
 //! println!("{} (${:.4})", answer.text, answer.cost_usd);

@@ -41,6 +41,8 @@ pub(crate) struct Launch<'a> {
     pub(crate) timeout: Duration,
     /// Kill the child when it prints nothing for this long.
     pub(crate) silence: Option<Duration>,
+    /// Working directory for this run, over the configured one.
+    pub(crate) working_dir: Option<&'a std::path::Path>,
 }
 
 /// Where standard output goes.
@@ -79,7 +81,7 @@ pub(crate) async fn run(launch: Launch<'_>, sink: StdoutSink) -> Result<Exit, Cl
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(false);
-    if let Some(dir) = &config.working_dir {
+    if let Some(dir) = launch.working_dir.or(config.working_dir.as_deref()) {
         command.current_dir(dir);
     }
     for (key, value) in config.child_env() {

@@ -90,6 +90,7 @@ impl ClaudeSession {
                 stdin: request.prompt.into_bytes(),
                 timeout: request.timeout,
                 silence: None,
+                working_dir: request.working_dir.as_deref(),
             },
             StdoutSink::Whole,
         )
@@ -175,6 +176,7 @@ mod tests {
             model: None,
             max_turns: Some(3),
             timeout: Duration::from_secs(5),
+            working_dir: None,
         }
     }
 

@@ -274,6 +274,7 @@ impl ClaudeWorkers {
                 stdin: Self::prompt(task).into_bytes(),
                 timeout: task.timeout,
                 silence: self.config.silence_timeout,
+                working_dir: None,
             },
             StdoutSink::Lines(lines_tx),
         );

@@ -20,6 +20,7 @@ fn request(timeout: Duration) -> LlmRequest {
         model: None,
         max_turns: None,
         timeout,
+        working_dir: None,
     }
 }
 
@@ -234,13 +235,14 @@ async fn auth_failures_are_not_retried() {
 }
 
 #[tokio::test]
-async fn max_turns_and_context_overflow_are_not_rate_limits() {
+async fn max_turns_and_context_overflow_are_rejections_not_retried() {
     let fake = Fake::new();
     let mut req = request(Duration::from_secs(20));
     req.max_turns = Some(2);
     match run(fake.config(&[("turns", "3")]), req).await {
-        Err(LlmError::Other(message)) => {
-            assert!(message.contains("error_max_turns"), "{message}")
+        Err(error @ LlmError::Rejected { .. }) => {
+            assert!(!error.is_transient());
+            assert!(error.to_string().contains("error_max_turns"), "{error}")
         }
         other => panic!("expected an error result, got {other:?}"),
     }
@@ -251,8 +253,9 @@ async fn max_turns_and_context_overflow_are_not_rate_limits() {
     )
     .await
     {
-        Err(LlmError::Other(message)) => {
-            assert!(message.contains("prompt_too_long"), "{message}")
+        Err(error @ LlmError::Rejected { .. }) => {
+            assert!(!error.is_transient());
+            assert!(error.to_string().contains("prompt_too_long"), "{error}")
         }
         other => panic!("expected an error result, got {other:?}"),
     }

@@ -32,6 +32,9 @@ pub struct LlmRequest {
     /// Wall-clock limit for the whole session.
     #[serde(with = "duration_ms")]
     pub timeout: Duration,
+    /// The directory the session works in: the agent's workspace.
+    #[serde(default)]
+    pub working_dir: Option<std::path::PathBuf>,
 }
 
 /// Tokens a session used.
@@ -105,6 +108,15 @@ pub enum LlmError {
         /// The end of its standard error.
         stderr_tail: String,
     },
+    /// The session ended with an error that trying again will not fix: the turn limit was
+    /// reached, the prompt is too long, the provider refused the request.
+    #[error("the session ended with an error ({kind}): {message}")]
+    Rejected {
+        /// What kind of error (`error_max_turns`, `prompt_too_long`, ...).
+        kind: String,
+        /// The provider's message.
+        message: String,
+    },
     /// The adapter could not read the model's output.
     #[error("unreadable model output ({reason}): {preview}")]
     Unreadable {
@@ -133,7 +145,7 @@ impl LlmError {
             LlmError::RateLimited { quota, .. } => !quota,
             LlmError::Timeout(_) | LlmError::Process { .. } | LlmError::Other(_) => true,
             LlmError::Unreadable { .. } => true,
-            LlmError::Auth(_) => false,
+            LlmError::Auth(_) | LlmError::Rejected { .. } => false,
         }
     }
 }

@@ -172,6 +172,7 @@ impl AgentDaemon {
                 model: self.spec.model.clone(),
                 max_turns: settings.max_turns,
                 timeout: settings.session_timeout,
+                working_dir: Some(self.workspace.root().to_path_buf()),
             };
             for scope in self.scopes() {
                 if let Err(err) = runtime.ledger.record_session(&scope, now).await {

@@ -303,6 +303,7 @@ mod tests {
             model: None,
             max_turns: None,
             timeout: Duration::from_secs(1),
+            working_dir: None,
         }
     }
 
