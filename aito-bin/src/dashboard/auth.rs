@@ -13,6 +13,7 @@
 
 use std::net::SocketAddr;
 
+use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
@@ -57,12 +58,19 @@ fn cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Whether the request came over the loopback interface. A request without a known peer
-/// (served without connection info) is treated as remote.
+/// (served without connection info) is treated as remote. Tests set the peer with axum's
+/// `MockConnectInfo`.
 pub(crate) fn from_loopback(request: &Request) -> bool {
-    request
-        .extensions()
+    let extensions = request.extensions();
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|ConnectInfo(peer)| peer.ip().to_canonical().is_loopback())
+        .map(|ConnectInfo(peer)| *peer)
+        .or_else(|| {
+            extensions
+                .get::<MockConnectInfo<SocketAddr>>()
+                .map(|MockConnectInfo(peer)| *peer)
+        });
+    peer.is_some_and(|peer| peer.ip().to_canonical().is_loopback())
 }
 
 /// Middleware of the write endpoints: the bearer token or nothing.
