@@ -59,6 +59,7 @@ fn layout(chrome: &Chrome, title: &str, nav: Nav, content: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (chrome.company) " · aito" }
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/assets/app.css";
                 script src="/assets/app.js" defer {}
             }
