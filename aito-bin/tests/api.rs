@@ -47,6 +47,15 @@ async fn agents_show_status_queue_and_spend() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["company"], "demo");
     assert_eq!(body["paused"], false);
+    assert!(
+        (body["spent_today_usd"].as_f64().expect("spend") - 0.12).abs() < 1e-9,
+        "{body}"
+    );
+    assert_eq!(
+        body["budget_usd_per_day"],
+        serde_json::Value::Null,
+        "unlimited in the demo"
+    );
     let agents = body["agents"].as_array().expect("agents");
     let roles: Vec<&str> = agents.iter().filter_map(|a| a["role"].as_str()).collect();
     assert_eq!(roles, ["ceo", "dao", "cmo", "cto", "cfo", "coo", "cco"]);

@@ -230,6 +230,42 @@ async fn worker_logs_arrive_live_after_the_recent_history() {
     demo.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_stream_skips_the_history_it_has_seen() {
+    let demo = demo().await;
+    let app = demo.app();
+    let bus: Arc<dyn Bus> = demo.bus.clone();
+    let first = log_line("task-c", "cfo", 1, text_event("first line"));
+    let first_id = first.id.to_string();
+    bus.publish(Channel::WorkerLogs, first)
+        .await
+        .expect("publish");
+    bus.publish(
+        Channel::WorkerLogs,
+        log_line("task-c", "cfo", 2, text_event("second line")),
+    )
+    .await
+    .expect("publish");
+    demo.wait_for("both lines in the history", |demo| async move {
+        let (_, body) = get_json(&demo.app(), "/api/logs?task=task-c").await;
+        (body["lines"].as_array().map_or(0, Vec::len) == 2).then_some(())
+    })
+    .await;
+    let reconnect = axum::http::Request::get("/api/logs/stream")
+        .header("last-event-id", &first_id)
+        .body(Body::empty())
+        .expect("request");
+    let response = app.clone().oneshot(reconnect).await.expect("response");
+    let mut body = response.into_body();
+    let mut seen = String::new();
+    read_until(&mut body, &mut seen, "second line", 1).await;
+    assert!(
+        !seen.contains("first line"),
+        "already seen before the reconnect: {seen}"
+    );
+    demo.stop().await;
+}
+
 /// A webhook receiver that fails its first `fail_first` calls with 503, or every call with
 /// `always` when set.
 #[derive(Clone, Default)]

@@ -233,9 +233,12 @@ pub(crate) async fn recent_lines(
         .store
         .read_log(logs::WORKER_LOGS, limit)
         .await?;
+    // Two dashboards on one store each keep every line: show each once.
+    let mut seen = std::collections::HashSet::new();
     Ok(entries
         .into_iter()
-        .filter_map(|entry| serde_json::from_value(entry).ok())
+        .filter_map(|entry| serde_json::from_value::<LogLine>(entry).ok())
+        .filter(|line| seen.insert(line.id.clone()))
         .collect())
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use aito_core::budget::Scope;
 use aito_core::control;
 use aito_core::decision::{Decision, DecisionStatus};
 use aito_core::store::{Activity, AgentStatus};
@@ -129,6 +130,10 @@ pub struct Overview {
     pub company: String,
     /// Whether the company pause switch is on.
     pub paused: bool,
+    /// What the whole company spent today, in USD.
+    pub spent_today_usd: f64,
+    /// The company's daily budget in USD; `None` when unlimited.
+    pub budget_usd_per_day: Option<f64>,
     /// Every agent, in the company's order.
     pub agents: Vec<AgentView>,
 }
@@ -166,9 +171,12 @@ pub(crate) async fn overview(runtime: &Runtime) -> Result<Overview, ApiError> {
             ));
         }
     }
+    let spend = runtime.ledger.spend(&Scope::Company, now).await?;
     Ok(Overview {
         company: runtime.company.clone(),
         paused,
+        spent_today_usd: spend.usd_day,
+        budget_usd_per_day: runtime.settings.company_budget.usd_per_day,
         agents,
     })
 }

@@ -253,6 +253,11 @@ pub(crate) async fn agents(State(state): State<DashboardState>) -> Response {
                 "The company is " strong #company-state { @if overview.paused { "paused" } @else { "running" } } ". "
                 "Pausing lets running sessions finish and starts no new one."
             }
+            p #company-spend {
+                "Spent today: " (money(overview.spent_today_usd))
+                @if let Some(budget) = overview.budget_usd_per_day { " of " (money(budget)) }
+                @else { " (no company limit)" }
+            }
             @if state.writes_enabled() {
                 div.write-panel {
                     (token_field())

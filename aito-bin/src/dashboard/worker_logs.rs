@@ -40,7 +40,7 @@ pub struct LogLine {
     /// What kind of line: the stream-json event type (`system`, `assistant`, `user`,
     /// `result`, ...) or `line` for plain text.
     pub kind: String,
-    /// The line, readable, at most [`TEXT_LIMIT`] characters.
+    /// The line, readable, at most 2000 characters.
     pub text: String,
 }
 
