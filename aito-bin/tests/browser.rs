@@ -1,0 +1,126 @@
+//! The dashboard in a real browser: a demo company whose critical decision is escalated, the
+//! dashboard served on a free port, and `scripts/browser/dashboard.mjs` driving Debian's
+//! headless Chromium through it (see that script for the steps). Screenshots go to
+//! `target/dashboard*.png`.
+//!
+//! Run it with `scripts/browser-test.sh`, which installs Chromium and playwright-core when
+//! missing and sets `AITO_BROWSER_TEST=1`. Without that variable, and without Chromium or the
+//! node modules, the test says so and passes, so that a plain `cargo test` works on machines
+//! without a browser; with the variable, anything missing is a failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use aito_bin::dashboard::serve;
+use aito_core::decision::DecisionStatus;
+use aito_core::{Bus, Channel, Envelope, MessageType, Sender};
+use common::{LEASE, TOKEN, demo};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn chromium() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("AITO_CHROMIUM").map(PathBuf::from),
+        Some(PathBuf::from("/usr/bin/chromium")),
+    ];
+    candidates.into_iter().flatten().find(|path| path.exists())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_approves_an_escalated_decision_in_chromium() {
+    let required = std::env::var_os("AITO_BROWSER_TEST").is_some();
+    let script = workspace().join("scripts/browser/dashboard.mjs");
+    let modules = workspace().join("scripts/browser/node_modules/playwright-core");
+    let Some(chromium) = chromium().filter(|_| modules.exists()) else {
+        assert!(
+            !required,
+            "AITO_BROWSER_TEST is set but Chromium or playwright-core is missing; run scripts/browser-test.sh"
+        );
+        eprintln!(
+            "skipped: Chromium or playwright-core is not installed; run scripts/browser-test.sh"
+        );
+        return;
+    };
+
+    let demo = demo().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(serve(listener, demo.state.clone(), shutdown.clone()));
+
+    // A worker that keeps writing, for the live log.
+    let bus: std::sync::Arc<dyn Bus> = demo.bus.clone();
+    let writer = tokio::spawn(async move {
+        for seq in 1.. {
+            let envelope = Envelope::new(
+                MessageType::WorkerLog,
+                Sender::Worker("compare-offers".to_owned()),
+                json!({
+                    "taskId": "compare-offers", "role": "cto", "seq": seq,
+                    "event": {"type": "assistant", "message": {"content": [
+                        {"type": "text", "text": format!("<b>live</b> line {seq}")}
+                    ]}}
+                }),
+            );
+            if bus.publish(Channel::WorkerLogs, envelope).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+
+    let target = workspace().join("target");
+    std::fs::create_dir_all(&target).expect("target dir");
+    let mut node = Command::new("node");
+    node.arg(&script)
+        .env("DASHBOARD_URL", &url)
+        .env("DASHBOARD_TOKEN", TOKEN)
+        .env("DECISION_TITLE", LEASE)
+        .env("SCREENSHOT_DIR", &target)
+        .env("CHROMIUM", &chromium)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let status = tokio::time::timeout(Duration::from_secs(90), node.status())
+        .await
+        .expect("the browser test finishes within 90 s")
+        .expect("node runs");
+    writer.abort();
+    assert!(status.success(), "the browser steps failed: {status}");
+
+    let lease = demo.decision(LEASE).await.expect("lease");
+    let human = lease.human.as_ref().expect("a human answered");
+    assert!(human.approve);
+    assert_eq!(human.reason, "Budget confirmed with the board");
+    assert!(
+        matches!(
+            lease.status,
+            DecisionStatus::Approved | DecisionStatus::Executed
+        ),
+        "{}",
+        lease.path()
+    );
+    assert!(
+        target.join("dashboard.png").exists(),
+        "the screenshot is written"
+    );
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the dashboard stops")
+        .expect("task")
+        .expect("serve");
+    demo.stop().await;
+}

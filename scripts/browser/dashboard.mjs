@@ -1,0 +1,104 @@
+// Drives the aito dashboard of a running demo company in headless Chromium, as a person would:
+// sees the seven agents, opens the escalated decision from the banner, approves it with the
+// token, sees its status change, and watches the worker log fill live. Writes screenshots.
+//
+// Started by aito-bin/tests/browser.rs, which runs the company and the dashboard and passes:
+//   DASHBOARD_URL, DASHBOARD_TOKEN, DECISION_TITLE, SCREENSHOT_DIR, CHROMIUM.
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) { throw new Error(`${name} is not set`); }
+  return value;
+};
+const url = env('DASHBOARD_URL');
+const token = env('DASHBOARD_TOKEN');
+const title = env('DECISION_TITLE');
+const shots = env('SCREENSHOT_DIR');
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+function check(condition, message) {
+  if (!condition) { throw new Error(message); }
+  console.log(`ok - ${message}`);
+}
+
+// Playwright starts Chromium with a fresh, empty profile of its own each time.
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  timeout: 30000,
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+const problems = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') { problems.push(`console error: ${message.text()}`); }
+  });
+
+  // The agents page: seven agents, and the escalated decision at the top.
+  await page.goto(url + '/');
+  const rows = page.locator('#agents-table tr[data-agent]');
+  await rows.first().waitFor();
+  check(await rows.count() === 7, 'the agents page lists seven agents');
+  const roles = await rows.evaluateAll((all) => all.map((row) => row.getAttribute('data-agent')));
+  check(roles.join(',') === 'ceo,dao,cmo,cto,cfo,coo,cco', `in reporting order (${roles.join(',')})`);
+  const banner = page.locator('#escalations');
+  check((await banner.innerText()).includes(title), 'the escalated decision is shown at the top');
+  await page.screenshot({ path: join(shots, 'dashboard-agents.png'), fullPage: true });
+
+  // Open it from the banner.
+  await banner.getByRole('link', { name: title }).click();
+  await page.waitForURL(/\/decisions\/[0-9a-f-]{36}$/);
+  const status = page.locator('#decision-status');
+  check((await status.innerText()).trim() === 'escalated', 'the decision page shows it escalated');
+  check((await page.locator('section.round').innerText()).includes('Europe needs low latency'),
+    'the votes and their reasons are shown');
+
+  // Approve it with the token.
+  const answer = page.locator('section.answer');
+  await answer.locator('input[data-token]').fill(token);
+  await answer.locator('textarea[name="reason"]').fill('Budget confirmed with the board');
+  await answer.locator('button[data-decide="approve"]').click();
+  await page.waitForFunction(
+    () => ['approved', 'executed'].includes(
+      (document.getElementById('decision-status') || {}).getAttribute?.('data-status')),
+  );
+  check(true, 'the status changes once approved');
+  // The page reloads with the answer recorded and the banner gone.
+  await page.waitForSelector('section.answer', { state: 'detached' });
+  await page.waitForFunction(() => !document.querySelector('#escalations .escalations'));
+  const after = (await status.innerText()).trim();
+  check(after === 'approved' || after === 'executed', `after reloading it reads ${after}`);
+  check((await page.content()).includes('Budget confirmed with the board'), 'the reason is recorded');
+  await page.screenshot({ path: join(shots, 'dashboard.png'), fullPage: true });
+
+  // The worker log fills live.
+  await page.goto(url + '/logs');
+  await page.waitForFunction(() => document.getElementById('live')?.getAttribute('data-state') === 'on');
+  const before = await page.locator('#log tbody tr').count();
+  await page.waitForFunction((n) => document.querySelectorAll('#log tbody tr').length >= n + 2, before);
+  check(true, `live worker log lines arrive (${before} on load, more since)`);
+  const text = await page.locator('#log tbody').innerText();
+  check(text.includes('<b>live</b> line'), 'log text is shown as text, not markup');
+
+  // On a phone.
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+  const small = await phone.newPage();
+  await small.goto(url + '/');
+  await small.locator('#agents-table tr[data-agent]').first().waitFor();
+  const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 1, `the agents page fits a phone's width (overflow ${overflow}px)`);
+  await small.screenshot({ path: join(shots, 'dashboard-phone.png'), fullPage: true });
+
+  check(problems.length === 0, `no page or console errors${problems.length ? ': ' + problems.join('; ') : ''}`);
+} finally {
+  await browser.close();
+}
