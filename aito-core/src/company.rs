@@ -25,7 +25,7 @@ use crate::llm::LlmSession;
 use crate::memory::{MemoryBus, MemoryStore};
 use crate::policy::{DecisionPolicy, DefaultPolicy};
 use crate::role::Role;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, SendError};
 use crate::store::StateStore;
 use crate::worker::WorkerSpawner;
 use crate::workspace::{Workspace, WorkspaceError};
@@ -348,17 +348,12 @@ impl RunningCompany {
         payload: Value,
         priority: Priority,
     ) -> Result<MessageId, CompanyError> {
-        let (recipient, channel) = self
-            .runtime
-            .directory
-            .route_text(to)
-            .map_err(CompanyError::Recipient)?;
-        let envelope = Envelope::new(kind, Sender::Human, payload)
-            .with_priority(priority)
-            .to(recipient);
-        let id = envelope.id;
-        self.runtime.bus.publish(channel, envelope).await?;
-        Ok(id)
+        let envelope = Envelope::new(kind, Sender::Human, payload).with_priority(priority);
+        match self.runtime.send(to, envelope).await {
+            Ok(sent) => Ok(sent.id),
+            Err(SendError::Bus(err)) => Err(err.into()),
+            Err(err) => Err(CompanyError::Recipient(err.to_string())),
+        }
     }
 
     /// Pauses every agent: running sessions finish, no new one starts.

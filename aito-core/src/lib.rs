@@ -54,7 +54,7 @@ pub use mock::{MockWorkers, ReplayLlm};
 pub use parse::{ParseError, parse_response};
 pub use policy::{DecisionPolicy, DefaultPolicy};
 pub use role::Role;
-pub use runtime::Runtime;
+pub use runtime::{Runtime, SendError, Sent};
 pub use schedule::Schedule;
 pub use store::{StateStore, StoreError};
 pub use trigger::{Trigger, TriggerKind};

@@ -53,7 +53,57 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// Where a sent message went.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sent {
+    /// The envelope id.
+    pub id: crate::id::MessageId,
+    /// The resolved recipient (role names become agent ids).
+    pub to: crate::envelope::Recipient,
+    /// The channel it was published on.
+    pub channel: Channel,
+}
+
+/// Why a message could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The `to` field is not a role name, agent uuid, `all`, `head` or `clevel`.
+    #[error("{0}")]
+    BadRecipient(String),
+    /// The recipient is well formed but not in this company.
+    #[error("{0}")]
+    UnknownRecipient(String),
+    /// The bus refused the envelope.
+    #[error(transparent)]
+    Bus(#[from] crate::bus::BusError),
+}
+
 impl Runtime {
+    /// Sends `envelope` to `to` (a role name, an agent uuid, `all`, `head` or `clevel`):
+    /// resolves the recipient, fills in `to`, publishes, and says where it went. Role names go
+    /// to the agent's inbox.
+    pub async fn send(
+        &self,
+        to: &str,
+        mut envelope: crate::envelope::Envelope,
+    ) -> Result<Sent, SendError> {
+        let recipient: crate::envelope::Recipient = to.parse().map_err(SendError::BadRecipient)?;
+        let channel = self
+            .directory
+            .route(&recipient)
+            .map_err(SendError::UnknownRecipient)?;
+        let to = match (recipient, channel) {
+            (crate::envelope::Recipient::Role(_), Channel::Agent(id)) => {
+                crate::envelope::Recipient::Agent(id)
+            }
+            (recipient, _) => recipient,
+        };
+        envelope.to = Some(to.clone());
+        let id = envelope.id;
+        self.bus.publish(channel, envelope).await?;
+        Ok(Sent { id, to, channel })
+    }
+
     /// Publishes an event on `Events` and keeps it in the store's event log. Failures are
     /// logged, never raised: events must not stop the work they describe.
     pub async fn emit(&self, event: Event) {

@@ -28,6 +28,7 @@ use std::fmt::Write as _;
 
 use aito_core::control;
 use aito_core::decision::{Decision, DecisionStatus};
+use aito_core::runtime::{SendError, Sent};
 use aito_core::store::{AgentState, DeadLetter, HistoryEntry, logs};
 use aito_core::{Channel, DecisionId, Envelope, MessageType, Priority, Recipient, Sender};
 use axum::Json;
@@ -336,20 +337,19 @@ pub(crate) async fn send_message(
             )));
         }
     };
-    let recipient: Recipient = request.to.parse().map_err(ApiError::bad_request)?;
-    let channel = runtime
-        .directory
-        .route(&recipient)
-        .map_err(ApiError::not_found)?;
-    let recipient = match (recipient, channel) {
-        (Recipient::Role(_), Channel::Agent(id)) => Recipient::Agent(id),
-        (recipient, _) => recipient,
-    };
-    let envelope = Envelope::new(kind.clone(), Sender::Human, payload)
-        .with_priority(priority)
-        .to(recipient.clone());
-    let id = envelope.id;
-    runtime.bus.publish(channel, envelope).await?;
+    let envelope = Envelope::new(kind.clone(), Sender::Human, payload).with_priority(priority);
+    let Sent {
+        id,
+        to: recipient,
+        channel,
+    } = runtime
+        .send(&request.to, envelope)
+        .await
+        .map_err(|err| match err {
+            SendError::BadRecipient(reason) => ApiError::bad_request(reason),
+            SendError::UnknownRecipient(reason) => ApiError::not_found(reason),
+            SendError::Bus(err) => err.into(),
+        })?;
     tracing::info!(%id, to = %recipient, %kind, %priority, "message sent from the dashboard");
     Ok((
         StatusCode::ACCEPTED,
