@@ -219,11 +219,39 @@ impl RetryPolicy {
     }
 }
 
+/// Loop breakers beyond the hop limit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoopGuards {
+    /// Messages two agents may exchange within `ping_pong_window` without a state change or a
+    /// new decision before further messages between them are dropped.
+    pub ping_pong_exchanges: u32,
+    /// The window of the ping-pong breaker.
+    pub ping_pong_window: Duration,
+    /// Scheduled sessions in a row with no action and no state change before the agent's
+    /// schedule backs off.
+    pub idle_sessions: u32,
+    /// The longest the schedule backs off to.
+    pub idle_backoff_max: Duration,
+}
+
+impl Default for LoopGuards {
+    fn default() -> Self {
+        Self {
+            ping_pong_exchanges: 8,
+            ping_pong_window: Duration::from_secs(3600),
+            idle_sessions: 3,
+            idle_backoff_max: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
 /// Company-wide settings of the daemon loop.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     /// Messages that have passed through more sessions than this are dropped.
     pub hop_limit: u32,
+    /// Ping-pong and no-progress breakers.
+    pub loops: LoopGuards,
     /// History entries kept per agent.
     pub history_keep: usize,
     /// History entries offered to the prompt (the oldest are cut first to fit).
@@ -260,6 +288,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             hop_limit: 10,
+            loops: LoopGuards::default(),
             history_keep: 200,
             history_in_prompt: 12,
             prompt_budget: 24_000,

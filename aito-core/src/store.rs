@@ -93,6 +93,10 @@ pub struct AgentState {
     /// Things the agent must hear in its next prompt: skipped actions, refused writes.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Scheduled sessions in a row that did nothing (no action, no state change); the
+    /// no-progress breaker backs the schedule off while it is high.
+    #[serde(default)]
+    pub idle_streak: u32,
 }
 
 /// The result of one action, for history and the next prompt.

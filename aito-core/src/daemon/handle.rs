@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::guards::{made_progress, next_idle_streak};
 use super::queue::Queued;
 use super::{AgentDaemon, Step, Term};
 use crate::action::ModelResponse;
@@ -45,6 +46,8 @@ enum Thought {
     Ready(Journal, ModelResponse),
     /// Not now.
     Defer(DateTime<Utc>),
+    /// A guard stopped this trigger: record why and let it go.
+    Drop(String),
     /// Give up on this trigger.
     DeadLetter {
         reason: String,
@@ -87,7 +90,10 @@ impl AgentDaemon {
                     tracing::info!(agent = %self.id, trigger = %trigger.id, "re-using the answer recorded before a restart");
                     Thought::Ready(journal, response)
                 }
-                None => self.think(&mut queued).await,
+                None => match self.ping_pong_trips(&trigger).await {
+                    Some(reason) => Thought::Drop(reason),
+                    None => self.think(&mut queued).await,
+                },
             }
         };
         let elapsed = |started: tokio::time::Instant| {
@@ -95,6 +101,7 @@ impl AgentDaemon {
         };
         let result = match thought {
             Thought::Defer(until) => return (Step::Defer(until), queued),
+            Thought::Drop(reason) => self.drop_trigger(&trigger, &reason, elapsed(started)).await,
             Thought::DeadLetter {
                 reason,
                 cost_usd,
@@ -508,7 +515,11 @@ impl AgentDaemon {
             .unwrap_or_else(|| "(no summary)".to_owned());
         let mut notes = execution.notes;
         let now = runtime.clock.now();
-        self.update_state(|state| {
+        let did_something =
+            !response.state_updates.is_empty() || execution.records.iter().any(|record| record.ok);
+        let progress = made_progress(response, &execution.records);
+        let state = self.update_state(|state| {
+            state.idle_streak = next_idle_streak(state.idle_streak, trigger, did_something);
             state.loop_count += 1;
             state.success_count += 1;
             state.last_loop_at = Some(now);
@@ -535,8 +546,10 @@ impl AgentDaemon {
             }
             state.notes = state_notes;
         })
-        .await
-        .map(|notes_written| notes = notes_written)?;
+        .await?;
+        notes = state.notes.clone();
+        self.note_idle_streak(&state).await;
+        self.note_exchange(trigger, progress).await;
         self.record_history(
             trigger,
             Outcome::Handled,
@@ -638,11 +651,35 @@ impl AgentDaemon {
         Ok(())
     }
 
-    /// Applies `change` to the agent's state with compare-and-set; returns the notes written.
+    /// Records a trigger a guard stopped: history, a note for the agent, the handled mark.
+    async fn drop_trigger(
+        &self,
+        trigger: &Trigger,
+        reason: &str,
+        duration_ms: u64,
+    ) -> Result<(), StoreError> {
+        tracing::warn!(agent = %self.id, trigger = %trigger.id, reason, "trigger dropped by a guard");
+        let note = format!("a message was not handled: {reason}");
+        self.update_state(|state| state.notes = vec![note.clone()])
+            .await?;
+        self.record_history(
+            trigger,
+            Outcome::Dropped,
+            reason,
+            Vec::new(),
+            0.0,
+            0,
+            duration_ms,
+        )
+        .await?;
+        self.close_trigger(trigger).await
+    }
+
+    /// Applies `change` to the agent's state with compare-and-set; returns what was saved.
     async fn update_state(
         &self,
         mut change: impl FnMut(&mut crate::store::AgentState),
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<crate::store::AgentState, StoreError> {
         let store = &self.runtime.store;
         let mut attempts = 0;
         loop {
@@ -650,7 +687,7 @@ impl AgentDaemon {
             let mut state = current.value;
             change(&mut state);
             match store.save_state(self.id, &state, current.version).await {
-                Ok(_) => return Ok(state.notes),
+                Ok(_) => return Ok(state),
                 Err(StoreError::Conflict { .. }) if attempts < 8 => {
                     attempts += 1;
                     tokio::task::yield_now().await;

@@ -6,6 +6,7 @@
 //! Every daemon also takes part in the company-wide duties (decision deadlines) through the
 //! company lease.
 
+mod guards;
 mod handle;
 mod intake;
 pub mod monitor;
@@ -272,6 +273,10 @@ impl AgentDaemon {
             tokio::select! {
                 () = clock.sleep_until(tick) => {}
                 () = token.cancelled() => return,
+            }
+            if self.backed_off(&schedule, tick).await {
+                tracing::debug!(agent = %self.id, schedule = %schedule, %tick, "tick skipped: the schedule is backed off for lack of progress");
+                continue;
             }
             let trigger = Trigger {
                 id: format!("cron:{}:{}", self.id, tick.timestamp()),

@@ -5,7 +5,7 @@
 //! [`store_contract_tests!`](crate::store_contract_tests), which expand to one `#[tokio::test]`
 //! per guarantee, each on a fresh adapter from the factory you give:
 //!
-//! ```ignore
+//! ```text
 //! aito_core::bus_contract_tests!(async { my_adapter::connect_fresh().await });
 //! aito_core::store_contract_tests!(async { my_adapter::fresh_store().await });
 //! ```
