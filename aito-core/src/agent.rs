@@ -9,7 +9,7 @@ use crate::schedule::{Schedule, ScheduleError};
 
 /// Spending limits. `None` means "no limit of this kind"; the defaults are conservative, never
 /// unlimited.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Budget {
     /// Model sessions per clock hour.
     pub sessions_per_hour: Option<u32>,

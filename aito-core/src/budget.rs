@@ -139,6 +139,36 @@ impl BudgetLedger {
         format!("budget:{}:{what}:{window}", scope.key())
     }
 
+    fn override_key(scope: &Scope) -> String {
+        format!("budget:override:{}", scope.key())
+    }
+
+    /// The budget in force for `scope`: a human's override if one was set, else `configured`.
+    pub async fn effective(&self, scope: &Scope, configured: &Budget) -> Budget {
+        match self.store.get_value(&Self::override_key(scope)).await {
+            Ok(Some(value)) => serde_json::from_value(value).unwrap_or_else(|err| {
+                tracing::warn!(scope = scope.key(), error = %err, "unreadable budget override ignored");
+                configured.clone()
+            }),
+            Ok(None) => configured.clone(),
+            Err(err) => {
+                tracing::warn!(scope = scope.key(), error = %err, "budget override unreadable; using the configured budget");
+                configured.clone()
+            }
+        }
+    }
+
+    /// Replaces the budget of `scope` until changed again (a human raising or lowering it).
+    pub async fn set_override(&self, scope: &Scope, budget: &Budget) -> Result<(), StoreError> {
+        let value = serde_json::to_value(budget).map_err(|err| StoreError::Corrupt {
+            key: Self::override_key(scope),
+            reason: err.to_string(),
+        })?;
+        self.store
+            .set_value(&Self::override_key(scope), &value, None)
+            .await
+    }
+
     /// Spend of `scope` in the windows around `now`.
     pub async fn spend(&self, scope: &Scope, now: DateTime<Utc>) -> Result<Spend, StoreError> {
         let (hour, day) = (hour_window(now), day_window(now));

@@ -50,6 +50,28 @@ pub async fn set_paused(
     Ok(())
 }
 
+/// Sets the budget of `scope` (a human raising or lowering it) and tells every daemon, so an
+/// agent waiting for its budget window resumes at once when the new budget allows it.
+pub async fn set_budget(
+    store: std::sync::Arc<dyn StateStore>,
+    bus: &dyn Bus,
+    scope: &crate::budget::Scope,
+    budget: &crate::agent::Budget,
+    by: &str,
+) -> Result<(), ControlError> {
+    crate::budget::BudgetLedger::new(store)
+        .set_override(scope, budget)
+        .await?;
+    let envelope = Envelope::new(
+        MessageType::System,
+        Sender::Other(by.to_owned()),
+        json!({ "action": "budget" }),
+    )
+    .with_priority(Priority::Critical);
+    bus.publish(Channel::Broadcast, envelope).await?;
+    Ok(())
+}
+
 /// The action of a `system` control message (`pause`, `resume`), if it is one.
 pub fn control_action(envelope: &Envelope) -> Option<&str> {
     ["action", "command", "content"]

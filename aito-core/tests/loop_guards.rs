@@ -277,3 +277,55 @@ async fn idle_scheduled_sessions_back_the_schedule_off_until_a_message_comes() {
     assert_eq!(after, ["12:00", "12:05"], "the message resets the backoff");
     company.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_human_raising_the_budget_resumes_the_agent_at_once() {
+    let mut work = forever(
+        Role::Cfo,
+        json!({"summary": "did the books", "actions": []}),
+    );
+    work.cost_usd = 0.30;
+    let harness = Harness::new(vec![work]);
+    let cfo = AgentSpec::new(Role::Cfo)
+        .without_schedules()
+        .budget(Budget {
+            usd_per_day: Some(1.0),
+            ..Budget::unlimited()
+        });
+    let company = harness.company(vec![cfo]).start().expect("start");
+    for n in 0..5 {
+        company
+            .send(
+                "cfo",
+                MessageType::Task,
+                json!({"title": format!("Books {n}")}),
+                Priority::Normal,
+            )
+            .await
+            .expect("send");
+    }
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(harness.sessions_of(&Role::Cfo), 3);
+    let scope = aito_core::budget::Scope::Agent(harness.id("cfo").to_string());
+    aito_core::control::set_budget(
+        harness.store.clone(),
+        harness.bus.as_ref(),
+        &scope,
+        &Budget {
+            usd_per_day: Some(2.0),
+            ..Budget::unlimited()
+        },
+        "test",
+    )
+    .await
+    .expect("raise");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        harness.sessions_of(&Role::Cfo),
+        5,
+        "the raised budget lets the rest run today"
+    );
+    let status = harness.store.statuses().await.unwrap();
+    assert_eq!(status[0].budget_usd_per_day, 2.0);
+    company.shutdown().await;
+}

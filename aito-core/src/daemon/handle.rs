@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::guards::{made_progress, next_idle_streak};
 use super::queue::Queued;
-use super::{AgentDaemon, Step, Term};
+use super::{AgentDaemon, Step, Term, Wait, WaitReason};
 use crate::action::ModelResponse;
 use crate::budget::Scope;
 use crate::context::{ContextQuery, Knowledge, Passage};
@@ -45,7 +45,7 @@ enum Thought {
     /// An answer that parsed.
     Ready(Journal, ModelResponse),
     /// Not now.
-    Defer(DateTime<Utc>),
+    Defer(Wait),
     /// A guard stopped this trigger: record why and let it go.
     Drop(String),
     /// Give up on this trigger.
@@ -100,7 +100,7 @@ impl AgentDaemon {
             u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
         };
         let result = match thought {
-            Thought::Defer(until) => return (Step::Defer(until), queued),
+            Thought::Defer(wait) => return (Step::Defer(wait), queued),
             Thought::Drop(reason) => self.drop_trigger(&trigger, &reason, elapsed(started)).await,
             Thought::DeadLetter {
                 reason,
@@ -132,7 +132,13 @@ impl AgentDaemon {
                 tracing::error!(agent = %self.id, trigger = %trigger.id, error = %err, "could not persist; will try again");
                 let until = self.runtime.clock.now()
                     + chrono::Duration::from_std(PERSIST_RETRY).unwrap_or_default();
-                (Step::Defer(until), queued)
+                (
+                    Step::Defer(Wait {
+                        until,
+                        reason: WaitReason::Store,
+                    }),
+                    queued,
+                )
             }
         }
     }
@@ -159,7 +165,10 @@ impl AgentDaemon {
         loop {
             let now = runtime.clock.now();
             if let Some(until) = self.over_budget(now).await {
-                return Thought::Defer(until);
+                return Thought::Defer(Wait {
+                    until,
+                    reason: WaitReason::Budget,
+                });
             }
             let base = match prompt.take() {
                 Some(prompt) => prompt,
@@ -267,7 +276,10 @@ impl AgentDaemon {
                         })
                         .await;
                     tracing::warn!(agent = %self.id, quota, %until, message = %message, "rate limited; parking the agent");
-                    return Thought::Defer(until);
+                    return Thought::Defer(Wait {
+                        until,
+                        reason: WaitReason::Quota,
+                    });
                 }
                 Err(err) if err.is_transient() => {
                     queued.attempts += 1;
@@ -329,8 +341,9 @@ impl AgentDaemon {
     async fn over_budget(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let runtime = &self.runtime;
         let budgets = [&self.spec.budget, &runtime.settings.company_budget];
-        for (scope, budget) in self.scopes().into_iter().zip(budgets) {
-            let verdict = match runtime.ledger.check(&scope, budget, now, true).await {
+        for (scope, configured) in self.scopes().into_iter().zip(budgets) {
+            let budget = runtime.ledger.effective(&scope, configured).await;
+            let verdict = match runtime.ledger.check(&scope, &budget, now, true).await {
                 Ok((verdict, _)) => verdict,
                 Err(err) => {
                     tracing::warn!(agent = %self.id, error = %err, "budget unreadable; waiting");

@@ -135,6 +135,12 @@ impl AgentDaemon {
 
     async fn control(&self, envelope: &Envelope, term: &Term) {
         let paused = match control::control_action(envelope) {
+            Some(action) if action.eq_ignore_ascii_case("budget") => {
+                tracing::info!(agent = %self.id, "a budget changed; checking again");
+                self.end_budget_wait().await;
+                term.wake.notify_one();
+                return;
+            }
             Some(action) if action.eq_ignore_ascii_case("pause") => true,
             Some(action) if action.eq_ignore_ascii_case("resume") => false,
             other => {

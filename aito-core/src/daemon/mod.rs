@@ -72,8 +72,35 @@ impl std::fmt::Debug for AgentDaemon {
 enum Step {
     /// Fully handled (or dead-lettered, or dropped): acknowledge it.
     Done,
-    /// Not now: put it back and wait until then.
-    Defer(DateTime<Utc>),
+    /// Not now: put it back and wait.
+    Defer(Wait),
+}
+
+/// Why and until when an agent waits before its next session.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Wait {
+    pub(crate) until: DateTime<Utc>,
+    pub(crate) reason: WaitReason,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WaitReason {
+    /// A budget window; a human raising the budget ends it early.
+    Budget,
+    /// A rate limit or quota reset.
+    Quota,
+    /// The store could not persist; try again shortly.
+    Store,
+}
+
+impl WaitReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Budget => "budget",
+            WaitReason::Quota => "quota",
+            WaitReason::Store => "store",
+        }
+    }
 }
 
 /// State of one term of service (from taking the lease to losing it or shutting down).
@@ -409,9 +436,9 @@ impl AgentDaemon {
                     }
                     self.monitor.handled_one();
                 }
-                Some((Step::Defer(until), queued)) => {
+                Some((Step::Defer(wait), queued)) => {
                     term.queue.lock().await.requeue(queued);
-                    self.set_blocked_until(until).await;
+                    self.set_blocked_until(wait).await;
                 }
                 None => term.queue.lock().await.finish(&id),
             }
@@ -447,12 +474,13 @@ impl AgentDaemon {
         format!("park:{}", self.id)
     }
 
-    async fn set_blocked_until(&self, until: DateTime<Utc>) {
-        let ttl = self.runtime.clock.until(until) + Duration::from_secs(60);
+    async fn set_blocked_until(&self, wait: Wait) {
+        let ttl = self.runtime.clock.until(wait.until) + Duration::from_secs(60);
+        let value = json!({ "until": wait.until, "reason": wait.reason.as_str() });
         if let Err(err) = self
             .runtime
             .store
-            .set_value(&self.park_key(), &json!({ "until": until }), Some(ttl))
+            .set_value(&self.park_key(), &value, Some(ttl))
             .await
         {
             tracing::warn!(agent = %self.id, error = %err, "could not record the wait");
@@ -527,6 +555,20 @@ impl AgentDaemon {
         }
     }
 
+    /// Ends a wait for the budget window (after a human changed a budget).
+    pub(super) async fn end_budget_wait(&self) {
+        let store = &self.runtime.store;
+        let Ok(Some(value)) = store.get_value(&self.park_key()).await else {
+            return;
+        };
+        if value.get("reason").and_then(serde_json::Value::as_str)
+            == Some(WaitReason::Budget.as_str())
+            && let Err(err) = store.delete_value(&self.park_key()).await
+        {
+            tracing::warn!(agent = %self.id, error = %err, "could not end the budget wait");
+        }
+    }
+
     async fn parked_until(&self) -> Option<DateTime<Utc>> {
         let value = self
             .runtime
@@ -554,6 +596,11 @@ impl AgentDaemon {
             .spend(&Scope::Agent(self.id.to_string()), now)
             .await
             .unwrap_or_default();
+        let budget = self
+            .runtime
+            .ledger
+            .effective(&Scope::Agent(self.id.to_string()), &self.spec.budget)
+            .await;
         let last_activity = self
             .runtime
             .store
@@ -570,9 +617,9 @@ impl AgentDaemon {
             last_activity,
             queue_len: self.monitor.snapshot().queue_len,
             spent_today_usd: spend.usd_day,
-            budget_usd_per_day: self.spec.budget.usd_per_day.unwrap_or(0.0),
+            budget_usd_per_day: budget.usd_per_day.unwrap_or(0.0),
             sessions_this_hour: spend.sessions_hour as u32,
-            budget_sessions_per_hour: self.spec.budget.sessions_per_hour.unwrap_or(0),
+            budget_sessions_per_hour: budget.sessions_per_hour.unwrap_or(0),
             heartbeat: now,
         };
         if let Err(err) = self.runtime.store.put_status(&status).await {

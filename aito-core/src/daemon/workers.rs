@@ -68,14 +68,15 @@ impl WorkerPool {
             ));
         }
         let now = self.runtime.clock.now();
-        for (scope, budget) in [
+        for (scope, configured) in [
             (Scope::Agent(self.agent.to_string()), &self.budget),
             (Scope::Company, &self.runtime.settings.company_budget),
         ] {
+            let budget = self.runtime.ledger.effective(&scope, configured).await;
             let (verdict, _) = self
                 .runtime
                 .ledger
-                .check(&scope, budget, now, false)
+                .check(&scope, &budget, now, false)
                 .await
                 .map_err(|err| format!("worker not started: budget unreadable ({err})"))?;
             if let Some(exceeded) = verdict.exceeded {
