@@ -182,17 +182,21 @@ impl AgentSpec {
 }
 
 /// Retry policy for failed sessions.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RetryPolicy {
     /// Sessions tried per trigger before it is dead-lettered.
     pub max_attempts: u32,
     /// First backoff.
+    #[serde(with = "crate::llm::duration_ms")]
     pub base_delay: Duration,
     /// Longest backoff.
+    #[serde(with = "crate::llm::duration_ms")]
     pub max_delay: Duration,
     /// Rate-limit waits per trigger before it is dead-lettered.
     pub max_rate_limit_waits: u32,
     /// Wait after a rate limit that named no reset time.
+    #[serde(with = "crate::llm::duration_ms")]
     pub rate_limit_fallback: Duration,
 }
 
@@ -220,17 +224,20 @@ impl RetryPolicy {
 }
 
 /// Loop breakers beyond the hop limit.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct LoopGuards {
     /// Messages two agents may exchange within `ping_pong_window` without a state change or a
     /// new decision before further messages between them are dropped.
     pub ping_pong_exchanges: u32,
     /// The window of the ping-pong breaker.
+    #[serde(with = "crate::llm::duration_ms")]
     pub ping_pong_window: Duration,
     /// Scheduled sessions in a row with no action and no state change before the agent's
     /// schedule backs off.
     pub idle_sessions: u32,
     /// The longest the schedule backs off to.
+    #[serde(with = "crate::llm::duration_ms")]
     pub idle_backoff_max: Duration,
 }
 
@@ -246,7 +253,8 @@ impl Default for LoopGuards {
 }
 
 /// Company-wide settings of the daemon loop.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Settings {
     /// Messages that have passed through more sessions than this are dropped.
     pub hop_limit: u32,
@@ -261,26 +269,33 @@ pub struct Settings {
     /// Share of the prompt budget for RAG context.
     pub context_share: f64,
     /// Model session timeout.
+    #[serde(with = "crate::llm::duration_ms")]
     pub session_timeout: Duration,
     /// Maximum agentic turns per session.
     pub max_turns: Option<u32>,
     /// Retries and backoff.
     pub retry: RetryPolicy,
     /// Agent lease time to live (renewed at a third of it).
+    #[serde(with = "crate::llm::duration_ms")]
     pub lease_ttl: Duration,
     /// How long a running session may finish after shutdown is requested.
+    #[serde(with = "crate::llm::duration_ms")]
     pub shutdown_grace: Duration,
     /// How long handled-message and action marks are kept.
+    #[serde(with = "crate::llm::duration_ms")]
     pub mark_ttl: Duration,
     /// Longest wait between checks of decision deadlines.
+    #[serde(with = "crate::llm::duration_ms")]
     pub decision_check: Duration,
     /// Default worker timeout.
+    #[serde(with = "crate::llm::duration_ms")]
     pub worker_timeout: Duration,
     /// Workers running at once per agent.
     pub max_workers_per_agent: usize,
     /// Company-wide budget.
     pub company_budget: Budget,
     /// How often an agent's status is refreshed while idle.
+    #[serde(with = "crate::llm::duration_ms")]
     pub heartbeat: Duration,
 }
 

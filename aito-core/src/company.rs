@@ -81,6 +81,7 @@ pub struct CompanyBuilder {
     clock: Option<Clock>,
     settings: Settings,
     workspace_root: Option<PathBuf>,
+    recorder: Option<Arc<dyn crate::recording::Recorder>>,
 }
 
 impl std::fmt::Debug for CompanyBuilder {
@@ -165,6 +166,12 @@ impl CompanyBuilder {
         self
     }
 
+    /// Records the run (see [`recording`](crate::recording)).
+    pub fn recorder(mut self, recorder: Arc<dyn crate::recording::Recorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
     /// Checks the definition and builds the company.
     pub fn build(self) -> Result<Company, CompanyError> {
         if self.agents.is_empty() {
@@ -215,6 +222,7 @@ impl CompanyBuilder {
             directory,
             settings: Arc::new(self.settings),
             engine,
+            recorder: self.recorder,
         };
         Ok(Company {
             runtime,
@@ -250,6 +258,7 @@ impl Company {
             clock: None,
             settings: Settings::default(),
             workspace_root: None,
+            recorder: None,
         }
     }
 
@@ -286,8 +295,19 @@ impl Company {
         ))
     }
 
-    /// Starts every agent's daemon in this process.
+    /// Starts every agent's daemon in this process. A recorded run begins with the start
+    /// entry: the company, its agents and settings.
     pub fn start(&self) -> Result<RunningCompany, CompanyError> {
+        self.runtime.record(|| {
+            crate::recording::start_entry(
+                &self.runtime.company,
+                self.runtime.clock.now(),
+                self.agents
+                    .iter()
+                    .map(|(id, spec)| crate::recording::RecordedAgent::of(*id, spec)),
+                &self.runtime.settings,
+            )
+        });
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut monitors = Vec::new();
@@ -403,6 +423,9 @@ impl RunningCompany {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         self.tracker.wait().await;
+        self.runtime.record(|| crate::recording::Entry::End {
+            at: self.runtime.clock.now(),
+        });
     }
 
     /// A token that stops the company when cancelled (for signal handlers).

@@ -16,7 +16,7 @@ use crate::decision::{Decision, DecisionStatus, HumanAnswer, Tier, Transition, V
 use crate::directory::Directory;
 use crate::envelope::{Envelope, MessageType, Priority, Sender};
 use crate::event::Event;
-use crate::id::{AgentId, DecisionId};
+use crate::id::{AgentId, DecisionId, MessageId};
 use crate::policy::{DecisionPolicy, Resolution};
 use crate::role::Role;
 use crate::store::{StateStore, StoreError};
@@ -53,6 +53,21 @@ enum Effect {
     },
     /// A company event.
     Event(Event),
+}
+
+/// A new decision, as its proposer put it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proposal {
+    /// Its id; derive it from the proposing action so a repeat proposes the same decision.
+    pub id: DecisionId,
+    /// The tier asked for (the policy has the last word).
+    pub tier: Option<Tier>,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Options, verbatim.
+    pub options: Vec<Value>,
 }
 
 /// Applies the decision process. Cheap to clone.
@@ -96,27 +111,25 @@ impl DecisionEngine {
 
     /// Proposes a decision. Reviewers are asked for their votes; a decision that needs no
     /// review (operational, or only the proposer reviews) is executed at once.
-    #[allow(clippy::too_many_arguments)]
     pub async fn propose(
         &self,
         proposer: AgentId,
         role: &Role,
-        requested: Option<Tier>,
-        title: &str,
-        description: &str,
-        options: Vec<Value>,
+        proposal: Proposal,
         cause: &Cause,
     ) -> Result<Decision, DecisionError> {
         let now = self.clock.now();
-        let tier = self.policy.classify(requested, title, description);
+        let tier = self
+            .policy
+            .classify(proposal.tier, &proposal.title, &proposal.description);
         let rules = self.policy.rules(tier);
         let mut decision = Decision {
-            id: DecisionId::random(),
+            id: proposal.id,
             proposer,
             proposer_role: role.clone(),
-            title: title.to_owned(),
-            description: description.to_owned(),
-            options,
+            title: proposal.title,
+            description: proposal.description,
+            options: proposal.options,
             tier,
             status: DecisionStatus::Pending,
             round: 1,
@@ -527,7 +540,7 @@ impl DecisionEngine {
         cause: &Cause,
         effects: Vec<Effect>,
     ) {
-        for transition in decision.history.iter().skip(seen) {
+        for (index, transition) in decision.history.iter().enumerate().skip(seen) {
             let payload = json!({
                 "decisionId": decision.id,
                 "title": decision.title,
@@ -539,9 +552,11 @@ impl DecisionEngine {
                 "reason": transition.reason,
                 "at": transition.at,
             });
-            let envelope = Envelope::new(MessageType::Decision, Sender::Orchestrator, payload);
+            let mut envelope = Envelope::new(MessageType::Decision, Sender::Orchestrator, payload);
+            envelope.id = MessageId::derived(&format!("{}/transition/{index}", decision.id));
             self.publish(Channel::Decisions, envelope).await;
         }
+        let transitions = decision.history.len();
         for effect in effects {
             match effect {
                 Effect::Notify {
@@ -552,6 +567,11 @@ impl DecisionEngine {
                 } => {
                     let mut envelope =
                         Envelope::new(kind, Sender::Orchestrator, payload).with_priority(priority);
+                    // One notice per recipient, kind and transition: a repeat is a duplicate.
+                    envelope.id = MessageId::derived(&format!(
+                        "{}/{}/{transitions}/{to}",
+                        decision.id, envelope.kind
+                    ));
                     envelope.to = Some(crate::envelope::Recipient::Agent(to));
                     envelope.requires_response = envelope.kind == MessageType::Vote;
                     envelope.response_deadline = decision.deadline;

@@ -13,9 +13,10 @@ use serde_json::{Value, json};
 use crate::action::{Action, FileWrite, ModelResponse, OutgoingMessage};
 use crate::agent::AgentSpec;
 use crate::daemon::workers::WorkerPool;
+use crate::decision_engine::Proposal;
 use crate::envelope::{Envelope, MessageType, Priority, Recipient, Sender};
 use crate::event::Event;
-use crate::id::AgentId;
+use crate::id::{AgentId, DecisionId, MessageId};
 use crate::role::Role;
 use crate::runtime::Runtime;
 use crate::store::ActionRecord;
@@ -60,7 +61,7 @@ impl ActionContext<'_> {
         }
         for (index, message) in response.messages.iter().enumerate() {
             let id = format!("{}#m{index}", self.trigger_id);
-            let result = self.once(&id, self.send_message(message)).await;
+            let result = self.once(&id, self.send_message(&id, message)).await;
             self.record(&mut execution, id, "message", result);
         }
         for (index, action) in response.actions.iter().enumerate() {
@@ -122,14 +123,16 @@ impl ActionContext<'_> {
         }
     }
 
-    fn stamped(&self, kind: MessageType, payload: Value, priority: Priority) -> Envelope {
+    /// An envelope from this agent for action `id`, with an id derived from it.
+    fn stamped(&self, id: &str, kind: MessageType, payload: Value, priority: Priority) -> Envelope {
         let mut envelope =
             Envelope::new(kind, Sender::Agent(self.agent), payload).with_priority(priority);
+        envelope.id = MessageId::derived(&format!("{}/{id}", self.agent));
         self.cause.stamp(&mut envelope);
         envelope
     }
 
-    async fn send_message(&self, message: &OutgoingMessage) -> Result<String, String> {
+    async fn send_message(&self, id: &str, message: &OutgoingMessage) -> Result<String, String> {
         let (recipient, channel) = self.runtime.directory.route_text(&message.to)?;
         if recipient == Recipient::Agent(self.agent) {
             return Err("a message to yourself was not sent".to_owned());
@@ -141,7 +144,7 @@ impl ActionContext<'_> {
             .kind
             .as_deref()
             .map_or(MessageType::Direct, MessageType::from);
-        let mut envelope = self.stamped(kind, Value::Object(payload), message.priority);
+        let mut envelope = self.stamped(id, kind, Value::Object(payload), message.priority);
         envelope.to = Some(recipient);
         self.runtime
             .bus
@@ -185,17 +188,16 @@ impl ActionContext<'_> {
                 options,
                 revises: None,
             } => {
+                let proposal = Proposal {
+                    id: DecisionId::derived(&format!("{}/{id}", self.agent)),
+                    tier: *tier,
+                    title: title.clone(),
+                    description: description.clone(),
+                    options: options.clone(),
+                };
                 let decision = runtime
                     .engine
-                    .propose(
-                        self.agent,
-                        self.role(),
-                        *tier,
-                        title,
-                        description,
-                        options.clone(),
-                        &self.cause,
-                    )
+                    .propose(self.agent, self.role(), proposal, &self.cause)
                     .await
                     .map_err(|err| err.to_string())?;
                 Ok(format!(
@@ -269,6 +271,7 @@ impl ActionContext<'_> {
                     return Err("a task for yourself was not sent; just do it".to_owned());
                 }
                 let mut envelope = self.stamped(
+                    id,
                     MessageType::Task,
                     json!({
                         "title": title,
@@ -303,6 +306,7 @@ impl ActionContext<'_> {
                     .await;
                 if *severity >= Priority::High {
                     let envelope = self.stamped(
+                        id,
                         MessageType::Alert,
                         json!({ "alertType": alert_type, "severity": severity, "message": message, "fromRole": self.role() }),
                         *severity,

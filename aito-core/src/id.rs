@@ -69,6 +69,16 @@ impl MessageId {
         Self(Uuid::new_v4())
     }
 
+    /// The id of a message produced by something with a stable key (an action id, a decision
+    /// transition): the same cause always gives the same id, so a repeated send is recognised
+    /// as a duplicate and a replay reproduces the run's ids.
+    pub fn derived(key: &str) -> Self {
+        Self(Uuid::new_v5(
+            &AITO_NAMESPACE,
+            format!("derived-message/{key}").as_bytes(),
+        ))
+    }
+
     /// Parses a UUID, or derives a stable one from any other text.
     pub fn from_wire(text: &str) -> Self {
         match Uuid::parse_str(text) {
@@ -113,6 +123,14 @@ impl DecisionId {
     /// A fresh random id.
     pub fn random() -> Self {
         Self(Uuid::new_v4())
+    }
+
+    /// The id of the decision proposed by the action with stable id `key`.
+    pub fn derived(key: &str) -> Self {
+        Self(Uuid::new_v5(
+            &AITO_NAMESPACE,
+            format!("decision/{key}").as_bytes(),
+        ))
     }
 
     /// Wraps an existing UUID.

@@ -43,6 +43,8 @@ pub struct Runtime {
     pub engine: DecisionEngine,
     /// The budget ledger.
     pub ledger: BudgetLedger,
+    /// Where the run is recorded, when it is.
+    pub recorder: Option<Arc<dyn crate::recording::Recorder>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -79,6 +81,13 @@ pub enum SendError {
 }
 
 impl Runtime {
+    /// Records an entry when the run is being recorded; builds it only then.
+    pub fn record(&self, entry: impl FnOnce() -> crate::recording::Entry) {
+        if let Some(recorder) = &self.recorder {
+            recorder.record(entry());
+        }
+    }
+
     /// Sends `envelope` to `to` (a role name, an agent uuid, `all`, `head` or `clevel`):
     /// resolves the recipient, fills in `to`, publishes, and says where it went. Role names go
     /// to the agent's inbox.
@@ -92,16 +101,25 @@ impl Runtime {
             .directory
             .route(&recipient)
             .map_err(SendError::UnknownRecipient)?;
-        let to = match (recipient, channel) {
+        let resolved = match (recipient, channel) {
             (crate::envelope::Recipient::Role(_), Channel::Agent(id)) => {
                 crate::envelope::Recipient::Agent(id)
             }
             (recipient, _) => recipient,
         };
-        envelope.to = Some(to.clone());
+        envelope.to = Some(resolved.clone());
         let id = envelope.id;
+        self.record(|| crate::recording::Entry::Input {
+            at: self.clock.now(),
+            to: to.to_owned(),
+            envelope: Box::new(envelope.clone()),
+        });
         self.bus.publish(channel, envelope).await?;
-        Ok(Sent { id, to, channel })
+        Ok(Sent {
+            id,
+            to: resolved,
+            channel,
+        })
     }
 
     /// Publishes an event on `Events` and keeps it in the store's event log. Failures are

@@ -13,8 +13,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use tokio::process::Command;
-
 /// Largest file an action may write.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 
@@ -256,46 +254,66 @@ impl Workspace {
     }
 
     async fn git(&self, step: &'static str, args: &[&str]) -> Result<String, WorkspaceError> {
-        let mut command = Command::new("git");
-        command
-            .arg("-C")
-            .arg(&self.root)
-            .args(["-c", "core.hooksPath=/dev/null"])
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        let root = self.root.clone();
+        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        // Runs on the blocking pool with a real-time limit: a tokio timer would fire early
+        // under a paused clock (tests, replays) while git is still working.
+        tokio::task::spawn_blocking(move || run_git(&root, step, &args))
             .await
-            .map_err(|_| WorkspaceError::Git {
-                step,
-                detail: "timed out after 60 s".to_owned(),
-            })?
             .map_err(|err| WorkspaceError::Git {
                 step,
-                detail: format!("could not run git: {err}"),
-            })?;
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        if output.status.success() {
-            return Ok(stdout);
-        }
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: String = format!("{stdout}{stderr}")
-            .lines()
-            .rev()
-            .take(5)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join(" | ");
-        Err(WorkspaceError::Git {
-            step,
-            detail: format!("{} ({tail})", output.status),
-        })
+                detail: format!("git task failed: {err}"),
+            })?
     }
+}
+
+/// How long one git command may run.
+const GIT_LIMIT: Duration = Duration::from_secs(60);
+
+fn run_git(root: &Path, step: &'static str, args: &[String]) -> Result<String, WorkspaceError> {
+    let fail = |detail: String| WorkspaceError::Git { step, detail };
+    let mut child = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["-c", "core.hooksPath=/dev/null"])
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|err| fail(format!("could not run git: {err}")))?;
+    // The commands used print a few lines at most, so their output fits the pipes while we
+    // wait for the exit.
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() >= GIT_LIMIT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(format!("timed out after {} s", GIT_LIMIT.as_secs())));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(err) => return Err(fail(format!("could not wait for git: {err}"))),
+        }
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stdout);
+    }
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    if status.success() {
+        return Ok(stdout);
+    }
+    let tail: Vec<&str> = stdout.lines().chain(stderr.lines()).collect();
+    let tail = tail[tail.len().saturating_sub(5)..].join(" | ");
+    Err(fail(format!("{status} ({tail})")))
 }
 
 #[cfg(test)]

@@ -122,6 +122,12 @@ impl AgentDaemon {
                     workers: &term.pool,
                 };
                 let execution = context.execute(&response).await;
+                self.runtime.record(|| crate::recording::Entry::Actions {
+                    at: self.runtime.clock.now(),
+                    role: self.spec.role.clone(),
+                    trigger: description.clone(),
+                    actions: execution.records.clone(),
+                });
                 self.finish(&trigger, &journal, &response, execution, elapsed(started))
                     .await
             }
@@ -203,11 +209,29 @@ impl AgentDaemon {
                     trigger: queued.trigger.describe(&self.runtime.directory),
                 })
                 .await;
+            let recorded = runtime
+                .recorder
+                .as_ref()
+                .map(|_| (now, request.system_prompt.clone(), request.prompt.clone()));
             let limit = settings.session_timeout + Duration::from_secs(30);
             let outcome = match tokio::time::timeout(limit, runtime.llm.run(request)).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(LlmError::Timeout(limit)),
             };
+            if let Some((at, system_prompt, prompt)) = recorded {
+                runtime.record(|| crate::recording::Entry::Session {
+                    at,
+                    ended_at: runtime.clock.now(),
+                    role: self.spec.role.clone(),
+                    trigger: queued.trigger.describe(&runtime.directory),
+                    system_prompt,
+                    prompt,
+                    outcome: match &outcome {
+                        Ok(response) => crate::recording::SessionOutcome::Answer(response.clone()),
+                        Err(err) => crate::recording::SessionOutcome::Failure(err.clone()),
+                    },
+                });
+            }
             match outcome {
                 Ok(response) => {
                     let now = runtime.clock.now();

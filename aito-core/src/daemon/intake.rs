@@ -186,6 +186,7 @@ impl AgentDaemon {
             "busy": snapshot.busy,
         });
         let mut reply = Envelope::new(MessageType::StatusResponse, Sender::Agent(self.id), payload);
+        reply.id = crate::id::MessageId::derived(&format!("{}/status/{}", self.id, request.id));
         reply.correlation_id = Some(request.id.to_string());
         reply.origin = Some(self.id);
         let channel = match request.from {

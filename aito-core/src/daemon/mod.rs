@@ -215,7 +215,11 @@ impl AgentDaemon {
         tasks.spawn(Arc::clone(self).heartbeat(term_token.clone()));
         if self.spec.run_on_startup {
             let trigger = Trigger {
-                id: format!("startup:{}", uuid::Uuid::new_v4()),
+                id: format!(
+                    "startup:{}:{}",
+                    self.id,
+                    self.runtime.clock.now().timestamp_millis()
+                ),
                 kind: TriggerKind::Startup,
                 priority: Priority::Normal,
                 at: self.runtime.clock.now(),
@@ -315,6 +319,11 @@ impl AgentDaemon {
                 at: clock.now(),
             };
             tracing::debug!(agent = %self.id, schedule = %schedule, %tick, "cron tick");
+            self.runtime.record(|| crate::recording::Entry::Tick {
+                role: self.spec.role.clone(),
+                expression: schedule.expression().to_owned(),
+                tick,
+            });
             self.enqueue(&term, trigger, None).await;
         }
     }

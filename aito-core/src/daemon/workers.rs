@@ -132,6 +132,7 @@ impl WorkerJob {
     async fn run(self, task: WorkerTask) {
         let task_id = task.id.clone();
         let description = task.task.clone();
+        let recorded_task = self.runtime.recorder.as_ref().map(|_| task.clone());
         self.event(&task_id, "started", 0.0).await;
         // The spawner enforces the timeout; this outer limit only guards against a spawner
         // that does not.
@@ -144,6 +145,19 @@ impl WorkerJob {
                 return;
             }
         };
+        if let Some(task) = &recorded_task {
+            let at = self.runtime.clock.now();
+            self.runtime.record(|| {
+                let outcome = match &outcome {
+                    Ok(Ok(result)) => crate::recording::WorkerOutcome::Finished(result.clone()),
+                    Ok(Err(err)) => crate::recording::WorkerOutcome::Refused(err.to_string()),
+                    Err(_) => crate::recording::WorkerOutcome::Refused(format!(
+                        "no answer within {limit:?}"
+                    )),
+                };
+                crate::recording::worker_entry(at, task, outcome)
+            });
+        }
         let result = match outcome {
             Ok(Ok(result)) => result,
             Ok(Err(err)) => WorkerResult {
@@ -193,6 +207,7 @@ impl WorkerJob {
             }),
         )
         .with_priority(Priority::High);
+        envelope.id = crate::id::MessageId::derived(&format!("worker-result/{task_id}"));
         envelope.hops = self.cause.hops;
         envelope.chain = self.cause.chain.clone();
         envelope.correlation_id = self.cause.correlation_id.clone();

@@ -68,6 +68,11 @@ impl Harness {
 
     /// A company of `agents` on this harness's adapters (fresh daemons, same data).
     pub fn company(&self, agents: Vec<AgentSpec>) -> Company {
+        self.builder(agents).build().expect("company")
+    }
+
+    /// The builder of [`Harness::company`], to add to it.
+    pub fn builder(&self, agents: Vec<AgentSpec>) -> aito_core::CompanyBuilder {
         Company::builder("testco")
             .agents(agents)
             .bus(self.bus.clone())
@@ -77,8 +82,6 @@ impl Harness {
             .clock(self.clock)
             .settings(self.settings.clone())
             .workspace_root(self.workspaces.path())
-            .build()
-            .expect("company")
     }
 
     pub fn id(&self, role: &str) -> AgentId {
