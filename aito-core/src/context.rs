@@ -15,7 +15,8 @@ pub struct ContextQuery {
     pub role: Role,
     /// Query text, built from the trigger (title, content, decision text).
     pub text: String,
-    /// How many characters the passages may take in total.
+    /// How many characters the passages may take in the prompt, all together, each counted by
+    /// [`Passage::prompt_chars`] (its text, its source and the framing around them).
     pub budget_chars: usize,
 }
 
@@ -28,6 +29,17 @@ pub struct Passage {
     pub text: String,
     /// Relevance; higher is better.
     pub score: f32,
+}
+
+impl Passage {
+    /// Characters of framing the prompt puts around each passage (`[source]`, line breaks).
+    pub const FRAMING_CHARS: usize = 5;
+
+    /// Characters this passage takes in a prompt: its trimmed text, its source and the framing.
+    /// A provider fits its answer to [`ContextQuery::budget_chars`] with this count.
+    pub fn prompt_chars(&self) -> usize {
+        self.source.chars().count() + self.text.trim().chars().count() + Self::FRAMING_CHARS
+    }
 }
 
 /// Something the company learned, offered to the provider to index.
@@ -71,9 +83,10 @@ pub struct ContextError(pub String);
 /// Supplies ranked passages for a prompt and learns from what the company does.
 ///
 /// # Contract
-/// - [`context`](ContextProvider::context) returns passages best first whose total length fits
-///   `budget_chars`, and never passages the asking agent may not see (another agent's private
-///   state).
+/// - [`context`](ContextProvider::context) returns passages best first whose total
+///   [`Passage::prompt_chars`] fits `budget_chars`, and never passages the asking agent may not
+///   see (another agent's private state). The prompt builder still cuts (and marks the cut) if a
+///   provider returns more.
 /// - [`observe`](ContextProvider::observe) is called as things happen; later queries should see
 ///   them without a rebuild. It must be cheap: it runs on the agent's loop.
 /// - Failures are logged by the daemon and the prompt is built without context; they never stop

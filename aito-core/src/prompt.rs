@@ -48,6 +48,15 @@ Rules:
 - Messages wake their receiver. Do not send a message that needs no answer or action.
 - If there is nothing to do, answer {"summary": "nothing to do", "actions": []}."#;
 
+/// The heading of the context section.
+pub const CONTEXT_HEADER: &str = "# Company knowledge (most relevant first)\n";
+
+/// Room kept in a cut context section for the line that counts the passages left out.
+const OMITTED_LINE_ROOM: usize = 72;
+
+/// The smallest part of a passage worth showing when the passage must be cut.
+const SMALLEST_CUT_PASSAGE: usize = 160;
+
 /// Fixed shares of the budget, in percent.
 const TRIGGER_SHARE: usize = 35;
 const NOTES_SHARE: usize = 8;
@@ -172,12 +181,8 @@ pub fn build(input: &PromptInput<'_>) -> Prompt {
         sections.push(fit(&decisions_section(input), share(DECISIONS_SHARE)));
     }
 
-    if !input.context.is_empty() {
-        let mut context = String::from("# Company knowledge (most relevant first)\n");
-        for passage in input.context {
-            let _ = writeln!(context, "[{}]\n{}\n", passage.source, passage.text.trim());
-        }
-        sections.push(fit(&context, input.context_budget));
+    if let Some(context) = context_section(input.context, input.context_budget) {
+        sections.push(context);
     }
 
     let trigger = fit(&trigger_section(input), share(TRIGGER_SHARE));
@@ -209,6 +214,63 @@ pub fn repair(prompt: &Prompt, error: &str, budget: usize) -> Prompt {
         system: prompt.system.clone(),
         user: format!("{}{note}", fit(&prompt.user, room)),
     }
+}
+
+/// The context section: passages best first, each under its source, within `budget` characters.
+///
+/// When they do not all fit, whole passages are kept in order, the first that does not fit is
+/// cut (and the cut marked) if a useful part of it fits, and a closing line counts the passages
+/// left out. `None` when there are no passages or the budget cannot hold even the heading and
+/// that line.
+pub fn context_section(passages: &[Passage], budget: usize) -> Option<String> {
+    if passages.is_empty() {
+        return None;
+    }
+    let header = CONTEXT_HEADER.chars().count();
+    let mut out = String::from(CONTEXT_HEADER);
+    let total = header + passages.iter().map(Passage::prompt_chars).sum::<usize>();
+    if total <= budget {
+        for passage in passages {
+            push_passage(&mut out, &passage.source, passage.text.trim());
+        }
+        return Some(out);
+    }
+    let room = budget.checked_sub(header + OMITTED_LINE_ROOM)?;
+    let mut used = 0;
+    let mut shown = 0;
+    for passage in passages {
+        let cost = passage.prompt_chars();
+        if used + cost <= room {
+            push_passage(&mut out, &passage.source, passage.text.trim());
+            used += cost;
+            shown += 1;
+            continue;
+        }
+        let framing = passage.source.chars().count() + Passage::FRAMING_CHARS;
+        let left = room - used;
+        if left >= framing + SMALLEST_CUT_PASSAGE {
+            push_passage(
+                &mut out,
+                &passage.source,
+                &fit(passage.text.trim(), left - framing),
+            );
+            shown += 1;
+        }
+        break;
+    }
+    let omitted = passages.len() - shown;
+    if omitted > 0 {
+        let _ = writeln!(
+            out,
+            "[… {omitted} more passages omitted to fit the context budget]"
+        );
+    }
+    Some(out)
+}
+
+/// Writes one passage as [`Passage::prompt_chars`] counts it.
+fn push_passage(out: &mut String, source: &str, text: &str) {
+    let _ = writeln!(out, "[{source}]\n{text}\n");
 }
 
 fn trigger_section(input: &PromptInput<'_>) -> String {
@@ -418,6 +480,67 @@ mod tests {
         assert!(prompt.user.contains("older entries omitted"));
         assert!(prompt.user.contains("Build it"));
         assert!(prompt.system.contains("Response format"));
+    }
+
+    fn passage(source: &str, text: &str) -> Passage {
+        Passage {
+            source: source.to_owned(),
+            text: text.to_owned(),
+            score: 1.0,
+        }
+    }
+
+    #[test]
+    fn passages_within_the_budget_are_shown_whole_and_counted_exactly() {
+        let passages = vec![
+            passage("knowledge/a.md", "alpha text"),
+            passage("decision:1", "  beta text\n"),
+        ];
+        let budget = CONTEXT_HEADER.chars().count()
+            + passages.iter().map(Passage::prompt_chars).sum::<usize>();
+        let section = context_section(&passages, budget).expect("section");
+        assert_eq!(section.chars().count(), budget);
+        assert!(section.contains("[knowledge/a.md]\nalpha text"));
+        assert!(section.contains("[decision:1]\nbeta text"));
+        assert!(!section.contains("omitted") && !section.contains("cut:"));
+        assert_eq!(context_section(&[], 1_000), None);
+    }
+
+    #[test]
+    fn context_over_its_share_is_cut_within_the_budget_and_the_cut_is_marked() {
+        let passages: Vec<_> = (0..10)
+            .map(|n| {
+                passage(
+                    &format!("knowledge/{n}.md"),
+                    &format!("{n} {}", "w".repeat(400)),
+                )
+            })
+            .collect();
+        for budget in [150, 400, 700, 1_000, 1_500, 2_345] {
+            let section = context_section(&passages, budget).expect("section");
+            assert!(
+                section.chars().count() <= budget,
+                "{} > {budget}",
+                section.chars().count()
+            );
+            assert!(section.contains("more passages omitted"), "{section}");
+            if budget >= 700 {
+                assert!(
+                    section.contains("[knowledge/0.md]"),
+                    "the best passage comes first"
+                );
+            }
+        }
+        let section = context_section(&passages, 1_200).expect("section");
+        assert!(
+            section.contains("cut: "),
+            "a partly shown passage is marked: {section}"
+        );
+        assert_eq!(
+            context_section(&passages, 50),
+            None,
+            "no room even for the heading"
+        );
     }
 
     #[test]
