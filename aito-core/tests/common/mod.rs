@@ -11,8 +11,8 @@ use std::time::Duration;
 use aito_core::mock::{Script, ScriptedResponse};
 use aito_core::store::{HistoryEntry, StateStore};
 use aito_core::{
-    AgentId, AgentSpec, Budget, Bus, Clock, Company, MemoryBus, MemoryStore, MockWorkers,
-    ReplayLlm, Role, RunningCompany, Settings,
+    AgentId, AgentSpec, Budget, Bus, Clock, Company, CompanyBuilder, MemoryBus, MemoryStore,
+    MockWorkers, ReplayLlm, Role, RunningCompany, Settings,
 };
 use serde_json::Value;
 
@@ -68,6 +68,11 @@ impl Harness {
 
     /// A company of `agents` on this harness's adapters (fresh daemons, same data).
     pub fn company(&self, agents: Vec<AgentSpec>) -> Company {
+        self.builder(agents).build().expect("company")
+    }
+
+    /// The builder of [`Harness::company`], to add what a test needs (a context provider).
+    pub fn builder(&self, agents: Vec<AgentSpec>) -> CompanyBuilder {
         Company::builder("testco")
             .agents(agents)
             .bus(self.bus.clone())
@@ -77,8 +82,6 @@ impl Harness {
             .clock(self.clock)
             .settings(self.settings.clone())
             .workspace_root(self.workspaces.path())
-            .build()
-            .expect("company")
     }
 
     pub fn id(&self, role: &str) -> AgentId {
