@@ -42,6 +42,58 @@ impl Passage {
     }
 }
 
+/// Room kept for the line that counts the passages left out.
+const OMITTED_LINE_ROOM: usize = 72;
+
+/// The smallest part of a passage worth showing when the passage must be cut.
+const SMALLEST_CUT_PASSAGE: usize = 160;
+
+/// Fits `passages` (best first) to `budget_chars`, each counted by [`Passage::prompt_chars`].
+///
+/// When they all fit, they are returned as they are. Otherwise whole passages are kept in
+/// order, the first that does not fit is cut (the cut marked in its text) if a useful part of
+/// it fits, and the last passage kept ends with a line counting the passages left out, so the
+/// model knows there was more. Empty when not even a useful part of the best passage fits.
+/// The prompt builder applies it to whatever a provider returns; providers may use it too.
+pub fn fit_passages(passages: &[Passage], budget_chars: usize) -> Vec<Passage> {
+    let total: usize = passages.iter().map(Passage::prompt_chars).sum();
+    if total <= budget_chars {
+        return passages.to_vec();
+    }
+    let Some(room) = budget_chars.checked_sub(OMITTED_LINE_ROOM) else {
+        return Vec::new();
+    };
+    let mut kept: Vec<Passage> = Vec::new();
+    let mut used = 0;
+    for passage in passages {
+        let cost = passage.prompt_chars();
+        if used + cost <= room {
+            used += cost;
+            kept.push(passage.clone());
+            continue;
+        }
+        let framing = passage.source.chars().count() + Passage::FRAMING_CHARS;
+        let left = room - used;
+        if left >= framing + SMALLEST_CUT_PASSAGE {
+            kept.push(Passage {
+                text: crate::prompt::fit(passage.text.trim(), left - framing),
+                ..passage.clone()
+            });
+        }
+        break;
+    }
+    let omitted = passages.len() - kept.len();
+    if omitted > 0
+        && let Some(last) = kept.last_mut()
+    {
+        last.text = format!(
+            "{}\n[… {omitted} more passages omitted to fit the context budget]",
+            last.text.trim_end()
+        );
+    }
+    kept
+}
+
 /// Something the company learned, offered to the provider to index.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -85,8 +137,8 @@ pub struct ContextError(pub String);
 /// # Contract
 /// - [`context`](ContextProvider::context) returns passages best first whose total
 ///   [`Passage::prompt_chars`] fits `budget_chars`, and never passages the asking agent may not
-///   see (another agent's private state). The prompt builder still cuts (and marks the cut) if a
-///   provider returns more.
+///   see (another agent's private state). [`fit_passages`] does the fitting; the prompt builder
+///   applies it again to whatever a provider returns, so a careless provider cannot overrun.
 /// - [`observe`](ContextProvider::observe) is called as things happen; later queries should see
 ///   them without a rebuild. It must be cheap: it runs on the agent's loop.
 /// - Failures are logged by the daemon and the prompt is built without context; they never stop

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::context::Passage;
+use crate::context::{Passage, fit_passages};
 use crate::decision::{Decision, DecisionStatus};
 use crate::directory::Directory;
 use crate::id::AgentId;
@@ -50,12 +50,6 @@ Rules:
 
 /// The heading of the context section.
 pub const CONTEXT_HEADER: &str = "# Company knowledge (most relevant first)\n";
-
-/// Room kept in a cut context section for the line that counts the passages left out.
-const OMITTED_LINE_ROOM: usize = 72;
-
-/// The smallest part of a passage worth showing when the passage must be cut.
-const SMALLEST_CUT_PASSAGE: usize = 160;
 
 /// Fixed shares of the budget, in percent.
 const TRIGGER_SHARE: usize = 35;
@@ -216,54 +210,19 @@ pub fn repair(prompt: &Prompt, error: &str, budget: usize) -> Prompt {
     }
 }
 
-/// The context section: passages best first, each under its source, within `budget` characters.
-///
-/// When they do not all fit, whole passages are kept in order, the first that does not fit is
-/// cut (and the cut marked) if a useful part of it fits, and a closing line counts the passages
-/// left out. `None` when there are no passages or the budget cannot hold even the heading and
-/// that line.
+/// The context section: passages best first, each under its source, within `budget`
+/// characters, fitted by [`fit_passages`] (whole passages kept in order, the first that does
+/// not fit cut, those left out counted; every cut marked). `None` when there are no passages or
+/// the budget cannot hold a useful part of one.
 pub fn context_section(passages: &[Passage], budget: usize) -> Option<String> {
-    if passages.is_empty() {
+    let room = budget.checked_sub(CONTEXT_HEADER.chars().count())?;
+    let fitted = fit_passages(passages, room);
+    if fitted.is_empty() {
         return None;
     }
-    let header = CONTEXT_HEADER.chars().count();
     let mut out = String::from(CONTEXT_HEADER);
-    let total = header + passages.iter().map(Passage::prompt_chars).sum::<usize>();
-    if total <= budget {
-        for passage in passages {
-            push_passage(&mut out, &passage.source, passage.text.trim());
-        }
-        return Some(out);
-    }
-    let room = budget.checked_sub(header + OMITTED_LINE_ROOM)?;
-    let mut used = 0;
-    let mut shown = 0;
-    for passage in passages {
-        let cost = passage.prompt_chars();
-        if used + cost <= room {
-            push_passage(&mut out, &passage.source, passage.text.trim());
-            used += cost;
-            shown += 1;
-            continue;
-        }
-        let framing = passage.source.chars().count() + Passage::FRAMING_CHARS;
-        let left = room - used;
-        if left >= framing + SMALLEST_CUT_PASSAGE {
-            push_passage(
-                &mut out,
-                &passage.source,
-                &fit(passage.text.trim(), left - framing),
-            );
-            shown += 1;
-        }
-        break;
-    }
-    let omitted = passages.len() - shown;
-    if omitted > 0 {
-        let _ = writeln!(
-            out,
-            "[… {omitted} more passages omitted to fit the context budget]"
-        );
+    for passage in &fitted {
+        push_passage(&mut out, &passage.source, passage.text.trim());
     }
     Some(out)
 }
@@ -516,7 +475,7 @@ mod tests {
                 )
             })
             .collect();
-        for budget in [150, 400, 700, 1_000, 1_500, 2_345] {
+        for budget in [400, 700, 1_000, 1_500, 2_345] {
             let section = context_section(&passages, budget).expect("section");
             assert!(
                 section.chars().count() <= budget,
