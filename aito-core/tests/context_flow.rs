@@ -34,12 +34,15 @@ impl Recorder {
 #[async_trait]
 impl ContextProvider for Recorder {
     async fn context(&self, query: &ContextQuery) -> Result<Vec<Passage>, ContextError> {
-        self.queries.lock().unwrap().push(query.clone());
+        self.queries.lock().expect("queries").push(query.clone());
         Ok(self.passages.clone())
     }
 
     async fn observe(&self, knowledge: &Knowledge) -> Result<(), ContextError> {
-        self.observed.lock().unwrap().push(knowledge.clone());
+        self.observed
+            .lock()
+            .expect("observed")
+            .push(knowledge.clone());
         Ok(())
     }
 }
