@@ -367,27 +367,33 @@ impl TantivyContext {
             return Ok(Vec::new());
         }
         let fields = self.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * 2);
-        for term in &terms {
-            clauses.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(
+        // One clause per word, matching in what the entry is about (boosted) or in its text.
+        let words: Vec<Box<dyn Query>> = terms
+            .iter()
+            .map(|term| -> Box<dyn Query> {
+                Box::new(BooleanQuery::union(vec![
+                    Box::new(BoostQuery::new(
+                        Box::new(TermQuery::new(
+                            Term::from_field_text(fields.title, term),
+                            IndexRecordOption::WithFreqs,
+                        )),
+                        self.ranking.title_boost,
+                    )),
                     Box::new(TermQuery::new(
-                        Term::from_field_text(fields.title, term),
+                        Term::from_field_text(fields.body, term),
                         IndexRecordOption::WithFreqs,
                     )),
-                    self.ranking.title_boost,
-                )),
-            ));
-            clauses.push((
-                Occur::Should,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(fields.body, term),
-                    IndexRecordOption::WithFreqs,
-                )),
-            ));
-        }
-        let text: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
+                ]))
+            })
+            .collect();
+        let shared = if terms.len() >= 3 {
+            self.ranking.min_shared_terms.clamp(1, terms.len())
+        } else {
+            1
+        };
+        let text: Box<dyn Query> = Box::new(BooleanQuery::union_with_minimum_required_clauses(
+            words, shared,
+        ));
         let full: Box<dyn Query> = if self.visibility.oversees(&query.role) {
             text
         } else {

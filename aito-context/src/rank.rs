@@ -6,6 +6,11 @@ use aito_core::Role;
 
 /// How passages are ranked: BM25 relevance times a recency factor, then cut.
 ///
+/// A query is the distinct words of the trigger (lowercased, stemmed, common words dropped).
+/// A passage matches if it shares enough of them ([`min_shared_terms`](Self::min_shared_terms));
+/// its BM25 score sums the words found in its text and, weighted by
+/// [`title_boost`](Self::title_boost), in what its entry is about.
+///
 /// The recency factor of an entry `age` old is `floor + (1 - floor) * 0.5^(age / half_life)`:
 /// 1 for an entry written now, halfway between 1 and `floor` after one half-life, never below
 /// `floor`. Age is counted from the time passed to the search (the company clock), never read
@@ -19,6 +24,10 @@ pub struct Ranking {
     /// Passages scoring below this fraction of the best passage are left out (0 to 1), so a
     /// passage that shares one common word with the query does not ride along.
     pub min_relative_score: f32,
+    /// For a query of three words or more, a passage must share at least this many distinct
+    /// words with it (one shared word is usually a coincidence: "schedule" in "meeting
+    /// schedule" and "burn schedule").
+    pub min_shared_terms: usize,
     /// At most this many passages per query.
     pub max_passages: usize,
     /// Weight of a match in what an entry is about (file name and headings, decision title,
@@ -34,8 +43,9 @@ impl Default for Ranking {
             half_life: Duration::from_secs(30 * 24 * 3600),
             recency_floor: 0.5,
             min_relative_score: 0.3,
+            min_shared_terms: 2,
             max_passages: 8,
-            title_boost: 2.0,
+            title_boost: 1.5,
             max_query_terms: 64,
         }
     }
