@@ -2,7 +2,8 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aito_core::Clock;
 use aito_core::context::{
@@ -14,19 +15,17 @@ use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{
-    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument,
-    TantivyError, Term,
-};
+use tantivy::{DocId, Index, Score, SegmentReader, TantivyDocument, TantivyError, Term};
 
 use crate::entry::{self, Entry, Kind, PUBLIC};
 use crate::error::IndexError;
 use crate::folder::{self, Folders, MAX_FILE_BYTES};
+use crate::index::{Committer, Core, lock};
 use crate::rank::{Ranking, Visibility};
 use crate::schema::{self, Fields};
 
-/// Memory the index writer may use before it flushes a segment.
-const WRITER_MEMORY: usize = 16 * 1024 * 1024;
+/// How long a write may wait for its commit, by default.
+pub const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
 /// What a refresh of the knowledge folders did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,43 +45,45 @@ pub struct Refresh {
 ///   per file; only new or changed files are read and re-indexed, removed files drop out. A
 ///   file written now is found by the next session, without a restart.
 /// - **Summaries, decisions and worker results** arrive through
-///   [`observe`](ContextProvider::observe) and are searchable as soon as it returns. A
+///   [`observe`](ContextProvider::observe); every search sees what was observed before it. A
 ///   decision is indexed again at each outcome and replaces its previous passages.
 /// - **Visibility**: see [`Visibility`]; an agent never gets another agent's private entries
 ///   unless its role is an overseer.
 /// - **Storage**: [`in_memory`](TantivyContext::in_memory), or
 ///   [`open`](TantivyContext::open) on a directory, where it survives restarts.
 ///
-/// Operations are synchronous and short (well under 10 ms for a query or an observed entry on
-/// an index of 10,000 passages); the async trait methods run them in place.
+/// Operations are synchronous and short: an observed entry takes microseconds (its commit is
+/// batched, see [`index`](TantivyContext::index)); a query a few milliseconds on an index of
+/// 10,000 passages, plus a commit if something was observed since the last one. The async
+/// trait methods run them in place.
 pub struct TantivyContext {
-    index: Index,
-    reader: IndexReader,
-    /// `None` when opened read-only.
-    writer: Option<Mutex<IndexWriter>>,
-    fields: Fields,
+    core: Arc<Core>,
     folders: Mutex<Folders>,
     clock: Clock,
     ranking: Ranking,
     visibility: Visibility,
     location: Option<PathBuf>,
+    committer: Option<Committer>,
 }
 
 impl std::fmt::Debug for TantivyContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TantivyContext")
             .field("location", &self.location)
-            .field("read_only", &self.writer.is_none())
+            .field("read_only", &self.core.is_read_only())
             .field("ranking", &self.ranking)
             .field("visibility", &self.visibility)
             .finish_non_exhaustive()
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves tantivy's writer usable: its operations either
-    // happened or did not.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+impl Drop for TantivyContext {
+    fn drop(&mut self) {
+        self.committer = None;
+        if let Err(err) = self.core.commit() {
+            tracing::warn!(error = %err, "the last writes to the context index could not be committed");
+        }
+    }
 }
 
 impl TantivyContext {
@@ -143,26 +144,20 @@ impl TantivyContext {
         writable: bool,
         location: Option<PathBuf>,
     ) -> Result<Self, IndexError> {
-        schema::register_analyzer(&index);
-        let writer = if writable {
-            Some(Mutex::new(index.writer_with_num_threads(1, WRITER_MEMORY)?))
+        let core = Arc::new(Core::new(index, fields, writable)?);
+        let committer = if writable {
+            Committer::start(&core, COMMIT_EVERY)
         } else {
             None
         };
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
         let context = Self {
-            index,
-            reader,
-            writer,
-            fields,
+            core,
             folders: Mutex::new(Folders::default()),
             clock: Clock::system(),
             ranking: Ranking::default(),
             visibility: Visibility::default(),
             location,
+            committer,
         };
         context.load_stamps()?;
         Ok(context)
@@ -201,21 +196,31 @@ impl TantivyContext {
 
     /// Whether the index was opened read-only.
     pub fn is_read_only(&self) -> bool {
-        self.writer.is_none()
+        self.core.is_read_only()
     }
 
-    /// How many passages are indexed (as of the last change this process made or saw).
+    /// How many passages are indexed (pending writes committed first; on a read-only index,
+    /// as of the writer's last commit it has seen).
     pub fn passages(&self) -> u64 {
-        self.reader.searcher().num_docs()
+        if let Err(err) = self.core.commit() {
+            tracing::warn!(error = %err, "could not commit the context index");
+        }
+        self.core.searcher().num_docs()
+    }
+
+    /// Commits pending writes now (searches and a background thread do it anyway, within
+    /// [`COMMIT_EVERY`]; on disk, a commit is what survives a crash).
+    pub fn commit(&self) -> Result<(), IndexError> {
+        self.core.commit().map(|_| ())
     }
 
     /// Re-scans the knowledge folders and re-indexes new and changed files; drops the
     /// passages of removed files. [`search`](Self::search) does this first; call it to index
     /// ahead of time. Does nothing on a read-only index.
     pub fn refresh(&self) -> Result<Refresh, IndexError> {
-        let Some(writer) = &self.writer else {
+        if self.core.is_read_only() {
             return Ok(Refresh::default());
-        };
+        }
         let mut folders = lock(&self.folders);
         let mut report = Refresh::default();
         let mut seen = HashSet::new();
@@ -261,16 +266,17 @@ impl TantivyContext {
         if changes.is_empty() && gone.is_empty() {
             return Ok(report);
         }
-        let mut writer = lock(writer);
+        let writer = self.core.writer()?;
         for group in &gone {
-            writer.delete_term(Term::from_field_text(self.fields.group, group));
+            self.core.delete(&writer, group);
             folders.indexed.remove(group);
             report.removed += 1;
         }
         for entry in &changes {
-            self.write(&writer, entry)?;
+            self.core.write(&writer, entry)?;
         }
-        self.commit(&mut writer)?;
+        drop(writer);
+        self.core.commit()?;
         tracing::info!(
             indexed = report.indexed,
             removed = report.removed,
@@ -279,69 +285,46 @@ impl TantivyContext {
         Ok(report)
     }
 
-    /// Indexes `knowledge` as learned at `at` (a decision is dated by its last transition).
-    /// Searchable when this returns. A decision replaces its earlier passages.
+    /// Indexes `knowledge` as learned at `at` (a decision is dated by its last transition; a
+    /// decision replaces its earlier passages). Takes microseconds: the commit is left to the
+    /// next search, which sees it, or to the background commit within [`COMMIT_EVERY`].
     pub fn index(&self, knowledge: &Knowledge, at: DateTime<Utc>) -> Result<(), IndexError> {
-        self.index_all(std::iter::once((knowledge, at)))
+        let writer = self.core.writer()?;
+        self.core
+            .write(&writer, &entry::from_knowledge(knowledge, at))
     }
 
-    /// Indexes many things with one commit (for loading history in bulk).
+    /// Indexes many things and commits (for loading history in bulk).
     pub fn index_all<'a>(
         &self,
         items: impl IntoIterator<Item = (&'a Knowledge, DateTime<Utc>)>,
     ) -> Result<(), IndexError> {
-        let writer = self.writer.as_ref().ok_or(IndexError::ReadOnly)?;
-        let mut writer = lock(writer);
+        let writer = self.core.writer()?;
         for (knowledge, at) in items {
-            self.write(&writer, &entry::from_knowledge(knowledge, at))?;
+            self.core
+                .write(&writer, &entry::from_knowledge(knowledge, at))?;
         }
-        self.commit(&mut writer)
-    }
-
-    /// Replaces the passages of `entry`'s group with its passages (not yet committed).
-    fn write(&self, writer: &IndexWriter, entry: &Entry) -> Result<(), IndexError> {
-        let fields = &self.fields;
-        writer.delete_term(Term::from_field_text(fields.group, &entry.group));
-        for piece in &entry.pieces {
-            let mut doc = TantivyDocument::new();
-            doc.add_text(fields.group, &entry.group);
-            doc.add_text(fields.kind, entry.kind.as_str());
-            doc.add_text(fields.owner, entry.owner.term());
-            doc.add_text(fields.source, &piece.source);
-            doc.add_text(fields.title, format!("{} {}", entry.title, piece.heading));
-            doc.add_text(fields.body, &piece.text);
-            doc.add_i64(fields.at, entry.at.timestamp());
-            if let Some(stamp) = &entry.stamp {
-                doc.add_text(fields.stamp, stamp);
-            }
-            writer.add_document(doc)?;
-        }
-        Ok(())
-    }
-
-    /// Commits and makes the new passages visible to searches.
-    fn commit(&self, writer: &mut IndexWriter) -> Result<(), IndexError> {
-        writer.commit()?;
-        self.reader.reload()?;
-        Ok(())
+        drop(writer);
+        self.core.commit().map(|_| ())
     }
 
     /// Reads back which knowledge files an on-disk index holds, so a restart re-reads only
     /// the files that changed meanwhile.
     fn load_stamps(&self) -> Result<(), IndexError> {
-        let searcher = self.reader.searcher();
+        let searcher = self.core.searcher();
+        let fields = self.core.fields;
         if searcher.num_docs() == 0 {
             return Ok(());
         }
         let query = TermQuery::new(
-            Term::from_field_text(self.fields.kind, Kind::Knowledge.as_str()),
+            Term::from_field_text(fields.kind, Kind::Knowledge.as_str()),
             IndexRecordOption::Basic,
         );
         let mut folders = lock(&self.folders);
         for address in searcher.search(&query, &DocSetCollector)? {
             let doc: TantivyDocument = searcher.doc(address)?;
-            let group = doc.get_first(self.fields.group).and_then(|v| v.as_str());
-            let stamp = doc.get_first(self.fields.stamp).and_then(|v| v.as_str());
+            let group = doc.get_first(fields.group).and_then(|v| v.as_str());
+            let stamp = doc.get_first(fields.stamp).and_then(|v| v.as_str());
             if let (Some(group), Some(stamp)) = (group, stamp) {
                 folders.indexed.insert(group.to_owned(), stamp.to_owned());
             }
@@ -362,11 +345,13 @@ impl TantivyContext {
             // Stale knowledge is better than none.
             tracing::warn!(error = %err, "knowledge folders could not be refreshed");
         }
-        let terms = schema::terms(&self.index, &query.text, self.ranking.max_query_terms);
+        // Everything observed before this search is in it.
+        self.core.commit()?;
+        let terms = schema::terms(&self.core.index, &query.text, self.ranking.max_query_terms);
         if terms.is_empty() || query.budget_chars == 0 || self.ranking.max_passages == 0 {
             return Ok(Vec::new());
         }
-        let fields = self.fields;
+        let fields = self.core.fields;
         // One clause per word, matching in what the entry is about (boosted) or in its text.
         let words: Vec<Box<dyn Query>> = terms
             .iter()
@@ -434,7 +419,7 @@ impl TantivyContext {
                     score * ranking.recency(now_secs - at)
                 }
             });
-        let searcher = self.reader.searcher();
+        let searcher = self.core.searcher();
         let hits = searcher.search(&full, &collector)?;
         let Some(best) = hits.first().map(|(score, _)| *score) else {
             return Ok(Vec::new());

@@ -422,6 +422,7 @@ fn an_index_on_disk_survives_a_restart_and_rereads_only_changed_files() {
                 now(),
             )
             .expect("index");
+        context.commit().expect("commit");
         assert!(matches!(
             TantivyContext::open(&dir),
             Err(IndexError::Locked { .. })
@@ -436,6 +437,17 @@ fn an_index_on_disk_survives_a_restart_and_rereads_only_changed_files() {
             reader.index(&summary(Role::Cfo, "x", "y"), now()),
             Err(IndexError::ReadOnly)
         ));
+        // Not committed yet: dropping the provider commits it.
+        context
+            .index(
+                &summary(
+                    Role::Cfo,
+                    "task: payroll",
+                    "Payroll moves to the 25th from January",
+                ),
+                now(),
+            )
+            .expect("index");
     }
     std::fs::write(
         knowledge.join("company/mission.md"),
@@ -470,6 +482,41 @@ fn an_index_on_disk_survives_a_restart_and_rereads_only_changed_files() {
         texts(&mission)
     );
     assert!(mission[0].text.contains("street vendors"));
+    assert!(
+        texts(&search(&context, Role::Cfo, "payroll date January")).contains("Payroll moves"),
+        "what was written just before shutting down was kept"
+    );
+}
+
+#[test]
+fn writes_are_committed_in_the_background_within_a_moment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let context = TantivyContext::open(dir.path()).expect("open");
+    context
+        .index(
+            &summary(
+                Role::Cfo,
+                "task: runway",
+                "Runway is 31 months at the current burn",
+            ),
+            now(),
+        )
+        .expect("index");
+    // Another process (the operator's search) sees only what is committed; nobody searches
+    // this provider, so only the committer thread can commit it.
+    let started = std::time::Instant::now();
+    loop {
+        let reader = TantivyContext::open_read_only(dir.path()).expect("read-only");
+        if !search(&reader, Role::Cfo, "runway months").is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < aito_context::COMMIT_EVERY * 10,
+            "not committed after {:?}",
+            started.elapsed()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -524,6 +571,7 @@ fn search_as_shows_what_an_agent_would_get() {
             now(),
         )
         .expect("index");
+    running.commit().expect("commit");
     let held = inspect(Role::Cfo);
     assert!(held.read_only);
     assert!(held.render().contains("read-only"));
