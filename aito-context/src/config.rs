@@ -205,3 +205,45 @@ pub fn search_as(
         read_only: context.is_read_only(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_context_table_reads_its_keys_and_defaults_the_rest() {
+        let config: ContextConfig = serde_json::from_value(serde_json::json!({
+            "knowledge": ["knowledge", "/srv/handbook"],
+            "storage": "disk",
+            "overseers": ["ceo", "dao"],
+            "half_life_days": 7
+        }))
+        .expect("config");
+        assert_eq!(config.knowledge.len(), 2);
+        assert_eq!(config.storage, Storage::Disk);
+        assert_eq!(config.overseers, vec![Role::Ceo, Role::Dao]);
+        assert_eq!(config.max_passages, 8);
+        assert_eq!(
+            config.index_dir(Path::new("aito-data")),
+            Some(PathBuf::from("aito-data/context"))
+        );
+        assert_eq!(config.ranking().half_life, Duration::from_secs(7 * 86_400));
+
+        let default = ContextConfig::default();
+        assert_eq!(default.storage, Storage::Memory);
+        assert_eq!(default.index_dir(Path::new("aito-data")), None);
+        assert_eq!(default.ranking(), Ranking::default());
+
+        let typo = serde_json::from_value::<ContextConfig>(serde_json::json!({"knowlege": []}));
+        assert!(typo.is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn the_budget_is_the_daemons() {
+        let settings = Settings::default();
+        assert_eq!(
+            budget_for(&settings),
+            6_000 - CONTEXT_HEADER.chars().count()
+        );
+    }
+}
