@@ -141,6 +141,22 @@ pub struct Inspection {
 }
 
 impl Inspection {
+    /// What `context` gives `query` at `now`.
+    pub fn of(
+        context: &TantivyContext,
+        query: &ContextQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Self, IndexError> {
+        let passages = context.search(query, now)?;
+        Ok(Self {
+            role: query.role.clone(),
+            passages,
+            indexed: context.passages(),
+            budget_chars: query.budget_chars,
+            read_only: context.is_read_only(),
+        })
+    }
+
     /// The inspection as text for a terminal: a line of figures, then each passage with its
     /// rank, score and source, its text indented.
     pub fn render(&self) -> String {
@@ -179,8 +195,9 @@ impl Inspection {
 /// settings) at `now`.
 ///
 /// An on-disk index held by a running company is opened read-only. An in-memory index holds
-/// only the knowledge folders here: summaries, decisions and worker results live in the
-/// running company's memory.
+/// only the knowledge folders here; to add what the company's store remembers (a Redis
+/// store), build the provider with [`ContextConfig::build`], call
+/// [`TantivyContext::backfill`], and inspect with [`Inspection::of`].
 pub fn search_as(
     config: &ContextConfig,
     base: &Path,
@@ -196,14 +213,7 @@ pub fn search_as(
         None => TantivyContext::in_memory()?,
     };
     let context = config.configure(context, base);
-    let passages = context.search(query, now)?;
-    Ok(Inspection {
-        role: query.role.clone(),
-        passages,
-        indexed: context.passages(),
-        budget_chars: query.budget_chars,
-        read_only: context.is_read_only(),
-    })
+    Inspection::of(&context, query, now)
 }
 
 #[cfg(test)]

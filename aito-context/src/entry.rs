@@ -116,8 +116,12 @@ fn private(
     label: &str,
 ) -> Entry {
     let source = format!("{label}:{role} {}", at.format("%Y-%m-%d %H:%M"));
+    // Named by its content, so the same session observed and later loaded from the store's
+    // history (see `TantivyContext::backfill`) is one entry, not two.
+    let name = format!("{agent}\n{title}\n{text}");
+    let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes());
     Entry {
-        group: format!("{label}:{}", uuid::Uuid::new_v4()),
+        group: format!("{label}:{id}"),
         kind,
         owner: Owner::Agent(agent),
         title: title.to_owned(),

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use aito_core::context::ContextError;
+use aito_core::store::StoreError;
 
 /// Why the index could not be opened, written or searched.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,9 @@ pub enum IndexError {
     /// The index was opened read-only and cannot learn anything.
     #[error("the index was opened read-only; it cannot be written")]
     ReadOnly,
+    /// The state store could not be read (backfill).
+    #[error("cannot read the company's history: {0}")]
+    Store(#[from] StoreError),
     /// A file or folder could not be read.
     #[error("cannot read {path}: {source}")]
     Io {

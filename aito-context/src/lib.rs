@@ -83,5 +83,5 @@ mod schema;
 pub use config::{ContextConfig, Inspection, Storage, budget_for, search_as};
 pub use entry::{Kind, Owner};
 pub use error::IndexError;
-pub use provider::{COMMIT_EVERY, Refresh, TantivyContext};
+pub use provider::{Backfill, COMMIT_EVERY, Refresh, TantivyContext};
 pub use rank::{Ranking, Visibility};

@@ -9,6 +9,9 @@ use aito_core::Clock;
 use aito_core::context::{
     ContextError, ContextProvider, ContextQuery, Knowledge, Passage, fit_passages,
 };
+use aito_core::decision::DecisionStatus;
+use aito_core::directory::Directory;
+use aito_core::store::{Outcome, StateStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tantivy::collector::{DocSetCollector, TopDocs};
@@ -36,6 +39,15 @@ pub struct Refresh {
     pub removed: usize,
     /// Files seen unchanged.
     pub unchanged: usize,
+}
+
+/// What [`TantivyContext::backfill`] indexed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backfill {
+    /// Session summaries from the agents' history.
+    pub summaries: usize,
+    /// Decisions with an outcome.
+    pub decisions: usize,
 }
 
 /// The built-in context provider: a tantivy full-text index of the company's knowledge
@@ -306,6 +318,64 @@ impl TantivyContext {
         }
         drop(writer);
         self.core.commit().map(|_| ())
+    }
+
+    /// Indexes what `store` remembers: the newest `per_agent` handled sessions of every agent
+    /// in `directory` (their summaries, dated by the history) and every decision with an
+    /// outcome. Then commits.
+    ///
+    /// Idempotent: an entry already indexed, observed or backfilled, is replaced, not
+    /// duplicated. Call it at start-up to give an in-memory index what a restart made it
+    /// forget (the store, Redis for example, kept it), or an on-disk index what happened while
+    /// it was not running.
+    pub async fn backfill(
+        &self,
+        store: &dyn StateStore,
+        directory: &Directory,
+        per_agent: usize,
+    ) -> Result<Backfill, IndexError> {
+        let mut items: Vec<(Knowledge, DateTime<Utc>)> = Vec::new();
+        let mut report = Backfill::default();
+        for agent in directory.agents() {
+            for entry in store.history(agent.id, per_agent).await? {
+                if entry.outcome != Outcome::Handled {
+                    continue;
+                }
+                items.push((
+                    Knowledge::SessionSummary {
+                        agent: agent.id,
+                        role: agent.role.clone(),
+                        trigger: entry.trigger,
+                        summary: entry.summary,
+                    },
+                    entry.at,
+                ));
+                report.summaries += 1;
+            }
+        }
+        for decision in store.decisions(None).await? {
+            if decision.status == DecisionStatus::Pending {
+                continue;
+            }
+            let at = decision
+                .history
+                .last()
+                .map_or(decision.created_at, |transition| transition.at);
+            items.push((
+                Knowledge::Decision {
+                    decision: Box::new(decision),
+                },
+                at,
+            ));
+            report.decisions += 1;
+        }
+        self.index_all(items.iter().map(|(knowledge, at)| (knowledge, *at)))?;
+        tracing::info!(
+            summaries = report.summaries,
+            decisions = report.decisions,
+            "context index backfilled from the store"
+        );
+        Ok(report)
     }
 
     /// Reads back which knowledge files an on-disk index holds, so a restart re-reads only

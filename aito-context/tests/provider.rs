@@ -201,10 +201,16 @@ fn newer_entries_rank_above_older_ones_of_equal_relevance() {
     let recent = now() - Duration::days(1);
     let text = "Reconciled the stablecoin reserve against the custodian statements";
     context
-        .index(&summary(Role::Cfo, "task: reserve check", text), old)
+        .index(
+            &summary(Role::Cfo, "task: reserve check september", text),
+            old,
+        )
         .expect("index");
     context
-        .index(&summary(Role::Cfo, "task: reserve check", text), recent)
+        .index(
+            &summary(Role::Cfo, "task: reserve check november", text),
+            recent,
+        )
         .expect("index");
     let passages = search(&context, Role::Cfo, "stablecoin reserve reconciliation");
     assert_eq!(passages.len(), 2, "{}", texts(&passages));
@@ -579,5 +585,116 @@ fn search_as_shows_what_an_agent_would_get() {
     assert!(
         !texts(&inspect(Role::Cmo).passages).contains("Burned 41,000 tokens"),
         "searching as another agent applies its visibility"
+    );
+}
+
+#[tokio::test]
+async fn backfill_loads_what_the_store_remembers_once() {
+    use aito_core::directory::{AgentEntry, Directory};
+    use aito_core::store::{HistoryEntry, Outcome, StateStore};
+
+    let store = aito_core::MemoryStore::new();
+    let directory = Directory::new([Role::Ceo, Role::Cfo, Role::Cmo].map(|role| AgentEntry {
+        id: id(role.as_str()),
+        role,
+    }));
+    let entry = |trigger: &str, summary: &str, outcome: Outcome| HistoryEntry {
+        at: now() - Duration::days(3),
+        trigger_id: format!("t-{trigger}"),
+        trigger: trigger.to_owned(),
+        outcome,
+        summary: summary.to_owned(),
+        actions: Vec::new(),
+        cost_usd: 0.0,
+        tokens: 0,
+        duration_ms: 0,
+    };
+    store
+        .append_history(
+            id("cfo"),
+            &entry(
+                "task from ceo: runway",
+                "Runway is 31 months at the current burn",
+                Outcome::Handled,
+            ),
+            100,
+        )
+        .await
+        .expect("history");
+    store
+        .append_history(
+            id("cfo"),
+            &entry(
+                "task from ceo: payroll",
+                "the model failed three times",
+                Outcome::DeadLettered,
+            ),
+            100,
+        )
+        .await
+        .expect("history");
+    let vetoed = decision(
+        "Migrate the indexer cluster",
+        DecisionStatus::Revising,
+        "not before the audit",
+        now() - Duration::days(2),
+    );
+    store.create_decision(&vetoed).await.expect("decision");
+    let pending = decision(
+        "Open an office in Lisbon",
+        DecisionStatus::Pending,
+        "",
+        now(),
+    );
+    store.create_decision(&pending).await.expect("decision");
+
+    let context = TantivyContext::in_memory().expect("index");
+    // Observed before the restart of an on-disk index, or by a running company: the same.
+    context
+        .index(
+            &summary(
+                Role::Cfo,
+                "task from ceo: runway",
+                "Runway is 31 months at the current burn",
+            ),
+            now() - Duration::days(3),
+        )
+        .expect("index");
+    let report = context
+        .backfill(&store, &directory, 100)
+        .await
+        .expect("backfill");
+    assert_eq!(
+        report,
+        aito_context::Backfill {
+            summaries: 1,
+            decisions: 1
+        },
+        "handled sessions and decisions with an outcome"
+    );
+    assert_eq!(
+        context.passages(),
+        2,
+        "the observed summary was not doubled"
+    );
+    context
+        .backfill(&store, &directory, 100)
+        .await
+        .expect("backfill again");
+    assert_eq!(context.passages(), 2, "a second backfill changes nothing");
+
+    let cfo = search(&context, Role::Cfo, "runway months burn");
+    assert!(
+        texts(&cfo).contains("Runway is 31 months"),
+        "{}",
+        texts(&cfo)
+    );
+    assert!(
+        search(&context, Role::Cmo, "runway months burn").is_empty(),
+        "still private to the CFO"
+    );
+    assert!(
+        texts(&search(&context, Role::Cmo, "indexer cluster migration")).contains("VETOED"),
+        "decisions are company-wide"
     );
 }
