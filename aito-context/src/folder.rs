@@ -41,6 +41,8 @@ pub(crate) struct Folders {
     pub(crate) roots: Vec<PathBuf>,
     /// Indexed files: the group key (`file:<path>`) and its stamp.
     pub(crate) indexed: HashMap<String, String>,
+    /// Files that could not be indexed, and the stamp they had when that was logged.
+    pub(crate) skipped: HashMap<String, String>,
 }
 
 /// The group key of a file's passages.

@@ -241,21 +241,32 @@ impl TantivyContext {
         for root in &roots {
             for found in folder::scan(root) {
                 let group = folder::group_of(&found.path);
-                if !seen.insert(group.clone()) {
+                if seen.contains(&group) {
                     continue;
                 }
                 if folders.indexed.get(&group) == Some(&found.stamp) {
+                    seen.insert(group);
                     report.unchanged += 1;
                     continue;
                 }
-                if found.len > MAX_FILE_BYTES {
-                    tracing::warn!(file = %found.path.display(), bytes = found.len, "knowledge file too large; skipped");
-                    continue;
-                }
-                let bytes = std::fs::read(&found.path).map_err(|source| IndexError::Io {
-                    path: found.path.clone(),
-                    source,
-                })?;
+                // A file that cannot be indexed is left out (its old passages too), and said
+                // once per version of it, not at every search.
+                let bytes = if found.len > MAX_FILE_BYTES {
+                    Err(format!("larger than {MAX_FILE_BYTES} bytes"))
+                } else {
+                    std::fs::read(&found.path).map_err(|err| err.to_string())
+                };
+                let bytes = match bytes {
+                    Ok(bytes) => bytes,
+                    Err(reason) => {
+                        if folders.skipped.get(&group) != Some(&found.stamp) {
+                            tracing::warn!(file = %found.path.display(), %reason, "knowledge file skipped");
+                            folders.skipped.insert(group, found.stamp);
+                        }
+                        continue;
+                    }
+                };
+                seen.insert(group.clone());
                 let text = String::from_utf8_lossy(&bytes);
                 changes.push(entry::from_file(
                     group.clone(),
@@ -416,7 +427,9 @@ impl TantivyContext {
             tracing::warn!(error = %err, "knowledge folders could not be refreshed");
         }
         // Everything observed before this search is in it.
-        self.core.commit()?;
+        if let Err(err) = self.core.commit() {
+            tracing::warn!(error = %err, "searching without the latest observations: they could not be committed");
+        }
         let terms = schema::terms(&self.core.index, &query.text, self.ranking.max_query_terms);
         if terms.is_empty() || query.budget_chars == 0 || self.ranking.max_passages == 0 {
             return Ok(Vec::new());

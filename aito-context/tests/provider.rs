@@ -408,6 +408,26 @@ fn knowledge_folders_are_updated_incrementally() {
 }
 
 #[test]
+fn a_file_too_large_to_index_is_left_out_with_its_old_passages() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let file = folder.path().join("dump.md");
+    std::fs::write(
+        &file,
+        "# Exchange volumes\nDaily exchange volumes, summarised.\n",
+    )
+    .expect("write");
+    let context = TantivyContext::in_memory()
+        .expect("index")
+        .with_knowledge(folder.path());
+    assert_eq!(context.refresh().expect("refresh").indexed, 1);
+    std::fs::write(&file, "exchange volumes ".repeat(300_000)).expect("write");
+    let refresh = context.refresh().expect("refresh");
+    assert_eq!((refresh.indexed, refresh.removed), (0, 1), "{refresh:?}");
+    assert!(search(&context, Role::Cfo, "exchange volumes daily").is_empty());
+    assert_eq!(context.refresh().expect("refresh"), Refresh::default());
+}
+
+#[test]
 fn an_index_on_disk_survives_a_restart_and_rereads_only_changed_files() {
     let data = tempfile::tempdir().expect("tempdir");
     let folder = common::knowledge_copy();
