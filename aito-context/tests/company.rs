@@ -324,3 +324,67 @@ async fn the_context_section_never_exceeds_its_share_and_a_cut_is_marked() {
 fn idle(role: Role, when: &str) -> aito_core::mock::ScriptedResponse {
     answer(role, when, json!({"summary": "noted", "actions": []}))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_veto_cast_in_the_company_is_remembered_when_a_similar_decision_comes_back() {
+    let propose = |season: &str| {
+        json!({
+            "summary": format!("Proposed token payments for the {season} campaign"),
+            "actions": [{"type": "propose_decision", "data": {
+                "tier": "minor",
+                "title": format!("Pay influencers with tokens for the {season} campaign"),
+                "description": "Eight influencers, paid in tokens."
+            }}]
+        })
+    };
+    let harness = Harness::new(vec![
+        answer(Role::Cmo, "Plan the spring campaign", propose("spring")),
+        answer(
+            Role::Ceo,
+            "for the spring campaign",
+            json!({
+                "summary": "Vetoed token payments",
+                "actions": [{"type": "vote", "data": {"decisionId": "{{trigger.decisionId}}", "vote": "veto", "reason": "promoters are paid in stablecoins against an invoice, never in tokens"}}]
+            }),
+        ),
+        answer(Role::Cmo, "Plan the summer campaign", propose("summer")),
+    ]);
+    let context = TantivyContext::in_memory()
+        .expect("index")
+        .with_clock(harness.clock);
+    let company = harness.start(&[Role::Ceo, Role::Cmo], Arc::new(context));
+    for season in ["spring", "summer"] {
+        company
+            .send(
+                "cmo",
+                MessageType::Task,
+                json!({"title": format!("Plan the {season} campaign")}),
+                Priority::Normal,
+            )
+            .await
+            .expect("send");
+        settle(&company).await;
+    }
+    company.shutdown().await;
+
+    let prompts = harness.prompts_of(&Role::Ceo);
+    let spring = prompts
+        .iter()
+        .find(|prompt| prompt.contains("for the spring campaign"))
+        .expect("the CEO voted on the spring decision");
+    assert!(
+        !context_section(spring).contains("VETOED"),
+        "nothing was vetoed yet"
+    );
+    let summer = prompts
+        .iter()
+        .find(|prompt| prompt.contains("for the summer campaign"))
+        .expect("the CEO was asked about the summer decision");
+    let section = context_section(summer);
+    assert!(
+        section.contains("Decision \"Pay influencers with tokens for the spring campaign\"")
+            && section.contains("VETOED")
+            && section.contains("never in tokens"),
+        "the CEO sees its own veto and why: {section}"
+    );
+}
