@@ -7,7 +7,9 @@
 //!   added now is found by the next session;
 //! - each agent's **session summaries**, **worker results**, and every **decision** with its
 //!   outcome, votes and reasons, offered by the daemons and the decision engine through
-//!   [`observe`](aito_core::ContextProvider::observe) and searchable at once.
+//!   [`observe`](aito_core::ContextProvider::observe) (microseconds: commits are batched, and
+//!   every search sees what was observed before it), or loaded from the state store with
+//!   [`TantivyContext::backfill`].
 //!
 //! A prompt's query is built from its trigger (message title and content, decision text);
 //! passages are ranked by BM25 times a recency factor, cut by relative score and fitted to the
@@ -20,7 +22,7 @@
 //! contract.
 //!
 //! # Modules
-//! - [`provider`]: [`TantivyContext`], the provider, and [`Refresh`].
+//! - [`provider`]: [`TantivyContext`], the provider; [`Refresh`] and [`Backfill`] reports.
 //! - [`rank`]: [`Ranking`] (BM25 × recency, cut-offs) and [`Visibility`] (who sees what).
 //! - [`config`]: [`ContextConfig`] (the `[context]` table of `aito.toml`), [`search_as`] and
 //!   [`Inspection`] for `aito context search`, [`budget_for`].
