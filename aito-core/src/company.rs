@@ -209,7 +209,8 @@ impl CompanyBuilder {
             self.policy,
             clock,
             Arc::clone(&directory),
-        );
+        )
+        .with_context(Arc::clone(&self.context));
         let runtime = Runtime {
             company: self.name,
             ledger: BudgetLedger::new(Arc::clone(&store)),

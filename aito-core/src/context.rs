@@ -15,7 +15,8 @@ pub struct ContextQuery {
     pub role: Role,
     /// Query text, built from the trigger (title, content, decision text).
     pub text: String,
-    /// How many characters the passages may take in total.
+    /// How many characters the passages may take in the prompt, all together, each counted by
+    /// [`Passage::prompt_chars`] (its text, its source and the framing around them).
     pub budget_chars: usize,
 }
 
@@ -28,6 +29,69 @@ pub struct Passage {
     pub text: String,
     /// Relevance; higher is better.
     pub score: f32,
+}
+
+impl Passage {
+    /// Characters of framing the prompt puts around each passage (`[source]`, line breaks).
+    pub const FRAMING_CHARS: usize = 5;
+
+    /// Characters this passage takes in a prompt: its trimmed text, its source and the framing.
+    /// A provider fits its answer to [`ContextQuery::budget_chars`] with this count.
+    pub fn prompt_chars(&self) -> usize {
+        self.source.chars().count() + self.text.trim().chars().count() + Self::FRAMING_CHARS
+    }
+}
+
+/// Room kept for the line that counts the passages left out.
+const OMITTED_LINE_ROOM: usize = 72;
+
+/// The smallest part of a passage worth showing when the passage must be cut.
+const SMALLEST_CUT_PASSAGE: usize = 160;
+
+/// Fits `passages` (best first) to `budget_chars`, each counted by [`Passage::prompt_chars`].
+///
+/// When they all fit, they are returned as they are. Otherwise whole passages are kept in
+/// order, the first that does not fit is cut (the cut marked in its text) if a useful part of
+/// it fits, and the last passage kept ends with a line counting the passages left out, so the
+/// model knows there was more. Empty when not even a useful part of the best passage fits.
+/// The prompt builder applies it to whatever a provider returns; providers may use it too.
+pub fn fit_passages(passages: &[Passage], budget_chars: usize) -> Vec<Passage> {
+    let total: usize = passages.iter().map(Passage::prompt_chars).sum();
+    if total <= budget_chars {
+        return passages.to_vec();
+    }
+    let Some(room) = budget_chars.checked_sub(OMITTED_LINE_ROOM) else {
+        return Vec::new();
+    };
+    let mut kept: Vec<Passage> = Vec::new();
+    let mut used = 0;
+    for passage in passages {
+        let cost = passage.prompt_chars();
+        if used + cost <= room {
+            used += cost;
+            kept.push(passage.clone());
+            continue;
+        }
+        let framing = passage.source.chars().count() + Passage::FRAMING_CHARS;
+        let left = room - used;
+        if left >= framing + SMALLEST_CUT_PASSAGE {
+            kept.push(Passage {
+                text: crate::prompt::fit(passage.text.trim(), left - framing),
+                ..passage.clone()
+            });
+        }
+        break;
+    }
+    let omitted = passages.len() - kept.len();
+    if omitted > 0
+        && let Some(last) = kept.last_mut()
+    {
+        last.text = format!(
+            "{}\n[… {omitted} more passages omitted to fit the context budget]",
+            last.text.trim_end()
+        );
+    }
+    kept
 }
 
 /// Something the company learned, offered to the provider to index.
@@ -71,9 +135,10 @@ pub struct ContextError(pub String);
 /// Supplies ranked passages for a prompt and learns from what the company does.
 ///
 /// # Contract
-/// - [`context`](ContextProvider::context) returns passages best first whose total length fits
-///   `budget_chars`, and never passages the asking agent may not see (another agent's private
-///   state).
+/// - [`context`](ContextProvider::context) returns passages best first whose total
+///   [`Passage::prompt_chars`] fits `budget_chars`, and never passages the asking agent may not
+///   see (another agent's private state). [`fit_passages`] does the fitting; the prompt builder
+///   applies it again to whatever a provider returns, so a careless provider cannot overrun.
 /// - [`observe`](ContextProvider::observe) is called as things happen; later queries should see
 ///   them without a rebuild. It must be cheap: it runs on the agent's loop.
 /// - Failures are logged by the daemon and the prompt is built without context; they never stop

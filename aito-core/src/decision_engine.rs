@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::bus::{Bus, BusError};
 use crate::channel::Channel;
 use crate::clock::Clock;
+use crate::context::{ContextProvider, Knowledge, NoContext};
 use crate::decision::{Decision, DecisionStatus, HumanAnswer, Tier, Transition, Vote, VoteChoice};
 use crate::directory::Directory;
 use crate::envelope::{Envelope, MessageType, Priority, Sender};
@@ -78,6 +79,7 @@ pub struct DecisionEngine {
     policy: Arc<dyn DecisionPolicy>,
     clock: Clock,
     directory: Arc<Directory>,
+    context: Arc<dyn ContextProvider>,
 }
 
 impl std::fmt::Debug for DecisionEngine {
@@ -101,7 +103,15 @@ impl DecisionEngine {
             policy,
             clock,
             directory,
+            context: Arc::new(NoContext),
         }
+    }
+
+    /// Offers every decision that reaches an outcome (vetoed, approved, escalated, executed,
+    /// rejected, withdrawn) to `context`, with its votes and history, so agents remember it.
+    pub fn with_context(mut self, context: Arc<dyn ContextProvider>) -> Self {
+        self.context = context;
+        self
     }
 
     /// The policy in use.
@@ -557,6 +567,7 @@ impl DecisionEngine {
             self.publish(Channel::Decisions, envelope).await;
         }
         let transitions = decision.history.len();
+        self.remember(decision, seen).await;
         for effect in effects {
             match effect {
                 Effect::Notify {
@@ -603,6 +614,24 @@ impl DecisionEngine {
                     self.publish(Channel::Events, event.to_envelope()).await;
                 }
             }
+        }
+    }
+
+    /// Offers the decision to the context provider if it reached an outcome since `seen`.
+    async fn remember(&self, decision: &Decision, seen: usize) {
+        let outcome = decision
+            .history
+            .iter()
+            .skip(seen)
+            .any(|transition| transition.to != DecisionStatus::Pending);
+        if !outcome {
+            return;
+        }
+        let knowledge = Knowledge::Decision {
+            decision: Box::new(decision.clone()),
+        };
+        if let Err(err) = self.context.observe(&knowledge).await {
+            tracing::warn!(decision = %decision.id, error = %err, "context provider could not index a decision");
         }
     }
 

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::context::Passage;
+use crate::context::{Passage, fit_passages};
 use crate::decision::{Decision, DecisionStatus};
 use crate::directory::Directory;
 use crate::id::AgentId;
@@ -47,6 +47,9 @@ Rules:
   burns, legal) = CEO and DAO vote, then a human confirms.
 - Messages wake their receiver. Do not send a message that needs no answer or action.
 - If there is nothing to do, answer {"summary": "nothing to do", "actions": []}."#;
+
+/// The heading of the context section.
+pub const CONTEXT_HEADER: &str = "# Company knowledge (most relevant first)\n";
 
 /// Fixed shares of the budget, in percent.
 const TRIGGER_SHARE: usize = 35;
@@ -172,12 +175,8 @@ pub fn build(input: &PromptInput<'_>) -> Prompt {
         sections.push(fit(&decisions_section(input), share(DECISIONS_SHARE)));
     }
 
-    if !input.context.is_empty() {
-        let mut context = String::from("# Company knowledge (most relevant first)\n");
-        for passage in input.context {
-            let _ = writeln!(context, "[{}]\n{}\n", passage.source, passage.text.trim());
-        }
-        sections.push(fit(&context, input.context_budget));
+    if let Some(context) = context_section(input.context, input.context_budget) {
+        sections.push(context);
     }
 
     let trigger = fit(&trigger_section(input), share(TRIGGER_SHARE));
@@ -209,6 +208,28 @@ pub fn repair(prompt: &Prompt, error: &str, budget: usize) -> Prompt {
         system: prompt.system.clone(),
         user: format!("{}{note}", fit(&prompt.user, room)),
     }
+}
+
+/// The context section: passages best first, each under its source, within `budget`
+/// characters, fitted by [`fit_passages`] (whole passages kept in order, the first that does
+/// not fit cut, those left out counted; every cut marked). `None` when there are no passages or
+/// the budget cannot hold a useful part of one.
+pub fn context_section(passages: &[Passage], budget: usize) -> Option<String> {
+    let room = budget.checked_sub(CONTEXT_HEADER.chars().count())?;
+    let fitted = fit_passages(passages, room);
+    if fitted.is_empty() {
+        return None;
+    }
+    let mut out = String::from(CONTEXT_HEADER);
+    for passage in &fitted {
+        push_passage(&mut out, &passage.source, passage.text.trim());
+    }
+    Some(out)
+}
+
+/// Writes one passage as [`Passage::prompt_chars`] counts it.
+fn push_passage(out: &mut String, source: &str, text: &str) {
+    let _ = writeln!(out, "[{source}]\n{text}\n");
 }
 
 fn trigger_section(input: &PromptInput<'_>) -> String {
@@ -418,6 +439,67 @@ mod tests {
         assert!(prompt.user.contains("older entries omitted"));
         assert!(prompt.user.contains("Build it"));
         assert!(prompt.system.contains("Response format"));
+    }
+
+    fn passage(source: &str, text: &str) -> Passage {
+        Passage {
+            source: source.to_owned(),
+            text: text.to_owned(),
+            score: 1.0,
+        }
+    }
+
+    #[test]
+    fn passages_within_the_budget_are_shown_whole_and_counted_exactly() {
+        let passages = vec![
+            passage("knowledge/a.md", "alpha text"),
+            passage("decision:1", "  beta text\n"),
+        ];
+        let budget = CONTEXT_HEADER.chars().count()
+            + passages.iter().map(Passage::prompt_chars).sum::<usize>();
+        let section = context_section(&passages, budget).expect("section");
+        assert_eq!(section.chars().count(), budget);
+        assert!(section.contains("[knowledge/a.md]\nalpha text"));
+        assert!(section.contains("[decision:1]\nbeta text"));
+        assert!(!section.contains("omitted") && !section.contains("cut:"));
+        assert_eq!(context_section(&[], 1_000), None);
+    }
+
+    #[test]
+    fn context_over_its_share_is_cut_within_the_budget_and_the_cut_is_marked() {
+        let passages: Vec<_> = (0..10)
+            .map(|n| {
+                passage(
+                    &format!("knowledge/{n}.md"),
+                    &format!("{n} {}", "w".repeat(400)),
+                )
+            })
+            .collect();
+        for budget in [400, 700, 1_000, 1_500, 2_345] {
+            let section = context_section(&passages, budget).expect("section");
+            assert!(
+                section.chars().count() <= budget,
+                "{} > {budget}",
+                section.chars().count()
+            );
+            assert!(section.contains("more passages omitted"), "{section}");
+            if budget >= 700 {
+                assert!(
+                    section.contains("[knowledge/0.md]"),
+                    "the best passage comes first"
+                );
+            }
+        }
+        let section = context_section(&passages, 1_200).expect("section");
+        assert!(
+            section.contains("cut: "),
+            "a partly shown passage is marked: {section}"
+        );
+        assert_eq!(
+            context_section(&passages, 50),
+            None,
+            "no room even for the heading"
+        );
     }
 
     #[test]

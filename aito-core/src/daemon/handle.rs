@@ -453,7 +453,9 @@ impl AgentDaemon {
             .unwrap_or_default();
         let decisions = self.decisions_involving_me(state.last_loop_at).await;
         let context_budget = (settings.prompt_budget as f64 * settings.context_share) as usize;
-        let context = self.context(trigger, context_budget).await;
+        // The provider fills the section under its heading.
+        let passages_budget = context_budget.saturating_sub(prompt::CONTEXT_HEADER.chars().count());
+        let context = self.context(trigger, passages_budget).await;
         prompt::build(&PromptInput {
             agent: self.id,
             role: &self.spec.role,

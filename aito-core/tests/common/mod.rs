@@ -11,8 +11,8 @@ use std::time::Duration;
 use aito_core::mock::{Script, ScriptedResponse};
 use aito_core::store::{HistoryEntry, StateStore};
 use aito_core::{
-    AgentId, AgentSpec, Budget, Bus, Clock, Company, MemoryBus, MemoryStore, MockWorkers,
-    ReplayLlm, Role, RunningCompany, Settings,
+    AgentId, AgentSpec, Budget, Bus, Clock, Company, CompanyBuilder, MemoryBus, MemoryStore,
+    MockWorkers, ReplayLlm, Role, RunningCompany, Settings,
 };
 use serde_json::Value;
 
@@ -71,8 +71,8 @@ impl Harness {
         self.builder(agents).build().expect("company")
     }
 
-    /// The builder of [`Harness::company`], to add to it.
-    pub fn builder(&self, agents: Vec<AgentSpec>) -> aito_core::CompanyBuilder {
+    /// The builder of [`Harness::company`], to add what a test needs (a context provider).
+    pub fn builder(&self, agents: Vec<AgentSpec>) -> CompanyBuilder {
         Company::builder("testco")
             .agents(agents)
             .bus(self.bus.clone())
