@@ -77,9 +77,26 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// An envelope as a queue holds it: moved by value on the common path (one publisher, one
+/// inbox), so the shared handle is made, and later freed, on the receiving thread; shared when
+/// fanned out to several groups or given back after a subscription ended.
+enum Carried {
+    Owned(Envelope),
+    Shared(Arc<Envelope>),
+}
+
+impl Carried {
+    fn into_arc(self) -> Arc<Envelope> {
+        match self {
+            Carried::Owned(envelope) => Arc::new(envelope),
+            Carried::Shared(envelope) => envelope,
+        }
+    }
+}
+
 /// An envelope on its way to a subscription.
 struct Raw {
-    envelope: Arc<Envelope>,
+    envelope: Carried,
     channel: Channel,
     /// Which of the subscription's queues it came from; `LIVE` for live channels.
     slot: u16,
@@ -88,8 +105,11 @@ struct Raw {
 
 const LIVE: u16 = u16::MAX;
 
+/// Envelopes a receiver takes from its channel at once.
+const BATCH: usize = 64;
+
 struct Pending {
-    envelope: Arc<Envelope>,
+    envelope: Carried,
     redelivered: bool,
 }
 
@@ -119,7 +139,7 @@ impl Queue {
         })
     }
 
-    fn push(&self, envelope: Arc<Envelope>) {
+    fn push(&self, envelope: Carried) {
         let mut state = lock(&self.state);
         let item = Pending {
             envelope,
@@ -188,7 +208,7 @@ impl Queue {
         let mut state = lock(&self.state);
         for envelope in items.into_iter().rev() {
             state.pending.push_front(Pending {
-                envelope,
+                envelope: Carried::Shared(envelope),
                 redelivered: true,
             });
         }
@@ -253,9 +273,20 @@ impl Receipt {
     }
 }
 
+/// A received envelope waiting to be returned by `next`.
+struct Ready {
+    envelope: Arc<Envelope>,
+    channel: Channel,
+    redelivered: bool,
+}
+
 /// The receiving end of one subscription.
 pub(crate) struct MemoryReceiver {
     receiver: mpsc::UnboundedReceiver<Raw>,
+    /// Received and registered as handed out, not yet returned by `next`: taken in batches so
+    /// that the bookkeeping lock is taken once per batch, not once per envelope.
+    ready: VecDeque<(Ready, Option<u64>)>,
+    batch: Vec<Raw>,
     unacked: Arc<Mutex<Unacked>>,
     queues: Vec<Arc<Queue>>,
     live: Vec<Channel>,
@@ -265,11 +296,29 @@ pub(crate) struct MemoryReceiver {
 
 impl MemoryReceiver {
     pub(crate) async fn next(&mut self) -> Option<Delivery> {
-        let raw = self.receiver.recv().await?;
-        if raw.slot == LIVE {
-            return Some(Delivery::live(raw.envelope, raw.channel));
+        if self.ready.is_empty() {
+            if self.receiver.recv_many(&mut self.batch, BATCH).await == 0 {
+                return None;
+            }
+            let mut unacked = lock(&self.unacked);
+            for raw in self.batch.drain(..) {
+                let envelope = raw.envelope.into_arc();
+                let seq =
+                    (raw.slot != LIVE).then(|| unacked.insert(raw.slot, Arc::clone(&envelope)));
+                self.ready.push_back((
+                    Ready {
+                        envelope,
+                        channel: raw.channel,
+                        redelivered: raw.redelivered,
+                    },
+                    seq,
+                ));
+            }
         }
-        let seq = lock(&self.unacked).insert(raw.slot, Arc::clone(&raw.envelope));
+        let (raw, seq) = self.ready.pop_front()?;
+        let Some(seq) = seq else {
+            return Some(Delivery::live(raw.envelope, raw.channel));
+        };
         let receipt = Receipt {
             unacked: Arc::clone(&self.unacked),
             seq,
@@ -314,7 +363,7 @@ impl Drop for MemoryReceiver {
         self.receiver.close();
         while let Ok(raw) = self.receiver.try_recv() {
             if let Some(list) = returned.get_mut(usize::from(raw.slot)) {
-                list.push(raw.envelope);
+                list.push(raw.envelope.into_arc());
             }
         }
         for (queue, items) in self.queues.iter().zip(returned) {
@@ -366,32 +415,33 @@ impl MemoryBus {
 #[async_trait]
 impl Bus for MemoryBus {
     async fn publish(&self, channel: Channel, envelope: Envelope) -> Result<(), BusError> {
-        let envelope = Arc::new(envelope);
         match channel {
             Channel::Agent(agent) => {
                 // The common case: push under the read lock, without touching the queue's
-                // reference count.
+                // reference count, moving the envelope itself.
                 if let Some(queue) = self.topology().inboxes.get(&agent) {
-                    queue.push(envelope);
+                    queue.push(Carried::Owned(envelope));
                     return Ok(());
                 }
-                self.inbox(agent).push(envelope);
+                self.inbox(agent).push(Carried::Owned(envelope));
             }
             Channel::Broadcast | Channel::Head | Channel::CLevel => {
+                let envelope = Arc::new(envelope);
                 let topology = self.topology();
                 for ((on, _), queue) in &topology.groups {
                     if *on == channel {
-                        queue.push(Arc::clone(&envelope));
+                        queue.push(Carried::Shared(Arc::clone(&envelope)));
                     }
                 }
             }
             Channel::WorkerLogs | Channel::Decisions | Channel::Events => {
+                let envelope = Arc::new(envelope);
                 let mut topology = self.topology_mut();
                 if let Some(subscribers) = topology.live.get_mut(&channel) {
                     subscribers.retain(|(_, sender)| {
                         sender
                             .send(Raw {
-                                envelope: Arc::clone(&envelope),
+                                envelope: Carried::Shared(Arc::clone(&envelope)),
                                 channel,
                                 slot: LIVE,
                                 redelivered: false,
@@ -442,6 +492,8 @@ impl Bus for MemoryBus {
         }
         Ok(Deliveries::memory(MemoryReceiver {
             receiver,
+            ready: VecDeque::new(),
+            batch: Vec::with_capacity(BATCH),
             unacked: Arc::new(Mutex::new(Unacked::default())),
             queues,
             live,
