@@ -227,7 +227,11 @@ impl Deliveries {
 ///   published after that group first subscribed.
 /// - **At least once**: a delivery that is not acknowledged (the handler crashed, the
 ///   subscription was dropped) is delivered again to the next subscriber of the same group,
-///   flagged by [`Delivery::is_redelivery`]. Receivers de-duplicate by [`Envelope::id`].
+///   flagged by [`Delivery::is_redelivery`]: at once when the subscription ends in this process,
+///   and, on backends that span processes, also after an idle timeout when the process that
+///   held it died. Receivers de-duplicate by [`Envelope::id`].
+/// - **Consumers**: a consumer name identifies one live subscription of a group; a restarted
+///   daemon that uses the same name picks up what its predecessor left unacknowledged.
 /// - **Order**: envelopes on one channel reach a subscriber in publication order, redeliveries
 ///   first.
 /// - **Live channels** (`WorkerLogs`, `Decisions`, `Events`) reach only current subscribers.
