@@ -153,15 +153,7 @@ async fn decisions_reaching_an_outcome_and_session_summaries_are_observed() {
         .expect("company")
         .start()
         .expect("start");
-    company
-        .send(
-            "cmo",
-            MessageType::Task,
-            json!({"title": "Plan the hackathon"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
+    common::task(&company, "cmo", "Plan the hackathon").await;
     settle(&company).await;
     company.shutdown().await;
 

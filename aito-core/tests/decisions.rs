@@ -6,10 +6,10 @@ mod common;
 
 use std::time::Duration;
 
+use aito_core::Role;
 use aito_core::decision::{Decision, DecisionStatus, VoteChoice};
 use aito_core::mock::ScriptedResponse;
 use aito_core::store::StateStore;
-use aito_core::{MessageType, Priority, Role};
 use common::{Harness, answer, quiet_agents};
 use serde_json::json;
 
@@ -72,15 +72,7 @@ async fn start_with_task(harness: &Harness) -> aito_core::RunningCompany {
         .company(quiet_agents(&[Role::Ceo, Role::Dao, Role::Cto]))
         .start()
         .expect("start");
-    company
-        .send(
-            "cto",
-            MessageType::Task,
-            json!({"title": "Plan the migration"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
+    common::task(&company, "cto", "Plan the migration").await;
     company
 }
 

@@ -42,15 +42,7 @@ async fn the_hop_limit_stops_two_agents_that_keep_answering_each_other() {
         .company(quiet_agents(&[Role::Cto, Role::Cmo]))
         .start()
         .expect("start");
-    company
-        .send(
-            "cto",
-            MessageType::Task,
-            json!({"title": "Start talking"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
+    common::task(&company, "cto", "Start talking").await;
     tokio::time::sleep(Duration::from_secs(600)).await;
 
     // Hops 0..=5 are handled: three sessions each, then the message with 6 hops is dropped.
@@ -76,15 +68,7 @@ async fn the_session_budget_stops_an_agent_until_the_next_hour() {
         });
     let company = harness.company(vec![ceo]).start().expect("start");
     for n in 0..5 {
-        company
-            .send(
-                "ceo",
-                MessageType::Task,
-                json!({"title": format!("Task {n}")}),
-                Priority::Normal,
-            )
-            .await
-            .expect("send");
+        common::task(&company, "ceo", &format!("Task {n}")).await;
     }
     // The clock starts at 10:00; stay within the hour.
     tokio::time::sleep(Duration::from_secs(50 * 60)).await;

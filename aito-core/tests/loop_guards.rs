@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aito_core::mock::ScriptedResponse;
 use aito_core::store::StateStore;
-use aito_core::{AgentSpec, Budget, MessageType, Priority, Role};
+use aito_core::{AgentSpec, Budget, Role};
 use common::{Harness, answer, quiet_agents};
 use serde_json::json;
 
@@ -55,24 +55,8 @@ async fn the_ping_pong_breaker_stops_two_agents_and_spares_the_rest() {
         .company(quiet_agents(&[Role::Ceo, Role::Cto, Role::Cmo]))
         .start()
         .expect("start");
-    company
-        .send(
-            "cto",
-            MessageType::Task,
-            json!({"title": "Discuss the launch with the CMO"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
-    company
-        .send(
-            "ceo",
-            MessageType::Task,
-            json!({"title": "Quarterly plan"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
+    common::task(&company, "cto", "Discuss the launch with the CMO").await;
+    common::task(&company, "ceo", "Quarterly plan").await;
     tokio::time::sleep(Duration::from_secs(600)).await;
 
     // One session for the human's task, then four exchanges between the two.
@@ -111,15 +95,7 @@ async fn an_agent_is_not_woken_by_its_own_messages() {
         .company(quiet_agents(&[Role::Ceo, Role::Dao, Role::Cto]))
         .start()
         .expect("start");
-    company
-        .send(
-            "ceo",
-            MessageType::Task,
-            json!({"title": "All hands"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
+    common::task(&company, "ceo", "All hands").await;
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(
         harness.sessions_of(&Role::Ceo),
@@ -156,15 +132,7 @@ async fn a_usage_limit_parks_the_agent_until_the_reset() {
         .company(quiet_agents(&[Role::Ceo]))
         .start()
         .expect("start");
-    company
-        .send(
-            "ceo",
-            MessageType::Task,
-            json!({"title": "Plan"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
+    common::task(&company, "ceo", "Plan").await;
     // The clock starts at 10:00:00; the quota resets at 10:01:30 (plus at most 2 s of jitter).
     tokio::time::sleep(Duration::from_secs(89)).await;
     assert_eq!(
@@ -193,8 +161,8 @@ async fn a_usage_limit_parks_the_agent_until_the_reset() {
     company.shutdown().await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_daily_budget_stops_the_session_that_would_cross_it_until_tomorrow() {
+/// A CFO with $1 a day whose sessions cost $0.30, given five tasks.
+async fn five_tasks_for_a_cfo_on_a_dollar_a_day() -> (Harness, aito_core::RunningCompany) {
     let mut work = forever(
         Role::Cfo,
         json!({"summary": "did the books", "actions": []}),
@@ -209,16 +177,14 @@ async fn a_daily_budget_stops_the_session_that_would_cross_it_until_tomorrow() {
         });
     let company = harness.company(vec![cfo]).start().expect("start");
     for n in 0..5 {
-        company
-            .send(
-                "cfo",
-                MessageType::Task,
-                json!({"title": format!("Books {n}")}),
-                Priority::Normal,
-            )
-            .await
-            .expect("send");
+        common::task(&company, "cfo", &format!("Books {n}")).await;
     }
+    (harness, company)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_daily_budget_stops_the_session_that_would_cross_it_until_tomorrow() {
+    let (harness, company) = five_tasks_for_a_cfo_on_a_dollar_a_day().await;
     tokio::time::sleep(Duration::from_secs(3600)).await;
     assert_eq!(
         harness.sessions_of(&Role::Cfo),
@@ -260,15 +226,7 @@ async fn idle_scheduled_sessions_back_the_schedule_off_until_a_message_comes() {
         ["10:05", "10:10", "10:15", "10:25", "10:45", "11:25"]
     );
     assert_eq!(guard_events(&harness, "no_progress").await.len(), 1);
-    company
-        .send(
-            "coo",
-            MessageType::Task,
-            json!({"title": "Check the rota"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
+    common::task(&company, "coo", "Check the rota").await;
     tokio::time::sleep(Duration::from_secs(6 * 60)).await;
     let after: Vec<String> = harness.history("coo").await[6..]
         .iter()
@@ -280,30 +238,7 @@ async fn idle_scheduled_sessions_back_the_schedule_off_until_a_message_comes() {
 
 #[tokio::test(start_paused = true)]
 async fn a_human_raising_the_budget_resumes_the_agent_at_once() {
-    let mut work = forever(
-        Role::Cfo,
-        json!({"summary": "did the books", "actions": []}),
-    );
-    work.cost_usd = 0.30;
-    let harness = Harness::new(vec![work]);
-    let cfo = AgentSpec::new(Role::Cfo)
-        .without_schedules()
-        .budget(Budget {
-            usd_per_day: Some(1.0),
-            ..Budget::unlimited()
-        });
-    let company = harness.company(vec![cfo]).start().expect("start");
-    for n in 0..5 {
-        company
-            .send(
-                "cfo",
-                MessageType::Task,
-                json!({"title": format!("Books {n}")}),
-                Priority::Normal,
-            )
-            .await
-            .expect("send");
-    }
+    let (harness, company) = five_tasks_for_a_cfo_on_a_dollar_a_day().await;
     tokio::time::sleep(Duration::from_secs(600)).await;
     assert_eq!(harness.sessions_of(&Role::Cfo), 3);
     let scope = aito_core::budget::Scope::Agent(harness.id("cfo").to_string());

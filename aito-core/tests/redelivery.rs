@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aito_core::mock::Script;
 use aito_core::store::{Outcome, StateStore};
-use aito_core::{Company, MessageType, Priority, ReplayLlm, Role};
+use aito_core::{ReplayLlm, Role};
 use common::faults::{HangingStore, PanickyLlm};
 use common::{Harness, answer, eventually, quiet_agents, settle};
 use serde_json::json;
@@ -38,15 +38,9 @@ async fn a_daemon_stopped_after_acting_but_before_acking_does_not_act_twice() {
     let harness = Harness::new(delegate_script());
     let store = Arc::new(HangingStore::new(harness.store.clone()));
     let build = || {
-        Company::builder("testco")
-            .agents(quiet_agents(&[Role::Ceo, Role::Cto]))
-            .bus(harness.bus.clone())
+        harness
+            .builder(quiet_agents(&[Role::Ceo, Role::Cto]))
             .store(store.clone())
-            .llm(harness.llm.clone())
-            .workers(harness.workers.clone())
-            .clock(harness.clock)
-            .settings(harness.settings.clone())
-            .workspace_root(harness.workspaces.path())
             .build()
             .expect("company")
     };
@@ -55,15 +49,7 @@ async fn a_daemon_stopped_after_acting_but_before_acking_does_not_act_twice() {
     // First life: the CEO acts, then freezes while saving its state, and is shut down.
     store.hang.store(true, Ordering::SeqCst);
     let first = build().start().expect("start");
-    first
-        .send(
-            "ceo",
-            MessageType::Task,
-            json!({"title": "Plan the launch"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
+    common::task(&first, "ceo", "Plan the launch").await;
     eventually(
         "the CTO to get the CEO's message",
         Duration::from_secs(10),
@@ -133,27 +119,14 @@ async fn a_panic_while_handling_is_survived_and_the_trigger_handled_again() {
         panics: AtomicUsize::new(1),
         calls: AtomicUsize::new(0),
     });
-    let company = Company::builder("testco")
-        .agents(quiet_agents(&[Role::Ceo, Role::Cto]))
-        .bus(harness.bus.clone())
-        .store(harness.store.clone())
+    let company = harness
+        .builder(quiet_agents(&[Role::Ceo, Role::Cto]))
         .llm(llm.clone())
-        .workers(harness.workers.clone())
-        .settings(harness.settings.clone())
-        .workspace_root(harness.workspaces.path())
         .build()
         .expect("company")
         .start()
         .expect("start");
-    company
-        .send(
-            "ceo",
-            MessageType::Task,
-            json!({"title": "Plan the launch"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
+    common::task(&company, "ceo", "Plan the launch").await;
     let ceo = eventually(
         "the CEO to handle the task after the panic",
         Duration::from_secs(10),
@@ -178,27 +151,14 @@ async fn a_trigger_that_always_panics_is_dead_lettered() {
         panics: AtomicUsize::new(usize::MAX),
         calls: AtomicUsize::new(0),
     });
-    let company = Company::builder("testco")
-        .agents(quiet_agents(&[Role::Ceo]))
-        .bus(harness.bus.clone())
-        .store(harness.store.clone())
+    let company = harness
+        .builder(quiet_agents(&[Role::Ceo]))
         .llm(llm.clone())
-        .workers(harness.workers.clone())
-        .settings(harness.settings.clone())
-        .workspace_root(harness.workspaces.path())
         .build()
         .expect("company")
         .start()
         .expect("start");
-    company
-        .send(
-            "ceo",
-            MessageType::Task,
-            json!({"title": "Explode"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
+    common::task(&company, "ceo", "Explode").await;
     let letters = eventually("a dead letter", Duration::from_secs(10), || async {
         let letters = harness.store.dead_letters(None, 10).await.unwrap();
         (!letters.is_empty()).then_some(letters)

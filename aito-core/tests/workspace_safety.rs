@@ -5,8 +5,8 @@ mod common;
 
 use std::fs;
 
+use aito_core::Role;
 use aito_core::store::StateStore;
-use aito_core::{MessageType, Priority, Role};
 use common::{Harness, answer, quiet_agents, settle};
 use serde_json::json;
 
@@ -42,15 +42,7 @@ async fn escaping_writes_are_refused_and_reported() {
         .company(quiet_agents(&[Role::Cto]))
         .start()
         .expect("start");
-    company
-        .send(
-            "cto",
-            MessageType::Task,
-            json!({"title": "Write the docs"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
+    common::task(&company, "cto", "Write the docs").await;
     settle(&company).await;
 
     assert_eq!(
@@ -86,15 +78,7 @@ async fn escaping_writes_are_refused_and_reported() {
     );
 
     // The agent hears about it in its next prompt.
-    company
-        .send(
-            "cto",
-            MessageType::Task,
-            json!({"title": "Next task"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
+    common::task(&company, "cto", "Next task").await;
     settle(&company).await;
     let prompts = harness.llm.requests();
     let second = &prompts[1].prompt;

@@ -147,6 +147,19 @@ where
     }
 }
 
+/// Sends a task with `title` from a human to `to`, at normal priority.
+pub async fn task(company: &RunningCompany, to: &str, title: &str) {
+    company
+        .send(
+            to,
+            aito_core::MessageType::Task,
+            serde_json::json!({ "title": title }),
+            aito_core::Priority::Normal,
+        )
+        .await
+        .expect("send");
+}
+
 /// Lets the company work until it is idle.
 pub async fn settle(company: &RunningCompany) {
     company.wait_idle(Duration::from_millis(200)).await;
