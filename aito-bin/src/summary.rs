@@ -2,7 +2,7 @@
 //! spent, and what still waits for a human.
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::time::Duration;
 
 use aito_core::budget::Scope;
@@ -280,8 +280,9 @@ impl fmt::Display for Summary {
         writeln!(f, "\nSpend")?;
         writeln!(
             f,
-            "  this run: ${:.2} ({sessions} sessions, {} worker{})",
+            "  this run: ${:.2} ({sessions} session{}, {} worker{})",
             self.spent_usd,
+            if sessions == 1 { "" } else { "s" },
             self.workers,
             if self.workers == 1 { "" } else { "s" }
         )?;
@@ -325,21 +326,4 @@ impl fmt::Display for Summary {
         }
         Ok(())
     }
-}
-
-/// A short sentence for the log: how many sessions ran.
-pub fn sessions_line(summary: &Summary) -> String {
-    let mut out = String::new();
-    let sessions: usize = summary
-        .agents
-        .iter()
-        .map(|agent| agent.sessions.len())
-        .sum();
-    let _ = write!(
-        out,
-        "{sessions} sessions, {} decisions, ${:.2}",
-        summary.decisions.len(),
-        summary.spent_usd
-    );
-    out
 }
