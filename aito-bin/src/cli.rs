@@ -206,7 +206,11 @@ pub enum ConfigCommand {
 #[derive(Debug, Args)]
 pub struct HealthArgs {
     /// The endpoint.
-    #[arg(value_name = "URL", default_value = "http://127.0.0.1:3001/healthz")]
+    #[arg(
+        value_name = "URL",
+        env = "AITO_HEALTH_URL",
+        default_value = "http://127.0.0.1:3001/healthz"
+    )]
     pub url: String,
 
     /// How long to wait for the answer, in seconds.

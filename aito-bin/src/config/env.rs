@@ -17,6 +17,12 @@ const SECTION_PREFIXES: [&str; 8] = [
     "AITO_DECISIONS_",
 ];
 
+/// Variables with a section prefix that are read elsewhere, not by the configuration.
+const NOT_CONFIGURATION: [&str; 1] = [
+    // `aito health`'s default URL.
+    "AITO_HEALTH_URL",
+];
+
 /// A snapshot of the `AITO_*` environment variables. An empty value counts as unset, so that
 /// `AITO_REDIS_URL=` in a compose file means "no Redis".
 #[derive(Debug, Default)]
@@ -84,6 +90,7 @@ impl Env {
         self.vars
             .keys()
             .filter(|name| !used.contains(*name))
+            .filter(|name| !NOT_CONFIGURATION.contains(&name.as_str()))
             .filter(|name| {
                 SECTION_PREFIXES
                     .iter()
@@ -111,6 +118,7 @@ mod tests {
             ("AITO_COMPANY_NAME", "acme"),
             ("AITO_COMPANY_NAEM", "typo"),
             ("AITO_LOG_FORMAT", "json"),
+            ("AITO_HEALTH_URL", "http://127.0.0.1:3001/healthz"),
             ("HOME", "/root"),
         ]);
         assert_eq!(env.get("AITO_REDIS_URL"), None);
