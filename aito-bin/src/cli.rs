@@ -67,7 +67,7 @@ pub enum Command {
 /// Where the company's bus and store are.
 #[derive(Debug, Args, Clone, Default)]
 pub struct Connection {
-    /// Redis URL of the company's bus and store [env: AITO_REDIS_URL, or [redis] url]. A URL
+    /// Redis URL of the company's bus and store [env: AITO_REDIS_URL, or redis.url in aito.toml]. A URL
     /// with a password is better given in AITO_REDIS_URL than on the command line.
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,

@@ -8,8 +8,8 @@
 //! file, line and field, or the environment variable ([`ConfigError`]). docs/configuration.md
 //! lists every field and its variable.
 //!
-//! - [`file`]: the file's shape, exactly as written.
-//! - [`env`]: the `AITO_*` variables.
+//! - [`file`](mod@file): the file's shape, exactly as written.
+//! - [`env`](mod@env): the `AITO_*` variables.
 //! - [`error`]: errors, with positions.
 //! - `resolve`: file plus environment, checked, into a [`Config`].
 //! - `render`: the resolved configuration as TOML, secrets masked (`aito config check`).
