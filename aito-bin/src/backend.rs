@@ -2,11 +2,18 @@
 //! (shared by every process of a company).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aito_core::{Bus, MemoryBus, MemoryStore, StateStore};
 use aito_redis::{RedisBus, RedisConfig, RedisStateStore, RedisUrl};
 
 use crate::error::Error;
+
+/// How long one blocking stream read waits. A new entry ends the wait at once, so this bounds
+/// only how soon entries left by a stopped subscription are reclaimed; 5 s instead of the
+/// adapter's 1 s makes an idle daemon wake five times less (about 0.01 % of a core instead of
+/// 0.03 %, scripts/measure-rss.sh).
+const STREAM_BLOCK: Duration = Duration::from_secs(5);
 
 /// A bus and a store.
 #[derive(Clone)]
@@ -40,7 +47,9 @@ impl Backend {
 
     /// Connects to Redis at `url`, keys under `prefix`.
     pub async fn redis(url: &RedisUrl, prefix: &str) -> Result<Self, Error> {
-        let config = RedisConfig::new(url.clone()).with_prefix(prefix);
+        let config = RedisConfig::new(url.clone())
+            .with_prefix(prefix)
+            .with_block(STREAM_BLOCK);
         let failed = |err: aito_redis::Error| Error::Redis {
             url: url.masked(),
             reason: err.to_string(),

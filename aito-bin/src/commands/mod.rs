@@ -20,29 +20,25 @@ use crate::error::Error;
 /// Runs the command of `cli`.
 pub async fn execute(cli: Cli) -> Result<(), Error> {
     let env = Env::from_process();
-    let command = match cli.command {
+    let path = cli.config.as_deref();
+    match cli.command {
         Command::Health(args) => {
             let timeout = Duration::from_secs(args.timeout.max(1));
             let url = args.url;
-            return tokio::task::spawn_blocking(move || crate::health::probe(&url, timeout))
+            tokio::task::spawn_blocking(move || crate::health::probe(&url, timeout))
                 .await
                 .map_err(|err| Error::Runtime(format!("the probe failed: {err}")))?
-                .map_err(Error::Runtime);
+                .map_err(Error::Runtime)
         }
         Command::Config {
             command: ConfigCommand::Check,
-        } => return config::check(cli.config.as_deref(), &env),
-        command => command,
-    };
-    let config = load(cli.config.as_deref(), &env)?;
-    match command {
-        Command::Run(args) => run::run(args, config).await,
-        Command::Agent(args) => agent::agent(args, config).await,
-        Command::Dashboard(args) => dashboard::dashboard(args, config).await,
-        Command::Send(args) => client::send(args, config).await,
-        Command::Status(args) => client::status(args, config).await,
-        Command::Decide(args) => client::decide(args, config).await,
-        Command::Health(_) | Command::Config { .. } => Ok(()),
+        } => config::check(path, &env),
+        Command::Run(args) => run::run(args, load(path, &env)?).await,
+        Command::Agent(args) => agent::agent(args, load(path, &env)?).await,
+        Command::Dashboard(args) => dashboard::dashboard(args, load(path, &env)?).await,
+        Command::Send(args) => client::send(args, load(path, &env)?).await,
+        Command::Status(args) => client::status(args, load(path, &env)?).await,
+        Command::Decide(args) => client::decide(args, load(path, &env)?).await,
     }
 }
 
