@@ -1,3 +1,46 @@
-//! The `aito` binary.
+//! The `aito` binary: parses the command line, sets up logging, runs the command and turns its
+//! result into the exit code (0 ok, 1 runtime error, 2 usage or configuration error).
 
-fn main() {}
+use std::process::ExitCode;
+
+use aito_bin::cli::Cli;
+use aito_bin::error::{EXIT_OK, EXIT_RUNTIME, EXIT_USAGE};
+use aito_bin::{commands, logging};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // --help and --version print to stdout and succeed; usage errors exit with 2.
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() {
+                EXIT_USAGE
+            } else {
+                EXIT_OK
+            });
+        }
+    };
+    logging::init(cli.command.default_log_filter());
+    let mut builder = if cli.command.is_long_running() {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2);
+        builder
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("aito: cannot start the async runtime: {err}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match runtime.block_on(commands::execute(cli)) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(err) => {
+            eprintln!("aito: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

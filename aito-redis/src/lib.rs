@@ -15,6 +15,7 @@
 //!   envelopes that outside tools `PUBLISH` there are ingested once.
 //! - [`store`]: [`RedisStateStore`]. State documents with compare-and-set, bounded history,
 //!   versioned decisions indexed by status, idempotency marks, leases and budget counters.
+//! - `testing` (feature `testing`): `RedisServer`, a private `redis-server` for tests.
 //! - [`error`]: [`Error`], mapped onto [`BusError`](aito_core::BusError) and
 //!   [`StoreError`](aito_core::StoreError) at the trait boundary.
 //!
@@ -56,6 +57,8 @@ pub mod error;
 mod keys;
 mod scripts;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use bus::RedisBus;
 pub use config::{DEFAULT_PREFIX, RedisConfig, RedisUrl};

@@ -1,0 +1,271 @@
+//! The command line: `aito run`, `agent`, `dashboard`, `send`, `status`, `decide`,
+//! `config check` and `health`. Every command has `--help`; usage errors exit with 2.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use aito_core::Priority;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::LlmChoice;
+
+/// aito: an autonomous company of AI agents.
+///
+/// Seven role agents (CEO, DAO, CMO, CTO, CFO, COO, CCO) talk over a bus, keep state in a store,
+/// think with Claude Code and act on what it returns, governed by decisions with tiers, vetoes
+/// and human escalation. Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
+#[derive(Debug, Parser)]
+#[command(name = "aito", version, propagate_version = true)]
+pub struct Cli {
+    /// The configuration file [default: ./aito.toml when it exists, else the built-in one].
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "AITO_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole company in this process, with the dashboard.
+    ///
+    /// On the embedded in-memory bus and store unless --redis is given. Without --llm: the
+    /// claude CLI when it is on the PATH, else the built-in demo scenario (a replay model and
+    /// scripted workers), which sends its own first task to the CEO. Stops on Ctrl-C or
+    /// SIGTERM (or, with --exit-when-idle, once nothing is left to do) and prints a summary.
+    Run(RunArgs),
+    /// Run one agent's daemon, as in one container per agent (needs Redis).
+    ///
+    /// Serves GET /healthz and GET /readyz on --health-bind for the container's health check.
+    Agent(AgentArgs),
+    /// Serve the dashboard of a company that runs in other processes (needs Redis).
+    Dashboard(DashboardArgs),
+    /// Send a message from a human to an agent, a group or everyone; prints the envelope id.
+    Send(SendArgs),
+    /// Show the agents, their queues and spend, and the decisions.
+    Status(StatusArgs),
+    /// Answer a decision that was escalated to a human.
+    Decide(DecideArgs),
+    /// Check and show the configuration.
+    Config {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Probe a health endpoint: exit 0 when it answers 200 (for container health checks).
+    Health(HealthArgs),
+}
+
+/// Where the company's bus and store are.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Connection {
+    /// Redis URL of the company's bus and store [env: AITO_REDIS_URL, or redis.url in aito.toml]. A URL
+    /// with a password is better given in AITO_REDIS_URL than on the command line.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+}
+
+/// `aito run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The bus and store.
+    #[command(flatten)]
+    pub connection: Connection,
+
+    /// The model: claude, demo, or replay:FILE (a scenario) [env: AITO_LLM_PROVIDER].
+    #[arg(long, value_name = "MODEL")]
+    pub llm: Option<LlmChoice>,
+
+    /// Stop once every agent has been idle for a moment, print the summary and exit.
+    #[arg(long)]
+    pub exit_when_idle: bool,
+
+    /// The dashboard's address [env: AITO_DASHBOARD_BIND or AITO_BIND; default 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
+}
+
+/// `aito agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The agent's role, as in the configuration (ceo, dao, cmo, cto, cfo, coo, cco, ...).
+    #[arg(long, value_name = "ROLE")]
+    pub role: String,
+
+    /// The bus and store.
+    #[command(flatten)]
+    pub connection: Connection,
+
+    /// The model: claude, demo, or replay:FILE [env: AITO_LLM_PROVIDER; default claude].
+    #[arg(long, value_name = "MODEL")]
+    pub llm: Option<LlmChoice>,
+
+    /// Where GET /healthz is served [env: AITO_HEALTH_BIND; default 127.0.0.1:3001].
+    #[arg(long, value_name = "ADDR")]
+    pub health_bind: Option<SocketAddr>,
+}
+
+/// `aito dashboard`.
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// The bus and store.
+    #[command(flatten)]
+    pub connection: Connection,
+
+    /// The dashboard's address [env: AITO_DASHBOARD_BIND or AITO_BIND; default 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
+}
+
+/// `aito send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The recipient: a role name, an agent uuid, broadcast (or all), head or clevel.
+    #[arg(long, value_name = "ROLE|UUID|broadcast")]
+    pub to: String,
+
+    /// The message type: task, direct, alert, status_request, ...
+    #[arg(long = "type", value_name = "TYPE", default_value = "task")]
+    pub kind: String,
+
+    /// The payload, a JSON object such as '{"title": "Write the changelog"}'.
+    #[arg(long, value_name = "JSON")]
+    pub payload: String,
+
+    /// low, normal, high, urgent or critical.
+    #[arg(long, value_name = "PRIORITY", default_value = "normal", value_parser = parse_priority)]
+    pub priority: Priority,
+
+    /// The bus and store.
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+fn parse_priority(text: &str) -> Result<Priority, String> {
+    text.parse()
+}
+
+/// `aito status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON object (fields in docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The bus and store.
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// The human's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Answer {
+    /// Carry it out.
+    Approve,
+    /// Do not.
+    Reject,
+}
+
+/// `aito decide`.
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// The decision's id (from `aito status`).
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// approve or reject.
+    #[arg(value_name = "ANSWER")]
+    pub answer: Answer,
+
+    /// Why; the proposer reads it.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+
+    /// The bus and store.
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `aito config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print it resolved (environment applied, secrets
+    /// masked); exit 2 with every problem when it is unusable.
+    Check,
+}
+
+/// `aito health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// The endpoint.
+    #[arg(
+        value_name = "URL",
+        env = "AITO_HEALTH_URL",
+        default_value = "http://127.0.0.1:3001/healthz"
+    )]
+    pub url: String,
+
+    /// How long to wait for the answer, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3)]
+    pub timeout: u64,
+}
+
+impl Command {
+    /// The log filter when `RUST_LOG` is unset: daemons log their work, clients only
+    /// problems.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self {
+            Command::Run(_) | Command::Agent(_) | Command::Dashboard(_) => {
+                "warn,aito=info,aito_bin=info,aito_core=info,aito_redis=info,aito_claude=info"
+            }
+            _ => "warn",
+        }
+    }
+
+    /// Whether the command runs daemons (and wants worker threads).
+    pub fn is_long_running(&self) -> bool {
+        matches!(
+            self,
+            Command::Run(_) | Command::Agent(_) | Command::Dashboard(_)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn decide_takes_an_answer_and_a_reason() {
+        let cli = Cli::try_parse_from([
+            "aito",
+            "decide",
+            "0ce8853f-aabe-488c-bbc2-a05f10b1cdc3",
+            "approve",
+            "--reason",
+            "ok",
+        ])
+        .expect("parses");
+        let Command::Decide(args) = cli.command else {
+            panic!("not decide");
+        };
+        assert_eq!(args.answer, Answer::Approve);
+        let err = Cli::try_parse_from(["aito", "decide", "x", "maybe", "--reason", "r"])
+            .expect_err("bad answer");
+        assert_eq!(err.exit_code(), 2);
+    }
+}

@@ -1,0 +1,132 @@
+//! The operator's client: `aito send`, `aito status`, `aito decide`. They reach a running
+//! company through its store and bus, which only Redis shares between processes.
+
+use std::sync::Arc;
+
+use aito_core::decision::DecisionStatus;
+use aito_core::{Company, DecisionId, Envelope, MessageType, Sender};
+use serde_json::Value;
+
+use super::redis_url;
+use crate::backend::Backend;
+use crate::cli::{Answer, Connection, DecideArgs, SendArgs, StatusArgs};
+use crate::config::Config;
+use crate::error::Error;
+use crate::model::NoModel;
+use crate::status;
+
+/// The company as a client sees it: adapters, directory and decision engine, no daemon.
+async fn connect(connection: &Connection, config: &Config) -> Result<(Backend, Company), Error> {
+    let url = redis_url(connection.redis.as_deref(), config)?.ok_or_else(|| {
+        Error::NoCompany(format!(
+            "no company to talk to: give --redis URL or set AITO_REDIS_URL to the Redis of a running company. A company started by `aito run` without Redis lives inside that process only; use its dashboard instead (http://{} by default)",
+            config.dashboard_bind
+        ))
+    })?;
+    let backend = Backend::redis(&url, &config.redis.prefix).await?;
+    let company = config
+        .company_builder()
+        .bus(Arc::clone(&backend.bus))
+        .store(Arc::clone(&backend.store))
+        .llm(Arc::new(NoModel))
+        .workers(Arc::new(NoModel))
+        .build()?;
+    Ok((backend, company))
+}
+
+/// `aito send`: publishes the message and prints its envelope id.
+pub async fn send(args: SendArgs, config: Config) -> Result<(), Error> {
+    let payload: Value = serde_json::from_str(&args.payload).map_err(|err| {
+        Error::Usage(format!(
+            "--payload is not JSON ({err}); expected an object such as '{{\"title\": \"Write the changelog\"}}'"
+        ))
+    })?;
+    if !payload.is_object() {
+        return Err(Error::Usage(format!(
+            "--payload must be a JSON object such as '{{\"title\": \"Write the changelog\"}}', not {payload}"
+        )));
+    }
+    let kind = args.kind.trim();
+    if kind.is_empty() {
+        return Err(Error::Usage("--type must not be empty".to_owned()));
+    }
+    // The recipient is checked against the configuration before any connection is made.
+    config
+        .directory()
+        .route_text(&args.to)
+        .map_err(|err| Error::Usage(format!("--to: {err}")))?;
+
+    let (backend, company) = connect(&args.connection, &config).await?;
+    let runtime = company.runtime();
+    let (recipient, channel) = runtime
+        .directory
+        .route_text(&args.to)
+        .map_err(|err| Error::Usage(format!("--to: {err}")))?;
+    if let aito_core::Recipient::Agent(id) = &recipient {
+        let known = backend
+            .store
+            .statuses()
+            .await?
+            .iter()
+            .any(|status| status.id == *id);
+        if !known {
+            tracing::warn!(to = %args.to, agent = %id, "no daemon of this agent has reported to this store yet; the message waits in its inbox until one starts");
+        }
+    }
+    let envelope = Envelope::new(MessageType::from(kind), Sender::Human, payload)
+        .with_priority(args.priority)
+        .to(recipient);
+    let id = envelope.id;
+    runtime.bus.publish(channel, envelope).await?;
+    println!("{id}");
+    Ok(())
+}
+
+/// `aito status`: prints the report, as text or one JSON object.
+pub async fn status(args: StatusArgs, config: Config) -> Result<(), Error> {
+    let (backend, company) = connect(&args.connection, &config).await?;
+    let report = status::collect(&config, company.runtime(), &backend.describe()).await?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|err| Error::Runtime(format!("cannot write the report as JSON: {err}")))?;
+        println!("{text}");
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(())
+}
+
+/// `aito decide`: the human's answer to an escalated decision.
+pub async fn decide(args: DecideArgs, config: Config) -> Result<(), Error> {
+    let id: DecisionId = args.id.parse().map_err(|_| {
+        Error::Usage(format!(
+            "{:?} is not a decision id; `aito status` lists them (UUIDs)",
+            args.id
+        ))
+    })?;
+    if args.reason.trim().is_empty() {
+        return Err(Error::Usage(
+            "--reason must say why; the proposer reads it".to_owned(),
+        ));
+    }
+    let (_backend, company) = connect(&args.connection, &config).await?;
+    let approve = args.answer == Answer::Approve;
+    let decision = company
+        .runtime()
+        .engine
+        .human_decide(id, approve, args.reason.trim())
+        .await?;
+    let told = if decision.status == DecisionStatus::Approved {
+        "its proposer is told to carry it out"
+    } else {
+        "its proposer is told not to carry it out"
+    };
+    println!(
+        "decision {} \"{}\" is {}: {}; {told}",
+        decision.id,
+        decision.title,
+        decision.status,
+        decision.path()
+    );
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! `aito run`: the whole company in one process, with the dashboard, until Ctrl-C or SIGTERM
+//! (or, with `--exit-when-idle`, until nothing is left to do); then a summary.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aito_core::directory::Directory;
+use aito_core::store::Activity;
+use aito_core::{AgentId, MessageType, Role, RunningCompany};
+use tokio_util::sync::CancellationToken;
+
+use super::{listen, redis_url, shutdown_signal};
+use crate::backend::Backend;
+use crate::cli::RunArgs;
+use crate::config::Config;
+use crate::dashboard;
+use crate::error::Error;
+use crate::model::{self, Purpose};
+use crate::scenario::Kickoff;
+use crate::summary::{Baseline, RunFacts, Summary};
+
+/// How long every agent must stay idle before `--exit-when-idle` ends the run. Messages an
+/// agent sends reach their receiver within milliseconds; this leaves room for a loaded machine.
+const IDLE_SETTLE: Duration = Duration::from_millis(1000);
+
+/// How long to wait for every daemon to report that it serves.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the company.
+pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
+    let url = redis_url(args.connection.redis.as_deref(), &config)?;
+    let choice = model::choose(args.llm.clone(), &config, Purpose::Company)?;
+    let backend = Backend::open(url.as_ref(), &config.redis.prefix).await?;
+    let adapters = model::adapters(&choice, &config, Arc::clone(&backend.bus))?;
+    let company = config
+        .company_builder()
+        .bus(Arc::clone(&backend.bus))
+        .store(Arc::clone(&backend.store))
+        .llm(Arc::clone(&adapters.llm))
+        .workers(Arc::clone(&adapters.workers))
+        .build()?;
+    check_kickoff(&adapters.kickoff, &company.runtime().directory)?;
+    let agents: Vec<(AgentId, Role)> = company
+        .agents()
+        .map(|(id, spec)| (id, spec.role.clone()))
+        .collect();
+
+    let bind = args.bind.unwrap_or(config.dashboard_bind);
+    let listener = listen(bind, "the dashboard", "--bind or AITO_DASHBOARD_BIND").await?;
+    let address = listener
+        .local_addr()
+        .map_err(|err| Error::Runtime(format!("the dashboard socket has no address: {err}")))?;
+
+    let baseline = Baseline::take(company.runtime(), &agents).await?;
+    let started = Instant::now();
+    let running = company.start()?;
+    tracing::info!(
+        company = %config.company,
+        agents = agents.len(),
+        store = %backend.describe(),
+        model = %adapters.description,
+        "company running; dashboard on http://{address}"
+    );
+    let dashboard_stop = CancellationToken::new();
+    let dashboard = tokio::spawn(dashboard::serve(
+        listener,
+        super::dashboard::state(&config, running.runtime().clone()),
+        dashboard_stop.clone(),
+    ));
+
+    let work = drive(
+        &running,
+        &agents,
+        &adapters.kickoff,
+        &baseline,
+        args.exit_when_idle,
+    );
+    let result = tokio::select! {
+        () = shutdown_signal() => Ok(()),
+        result = work => result,
+        () = running.stopped() => Ok(()),
+    };
+    let runtime = running.runtime().clone();
+    running.shutdown().await;
+    dashboard_stop.cancel();
+    match dashboard.await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!(error = %err, "the dashboard stopped with an error"),
+        Err(err) => tracing::warn!(error = %err, "the dashboard task failed"),
+    }
+    result?;
+
+    let summary = Summary::collect(
+        &runtime,
+        &agents,
+        &baseline,
+        RunFacts {
+            model: adapters.description.clone(),
+            backend: backend.describe(),
+            shared: backend.redis.is_some(),
+            elapsed: started.elapsed(),
+            budget_usd_per_day: config.company_budget.usd_per_day,
+        },
+    )
+    .await?;
+    print!("{summary}");
+    Ok(())
+}
+
+/// Refuses a scenario whose first messages go to no one in this company.
+fn check_kickoff(kickoff: &[Kickoff], directory: &Directory) -> Result<(), Error> {
+    for message in kickoff {
+        directory.route_text(&message.to).map_err(|err| {
+            Error::Usage(format!(
+                "the scenario's kickoff message to {:?} cannot be delivered: {err}",
+                message.to
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Waits for the daemons, sends the scenario's first messages, and with `exit_when_idle`
+/// returns once the company has nothing left to do (else never).
+async fn drive(
+    running: &RunningCompany,
+    agents: &[(AgentId, Role)],
+    kickoff: &[Kickoff],
+    baseline: &Baseline,
+    exit_when_idle: bool,
+) -> Result<(), Error> {
+    wait_serving(running, agents, baseline).await;
+    for message in kickoff {
+        let id = running
+            .send(
+                &message.to,
+                MessageType::from(message.kind.as_str()),
+                message.payload.clone(),
+                message.priority,
+            )
+            .await?;
+        tracing::info!(to = %message.to, kind = %message.kind, %id, "scenario message sent");
+    }
+    if exit_when_idle {
+        running.wait_idle(IDLE_SETTLE).await;
+        tracing::info!("every agent is idle; stopping");
+        Ok(())
+    } else {
+        std::future::pending().await
+    }
+}
+
+/// Waits until every daemon has reported since the run started (so nothing is sent before
+/// they listen, and idleness means something).
+async fn wait_serving(running: &RunningCompany, agents: &[(AgentId, Role)], baseline: &Baseline) {
+    let store = &running.runtime().store;
+    let since = baseline.started;
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let statuses = store.statuses().await.unwrap_or_default();
+        let waiting: Vec<&Role> = agents
+            .iter()
+            .filter(|(id, _)| {
+                !statuses.iter().any(|status| {
+                    status.id == *id
+                        && status.activity != Activity::Stopped
+                        && since.is_none_or(|since| status.heartbeat >= since)
+                })
+            })
+            .map(|(_, role)| role)
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let roles: Vec<&str> = waiting.iter().map(|role| role.as_str()).collect();
+            tracing::warn!(waiting = ?roles, "some daemons did not report within {START_TIMEOUT:?}; going on");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

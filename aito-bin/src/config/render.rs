@@ -1,0 +1,209 @@
+//! The resolved configuration as TOML, for `aito config check`: what every field ended up as,
+//! secrets masked, and where overrides came from.
+
+use std::collections::BTreeMap;
+
+use aito_core::Budget;
+use toml::{Table, Value};
+
+use super::{Config, McpKind, McpValue, ProfileSource};
+
+fn string(text: impl Into<String>) -> Value {
+    Value::String(text.into())
+}
+
+fn strings<I, S>(items: I) -> Value
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    Value::Array(items.into_iter().map(|item| string(item)).collect())
+}
+
+fn budget(budget: &Budget) -> Value {
+    let mut table = Table::new();
+    if let Some(sessions) = budget.sessions_per_hour {
+        table.insert(
+            "sessions_per_hour".into(),
+            Value::Integer(i64::from(sessions)),
+        );
+    }
+    if let Some(usd) = budget.usd_per_hour {
+        table.insert("usd_per_hour".into(), Value::Float(usd));
+    }
+    if let Some(usd) = budget.usd_per_day {
+        table.insert("usd_per_day".into(), Value::Float(usd));
+    }
+    Value::Table(table)
+}
+
+fn values(values: &BTreeMap<String, McpValue>) -> Value {
+    Value::Table(
+        values
+            .iter()
+            .map(|(key, value)| {
+                let shown = match value {
+                    McpValue::Plain(text) => text.clone(),
+                    McpValue::Secret(_) => "*** (from the environment)".to_owned(),
+                };
+                (key.clone(), string(shown))
+            })
+            .collect(),
+    )
+}
+
+fn hours(duration: std::time::Duration) -> Value {
+    Value::Float(duration.as_secs_f64() / 3600.0)
+}
+
+pub(super) fn render(config: &Config) -> String {
+    let mut root = Table::new();
+
+    let mut company = Table::new();
+    company.insert("name".into(), string(&config.company));
+    company.insert(
+        "workspace_root".into(),
+        string(config.workspace_root.display().to_string()),
+    );
+    company.insert("budget".into(), budget(&config.company_budget));
+    root.insert("company".into(), Value::Table(company));
+
+    let agents = config
+        .agents
+        .iter()
+        .map(|agent| {
+            let spec = &agent.spec;
+            let mut table = Table::new();
+            table.insert("role".into(), string(spec.role.as_str()));
+            if let Some(id) = spec.id {
+                table.insert("id".into(), string(id.to_string()));
+            }
+            let profile = match &agent.profile {
+                ProfileSource::BuiltIn => format!("(built in: profiles/{}.md)", spec.role),
+                ProfileSource::File(path) => path.display().to_string(),
+            };
+            table.insert("profile".into(), string(profile));
+            table.insert(
+                "schedules".into(),
+                strings(spec.schedules.iter().map(|schedule| schedule.expression())),
+            );
+            table.insert(
+                "mcp_servers".into(),
+                strings(spec.mcp_servers.iter().cloned()),
+            );
+            if let Some(model) = &spec.model {
+                table.insert("model".into(), string(model));
+            }
+            table.insert("run_on_startup".into(), Value::Boolean(spec.run_on_startup));
+            if let Some(workspace) = &spec.workspace {
+                table.insert("workspace".into(), string(workspace.display().to_string()));
+            }
+            table.insert("budget".into(), budget(&spec.budget));
+            Value::Table(table)
+        })
+        .collect();
+    root.insert("agents".into(), Value::Array(agents));
+
+    let mut mcp = Table::new();
+    for (name, server) in &config.mcp {
+        let mut table = Table::new();
+        table.insert("type".into(), string(server.kind.as_str()));
+        match server.kind {
+            McpKind::Stdio => {
+                if let Some(command) = &server.command {
+                    table.insert("command".into(), string(command));
+                }
+                table.insert("args".into(), strings(server.args.iter().cloned()));
+                table.insert("env".into(), values(&server.env));
+            }
+            McpKind::Http | McpKind::Sse => {
+                if let Some(url) = &server.url {
+                    table.insert("url".into(), string(url));
+                }
+                table.insert("headers".into(), values(&server.headers));
+            }
+        }
+        mcp.insert(name.clone(), Value::Table(table));
+    }
+    root.insert("mcp".into(), Value::Table(mcp));
+
+    let mut redis = Table::new();
+    redis.insert(
+        "url".into(),
+        string(match &config.redis.url {
+            Some(url) => url.masked(),
+            None => "(none: the embedded in-memory bus and store)".to_owned(),
+        }),
+    );
+    redis.insert("prefix".into(), string(&config.redis.prefix));
+    root.insert("redis".into(), Value::Table(redis));
+
+    let mut dashboard = Table::new();
+    dashboard.insert("bind".into(), string(config.dashboard_bind.to_string()));
+    dashboard.insert(
+        "token".into(),
+        string(if config.dashboard_token.is_some() {
+            "*** (from AITO_DASHBOARD_TOKEN)"
+        } else {
+            "(not set: the dashboard refuses every write)"
+        }),
+    );
+    if let Some(webhook) = &config.escalation_webhook {
+        dashboard.insert("escalation_webhook".into(), string(webhook.shown()));
+    }
+    if let Some(url) = &config.public_url {
+        dashboard.insert("public_url".into(), string(url));
+    }
+    root.insert("dashboard".into(), Value::Table(dashboard));
+
+    let mut health = Table::new();
+    health.insert("bind".into(), string(config.health_bind.to_string()));
+    root.insert("health".into(), Value::Table(health));
+
+    let mut llm = Table::new();
+    llm.insert(
+        "provider".into(),
+        string(match &config.llm.provider {
+            Some(choice) => choice.to_string(),
+            None => "(chosen at start: claude when on the PATH, else the demo)".to_owned(),
+        }),
+    );
+    llm.insert("claude_binary".into(), string(&config.llm.claude_binary));
+    if let Some(model) = &config.llm.model {
+        llm.insert("model".into(), string(model));
+    }
+    llm.insert(
+        "session_timeout_secs".into(),
+        Value::Integer(i64::try_from(config.llm.session_timeout.as_secs()).unwrap_or(i64::MAX)),
+    );
+    if let Some(turns) = config.llm.max_turns {
+        llm.insert("max_turns".into(), Value::Integer(i64::from(turns)));
+    }
+    root.insert("llm".into(), Value::Table(llm));
+
+    let mut decisions = Table::new();
+    decisions.insert("minor_hours".into(), hours(config.decisions.minor));
+    decisions.insert("major_hours".into(), hours(config.decisions.major));
+    decisions.insert("critical_hours".into(), hours(config.decisions.critical));
+    decisions.insert(
+        "max_rounds".into(),
+        Value::Integer(i64::from(config.decisions.max_rounds)),
+    );
+    root.insert("decisions".into(), Value::Table(decisions));
+
+    let mut out = format!("# aito configuration resolved from {}\n", config.source);
+    if config.overrides.is_empty() {
+        out.push_str("# no AITO_* environment variable changed it\n");
+    } else {
+        out.push_str(&format!(
+            "# overridden by the environment: {}\n",
+            config.overrides.join(", ")
+        ));
+    }
+    for warning in &config.warnings {
+        out.push_str(&format!("# warning: {warning}\n"));
+    }
+    out.push('\n');
+    out.push_str(&toml::to_string(&root).unwrap_or_else(|err| format!("# cannot render: {err}\n")));
+    out
+}

@@ -1,0 +1,329 @@
+//! The summary `aito run` prints when it ends: who did what, each decision's path, what was
+//! spent, and what still waits for a human.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use aito_core::budget::Scope;
+use aito_core::decision::{Decision, DecisionStatus, VoteChoice};
+use aito_core::store::{HistoryEntry, Outcome};
+use aito_core::{AgentId, Role, Runtime};
+use chrono::{DateTime, Utc};
+
+use crate::error::Error;
+
+/// Spend when the run started, to report what the run itself spent.
+#[derive(Clone, Debug, Default)]
+pub struct Baseline {
+    /// When the run started.
+    pub started: Option<DateTime<Utc>>,
+    company_usd: f64,
+    agents_usd: BTreeMap<AgentId, f64>,
+}
+
+impl Baseline {
+    /// Reads the counters at the start of a run.
+    pub async fn take(runtime: &Runtime, agents: &[(AgentId, Role)]) -> Result<Self, Error> {
+        let now = runtime.clock.now();
+        let mut agents_usd = BTreeMap::new();
+        for (id, _) in agents {
+            let spend = runtime
+                .ledger
+                .spend(&Scope::Agent(id.to_string()), now)
+                .await?;
+            agents_usd.insert(*id, spend.usd_day);
+        }
+        Ok(Self {
+            started: Some(now),
+            company_usd: runtime.ledger.spend(&Scope::Company, now).await?.usd_day,
+            agents_usd,
+        })
+    }
+}
+
+/// What one agent did during the run.
+#[derive(Clone, Debug)]
+pub struct AgentWork {
+    /// Its role.
+    pub role: Role,
+    /// Its sessions, oldest first.
+    pub sessions: Vec<HistoryEntry>,
+    /// What it spent (sessions and workers).
+    pub spent_usd: f64,
+}
+
+/// The end-of-run summary.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// The company.
+    pub company: String,
+    /// The model in use.
+    pub model: String,
+    /// Where the bus and store were.
+    pub backend: String,
+    /// Whether the bus and store outlive this process.
+    pub shared: bool,
+    /// How long the run took.
+    pub elapsed: Duration,
+    /// Each agent's work, in the configured order.
+    pub agents: Vec<AgentWork>,
+    /// Decisions proposed during the run, and older ones still open.
+    pub decisions: Vec<Decision>,
+    /// Spend of the whole run.
+    pub spent_usd: f64,
+    /// Spend of the company today (UTC).
+    pub today_usd: f64,
+    /// The company's daily budget.
+    pub budget_usd_per_day: Option<f64>,
+    /// Workers started during the run.
+    pub workers: usize,
+    /// Triggers given up on during the run.
+    pub dead_letters: usize,
+}
+
+/// The run's facts that are not in the store.
+#[derive(Clone, Debug)]
+pub struct RunFacts {
+    /// The model in use.
+    pub model: String,
+    /// Where the bus and store were.
+    pub backend: String,
+    /// Whether the bus and store outlive this process.
+    pub shared: bool,
+    /// How long the run took.
+    pub elapsed: Duration,
+    /// The company's daily budget.
+    pub budget_usd_per_day: Option<f64>,
+}
+
+impl Summary {
+    /// Reads the summary from the store.
+    pub async fn collect(
+        runtime: &Runtime,
+        agents: &[(AgentId, Role)],
+        baseline: &Baseline,
+        facts: RunFacts,
+    ) -> Result<Self, Error> {
+        let now = runtime.clock.now();
+        let started = baseline.started.unwrap_or(now);
+        let keep = runtime.settings.history_keep;
+        let mut work = Vec::with_capacity(agents.len());
+        let mut workers = 0;
+        for (id, role) in agents {
+            let sessions: Vec<HistoryEntry> = runtime
+                .store
+                .history(*id, keep)
+                .await?
+                .into_iter()
+                .filter(|entry| entry.at >= started)
+                .collect();
+            workers += sessions
+                .iter()
+                .flat_map(|entry| &entry.actions)
+                .filter(|action| action.kind == "spawn_worker" && action.ok)
+                .count();
+            let spent = runtime
+                .ledger
+                .spend(&Scope::Agent(id.to_string()), now)
+                .await?
+                .usd_day;
+            let before = baseline.agents_usd.get(id).copied().unwrap_or(0.0);
+            work.push(AgentWork {
+                role: role.clone(),
+                sessions,
+                spent_usd: (spent - before).max(0.0),
+            });
+        }
+        let decisions = runtime
+            .store
+            .decisions(None)
+            .await?
+            .into_iter()
+            .filter(|decision| decision.created_at >= started || decision.status.is_open())
+            .collect();
+        let today = runtime.ledger.spend(&Scope::Company, now).await?.usd_day;
+        let dead_letters = runtime
+            .store
+            .dead_letters(None, 1000)
+            .await?
+            .iter()
+            .filter(|letter| letter.at >= started)
+            .count();
+        Ok(Self {
+            company: runtime.company.clone(),
+            model: facts.model,
+            backend: facts.backend,
+            shared: facts.shared,
+            elapsed: facts.elapsed,
+            agents: work,
+            decisions,
+            spent_usd: (today - baseline.company_usd).max(0.0),
+            today_usd: today,
+            budget_usd_per_day: facts.budget_usd_per_day,
+            workers,
+            dead_letters,
+        })
+    }
+
+    /// Decisions that wait for a human.
+    pub fn escalated(&self) -> impl Iterator<Item = &Decision> {
+        self.decisions
+            .iter()
+            .filter(|decision| decision.status == DecisionStatus::Escalated)
+    }
+}
+
+fn actions_of(entry: &HistoryEntry) -> String {
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for action in &entry.actions {
+        if action.ok {
+            *kinds.entry(action.kind.as_str()).or_default() += 1;
+        } else {
+            failures.push(format!("{} failed: {}", action.kind, action.detail));
+        }
+    }
+    let mut parts: Vec<String> = kinds
+        .into_iter()
+        .map(|(kind, count)| match (kind, count) {
+            ("message", 1) => "1 message".to_owned(),
+            ("message", n) => format!("{n} messages"),
+            (kind, 1) => kind.to_owned(),
+            (kind, n) => format!("{n} × {kind}"),
+        })
+        .collect();
+    parts.extend(failures);
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", parts.join("; "))
+    }
+}
+
+fn vote_word(choice: VoteChoice) -> &'static str {
+    match choice {
+        VoteChoice::Approve => "approved",
+        VoteChoice::Veto => "vetoed",
+        VoteChoice::Abstain => "abstained",
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sessions: usize = self.agents.iter().map(|agent| agent.sessions.len()).sum();
+        writeln!(
+            f,
+            "== aito run summary: {} ({:.1} s; model: {}; bus and store: {}) ==",
+            self.company,
+            self.elapsed.as_secs_f64(),
+            self.model,
+            self.backend
+        )?;
+        writeln!(f, "\nWho did what")?;
+        for agent in &self.agents {
+            let count = agent.sessions.len();
+            writeln!(
+                f,
+                "  {} — {count} session{}, ${:.2}",
+                agent.role,
+                if count == 1 { "" } else { "s" },
+                agent.spent_usd
+            )?;
+            for entry in &agent.sessions {
+                let outcome = match entry.outcome {
+                    Outcome::Handled | Outcome::HandledWithoutModel => "",
+                    Outcome::DeadLettered => " (gave up; dead-lettered)",
+                    Outcome::Dropped => " (dropped)",
+                };
+                writeln!(f, "    - on {}{outcome}", entry.trigger)?;
+                writeln!(f, "      {}{}", entry.summary, actions_of(entry))?;
+            }
+        }
+        writeln!(f, "\nDecisions")?;
+        if self.decisions.is_empty() {
+            writeln!(f, "  none")?;
+        }
+        for decision in &self.decisions {
+            writeln!(
+                f,
+                "  [{}] \"{}\" proposed by {}",
+                decision.tier, decision.title, decision.proposer_role
+            )?;
+            writeln!(f, "    path: {}", decision.path())?;
+            for round in 1..=decision.round {
+                let votes: Vec<String> = decision
+                    .votes
+                    .iter()
+                    .filter(|vote| vote.round == round)
+                    .map(|vote| {
+                        format!("{} {} ({})", vote.role, vote_word(vote.choice), vote.reason)
+                    })
+                    .collect();
+                if !votes.is_empty() {
+                    writeln!(f, "    round {round}: {}", votes.join("; "))?;
+                }
+            }
+            let end = match decision.status {
+                DecisionStatus::Escalated => format!(
+                    "escalated, waiting for a human: {}",
+                    decision.escalation.as_deref().unwrap_or("no reason given")
+                ),
+                status => status.to_string(),
+            };
+            writeln!(f, "    final: {end}")?;
+        }
+        let budget = self.budget_usd_per_day.map_or_else(
+            || "no daily limit".to_owned(),
+            |of| format!("${of:.2} a day"),
+        );
+        writeln!(f, "\nSpend")?;
+        writeln!(
+            f,
+            "  this run: ${:.2} ({sessions} session{}, {} worker{})",
+            self.spent_usd,
+            if sessions == 1 { "" } else { "s" },
+            self.workers,
+            if self.workers == 1 { "" } else { "s" }
+        )?;
+        writeln!(
+            f,
+            "  today (UTC): ${:.2} of the company's {budget}",
+            self.today_usd
+        )?;
+        if self.dead_letters > 0 {
+            writeln!(
+                f,
+                "\n{} trigger(s) were given up on and dead-lettered; the logs above say why.",
+                self.dead_letters
+            )?;
+        }
+        let escalated: Vec<&Decision> = self.escalated().collect();
+        if escalated.is_empty() {
+            writeln!(f, "\nNo decision waits for a human.")?;
+        } else {
+            writeln!(
+                f,
+                "\nOpen escalations: {} decision{} still wait{} for a human",
+                escalated.len(),
+                if escalated.len() == 1 { "" } else { "s" },
+                if escalated.len() == 1 { "s" } else { "" }
+            )?;
+            for decision in &escalated {
+                writeln!(f, "  {}  \"{}\"", decision.id, decision.title)?;
+            }
+            if self.shared {
+                writeln!(
+                    f,
+                    "  Answer with `aito decide <ID> approve|reject --reason TEXT` (same --redis), or on the dashboard."
+                )?;
+            } else {
+                writeln!(
+                    f,
+                    "  This run used the embedded in-memory store, which ends with the process, so these stay unanswered.\n  To answer escalations, run on Redis (--redis URL) and use `aito decide <ID> approve|reject --reason TEXT`,\n  or answer them on the dashboard while `aito run` is running."
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

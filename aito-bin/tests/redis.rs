@@ -1,0 +1,258 @@
+//! The operator's client against a company running on a private `redis-server`: `aito send`
+//! reaches an agent, `aito status --json` shows what it did, `aito decide` answers an
+//! escalation; and `aito agent` alone, with its health endpoint.
+
+mod binary;
+
+use std::time::Duration;
+
+use aito_redis::testing::RedisServer;
+use binary::{Running, aito, eventually, output, texts};
+use serde_json::Value;
+
+const SCRIPT: &str = r#"{
+  "responses": [
+    {"role": "cto", "when": "Write the changelog", "cost_usd": 0.05,
+     "response": {"summary": "Wrote the changelog for 0.2", "actions": []}},
+    {"role": "cfo", "when": "Pay the auditors", "cost_usd": 0.02,
+     "response": {"summary": "Proposed paying the auditors from the treasury", "actions": [
+       {"type": "propose_decision", "data": {"tier": "critical", "title": "Pay the auditors 20,000 USDC", "description": "Treasury transfer."}}]}},
+    {"role": "ceo", "when": "Pay the auditors", "response": {"summary": "Approved", "actions": [
+       {"type": "vote", "data": {"decisionId": "{{trigger.decisionId}}", "vote": "approve", "reason": "planned"}}]}},
+    {"role": "dao", "when": "Pay the auditors", "response": {"summary": "Approved", "actions": [
+       {"type": "vote", "data": {"decisionId": "{{trigger.decisionId}}", "vote": "approve", "reason": "in the budget"}}]}},
+    {"role": "cfo", "when": "carry it out now", "cost_usd": 0.01,
+     "response": {"summary": "Paid the auditors", "actions": []}}
+  ]
+}"#;
+
+fn status(dir: &std::path::Path, url: &str) -> Value {
+    let run = output(aito(dir, &["status", "--json", "--redis", url]));
+    let (stdout, stderr) = texts(&run);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("not JSON ({err}):\n{stdout}"))
+}
+
+fn agent<'a>(status: &'a Value, role: &str) -> &'a Value {
+    status["agents"]
+        .as_array()
+        .and_then(|agents| agents.iter().find(|agent| agent["role"] == role))
+        .unwrap_or_else(|| panic!("no {role} in {status}"))
+}
+
+#[test]
+fn send_status_and_decide_reach_a_company_running_on_redis() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("script.json"), SCRIPT).expect("script");
+    let company = Running::start(aito(
+        dir.path(),
+        &[
+            "run",
+            "--redis",
+            &url,
+            "--llm",
+            "replay:script.json",
+            "--bind",
+            "127.0.0.1:0",
+        ],
+    ));
+
+    // Every agent reports idle once the company serves.
+    let ready = eventually("every agent idle", Duration::from_secs(30), || {
+        let status = status(dir.path(), &url);
+        let agents = status["agents"].as_array()?;
+        (agents.len() == 7 && agents.iter().all(|agent| agent["status"] == "idle"))
+            .then_some(status)
+    });
+    assert_eq!(ready["company"], "acme");
+    assert_eq!(ready["open_decisions"], 0);
+    assert_eq!(agent(&ready, "cto")["sessions_total"], 0);
+
+    // A message from the operator is handled, and shows in the status.
+    let send = output(aito(
+        dir.path(),
+        &[
+            "send",
+            "--redis",
+            &url,
+            "--to",
+            "cto",
+            "--type",
+            "task",
+            "--payload",
+            r#"{"title": "Write the changelog"}"#,
+        ],
+    ));
+    let (stdout, stderr) = texts(&send);
+    assert_eq!(send.status.code(), Some(0), "{stderr}");
+    let id = stdout.trim();
+    assert!(
+        uuid_like(id),
+        "aito send prints the envelope id, got {stdout:?}"
+    );
+    let handled = eventually("the CTO handled the task", Duration::from_secs(30), || {
+        let status = status(dir.path(), &url);
+        let cto = agent(&status, "cto");
+        (cto["sessions_total"] == 1 && cto["status"] == "idle").then_some(status)
+    });
+    let cto = agent(&handled, "cto");
+    assert_eq!(cto["last_summary"], "Wrote the changelog for 0.2");
+    assert_eq!(cto["status"], "idle");
+    assert_eq!(cto["queue"], 0);
+    assert!(
+        (cto["spent_today_usd"].as_f64().unwrap_or(0.0) - 0.05).abs() < 1e-9,
+        "{cto}"
+    );
+    assert!((handled["spend"]["today_usd"].as_f64().unwrap_or(0.0) - 0.05).abs() < 1e-9);
+
+    // A critical decision escalates; the human's answer through aito decide is carried out.
+    let send = output(aito(
+        dir.path(),
+        &[
+            "send",
+            "--redis",
+            &url,
+            "--to",
+            "cfo",
+            "--payload",
+            r#"{"title": "Pay the auditors"}"#,
+            "--priority",
+            "high",
+        ],
+    ));
+    assert_eq!(send.status.code(), Some(0), "{}", texts(&send).1);
+    let escalated = eventually("the decision escalated", Duration::from_secs(30), || {
+        let status = status(dir.path(), &url);
+        let decision = status["decisions"].as_array()?.first()?.clone();
+        (decision["status"] == "escalated").then_some(decision)
+    });
+    assert_eq!(escalated["tier"], "critical");
+    assert_eq!(escalated["proposer"], "cfo");
+    let decision_id = escalated["id"].as_str().expect("id").to_owned();
+    let decide = output(aito(
+        dir.path(),
+        &[
+            "decide",
+            &decision_id,
+            "approve",
+            "--reason",
+            "audit is due",
+            "--redis",
+            &url,
+        ],
+    ));
+    let (stdout, stderr) = texts(&decide);
+    assert_eq!(decide.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("is approved: pending → escalated → approved"),
+        "{stdout}"
+    );
+    let executed = eventually("the CFO carried it out", Duration::from_secs(30), || {
+        let status = status(dir.path(), &url);
+        let decision = status["decisions"].as_array()?.first()?.clone();
+        (decision["status"] == "executed").then_some(decision)
+    });
+    assert_eq!(executed["human"], "approve");
+    assert_eq!(
+        executed["path"],
+        "pending → escalated → approved → executed"
+    );
+
+    // Answering twice is refused: the decision is no longer escalated.
+    let again = output(aito(
+        dir.path(),
+        &[
+            "decide",
+            &decision_id,
+            "reject",
+            "--reason",
+            "late",
+            "--redis",
+            &url,
+        ],
+    ));
+    let (_, stderr) = texts(&again);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr.contains("a human answers only escalated decisions"),
+        "{stderr}"
+    );
+
+    // SIGTERM stops the company cleanly, with its summary.
+    let (code, stdout) = company.terminate(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("  cto — 1 session, $0.05"), "{stdout}");
+    assert!(
+        stdout.contains("No decision waits for a human."),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn one_agent_serves_its_health_endpoint_and_handles_its_messages() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("script.json"), SCRIPT).expect("script");
+    let mut daemon = Running::start(aito(
+        dir.path(),
+        &[
+            "agent",
+            "--role",
+            "cto",
+            "--redis",
+            &url,
+            "--llm",
+            "replay:script.json",
+            "--health-bind",
+            "127.0.0.1:0",
+        ],
+    ));
+    let line = daemon.wait_for_line("health on http://", Duration::from_secs(30));
+    let health = line
+        .split("health on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the health URL")
+        .to_owned();
+    daemon.wait_for_line("serving", Duration::from_secs(30));
+
+    let probe = output(aito(dir.path(), &["health", &health]));
+    assert_eq!(probe.status.code(), Some(0), "{}", texts(&probe).1);
+    let ready = health.replace("/healthz", "/readyz");
+    let probe = output(aito(dir.path(), &["health", &ready]));
+    assert_eq!(probe.status.code(), Some(0), "{}", texts(&probe).1);
+
+    let send = output(aito(
+        dir.path(),
+        &[
+            "send",
+            "--redis",
+            &url,
+            "--to",
+            "cto",
+            "--payload",
+            r#"{"title": "Write the changelog"}"#,
+        ],
+    ));
+    assert_eq!(send.status.code(), Some(0), "{}", texts(&send).1);
+    daemon.wait_for_line("Wrote the changelog for 0.2", Duration::from_secs(30));
+    let status = status(dir.path(), &url);
+    assert_eq!(agent(&status, "cto")["sessions_total"], 1);
+    assert_eq!(
+        agent(&status, "ceo")["status"],
+        "unknown",
+        "only the CTO runs here"
+    );
+
+    let (code, _) = daemon.terminate(Duration::from_secs(30));
+    assert_eq!(code, Some(0));
+    let status = self::status(dir.path(), &url);
+    assert_eq!(agent(&status, "cto")["status"], "stopped");
+}
+
+fn uuid_like(text: &str) -> bool {
+    text.len() == 36 && text.chars().filter(|c| *c == '-').count() == 4
+}
