@@ -62,6 +62,12 @@ pub enum Command {
     },
     /// Probe a health endpoint: exit 0 when it answers 200 (for container health checks).
     Health(HealthArgs),
+    /// Replay a recording made with `aito run --record`: the same company on a virtual clock
+    /// against the recorded answers; reports the first step that differs (exit 1), or none.
+    Replay(ReplayArgs),
+    /// Show an agent's or the company's budget and spend, or change it (a human raising or
+    /// lowering a limit; an agent waiting for its budget resumes at once when it allows).
+    Budget(BudgetArgs),
 }
 
 /// Where the company's bus and store are.
@@ -91,6 +97,76 @@ pub struct RunArgs {
     /// The dashboard's address [env: AITO_DASHBOARD_BIND or AITO_BIND; default 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
+
+    /// Record the run as JSON lines (sessions, actions, workers, ticks, outside messages) for
+    /// `aito replay`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+}
+
+/// `aito replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recording.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Where the replayed agents' workspaces go (default: a temporary directory, removed after).
+    #[arg(long, value_name = "DIR")]
+    pub workspaces: Option<PathBuf>,
+}
+
+/// `aito budget`.
+#[derive(Debug, Args)]
+pub struct BudgetArgs {
+    /// The agent, by role; without it, the whole company's budget.
+    #[arg(long, value_name = "ROLE")]
+    pub agent: Option<String>,
+
+    /// Model sessions per clock hour (a number, or `none` for no limit).
+    #[arg(long, value_name = "N|none", value_parser = parse_limit)]
+    pub sessions_per_hour: Option<Limit>,
+
+    /// USD per clock hour (a number, or `none`).
+    #[arg(long, value_name = "USD|none", value_parser = parse_limit)]
+    pub usd_per_hour: Option<Limit>,
+
+    /// USD per UTC day (a number, or `none`).
+    #[arg(long, value_name = "USD|none", value_parser = parse_limit)]
+    pub usd_per_day: Option<Limit>,
+
+    /// Tokens per clock hour (a number, or `none`).
+    #[arg(long, value_name = "N|none", value_parser = parse_limit)]
+    pub tokens_per_hour: Option<Limit>,
+
+    /// Tokens per UTC day (a number, or `none`).
+    #[arg(long, value_name = "N|none", value_parser = parse_limit)]
+    pub tokens_per_day: Option<Limit>,
+
+    /// The bus and store.
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// A budget limit given on the command line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Limit {
+    /// No limit of this kind.
+    None,
+    /// At most this much.
+    At(f64),
+}
+
+fn parse_limit(text: &str) -> Result<Limit, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "none" | "unlimited" => Ok(Limit::None),
+        number => match number.parse::<f64>() {
+            Ok(value) if value.is_finite() && value >= 0.0 => Ok(Limit::At(value)),
+            _ => Err(format!(
+                "expected a number of at least 0, or none; saw {text:?}"
+            )),
+        },
+    }
 }
 
 /// `aito agent`.
@@ -226,8 +302,14 @@ impl Command {
             Command::Run(_) | Command::Agent(_) | Command::Dashboard(_) => {
                 "warn,aito=info,aito_bin=info,aito_core=info,aito_redis=info,aito_claude=info"
             }
+            Command::Replay(_) => "error",
             _ => "warn",
         }
+    }
+
+    /// Whether the command runs on a virtual clock (tokio's paused time).
+    pub fn is_virtual_time(&self) -> bool {
+        matches!(self, Command::Replay(_))
     }
 
     /// Whether the command runs daemons (and wants worker threads).

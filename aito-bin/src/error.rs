@@ -28,6 +28,9 @@ pub enum Error {
     /// A replay scenario is unusable.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
+    /// A replay found a step that differs from its recording (already printed).
+    #[error("the replay diverged from the recording")]
+    Diverged,
     /// A client command has no company to talk to.
     #[error("{0}")]
     NoCompany(String),
@@ -74,7 +77,8 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Usage(_) | Error::Scenario(_) => EXIT_USAGE,
-            Error::NoCompany(_)
+            Error::Diverged
+            | Error::NoCompany(_)
             | Error::Redis { .. }
             | Error::Bind { .. }
             | Error::Company(_)

@@ -22,7 +22,12 @@ fn main() -> ExitCode {
         }
     };
     logging::init(cli.command.default_log_filter());
-    let mut builder = if cli.command.is_long_running() {
+    let mut builder = if cli.command.is_virtual_time() {
+        // A replay's time is virtual: timers fire as soon as everything waits.
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        builder.start_paused(true);
+        builder
+    } else if cli.command.is_long_running() {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.worker_threads(2);
         builder

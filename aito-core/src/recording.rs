@@ -187,9 +187,15 @@ impl Entry {
 }
 
 /// Receives a company's entries as they happen.
+#[async_trait::async_trait]
 pub trait Recorder: Send + Sync {
     /// Takes one entry. Must not block for long: it runs on the agents' loops.
     fn record(&self, entry: Entry);
+
+    /// Called before an agent of `role` builds a prompt. A replay waits here until the
+    /// recorded session started, so agents see each other's effects as they did; recorders
+    /// do nothing.
+    async fn pace(&self, _role: &Role) {}
 }
 
 /// Writes entries as JSON lines to a file, flushing each, so a crash loses nothing written.
@@ -212,6 +218,7 @@ impl FileRecorder {
     }
 }
 
+#[async_trait::async_trait]
 impl Recorder for FileRecorder {
     fn record(&self, entry: Entry) {
         let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
@@ -246,6 +253,7 @@ impl MemoryRecorder {
     }
 }
 
+#[async_trait::async_trait]
 impl Recorder for MemoryRecorder {
     fn record(&self, entry: Entry) {
         self.entries

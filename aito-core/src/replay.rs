@@ -2,14 +2,20 @@
 //! reporting the first step where anything differs — a different prompt, a different action,
 //! a tick that did not come, a session the recording does not have.
 //!
-//! The replay runs on tokio's paused clock, anchored at the recorded start: cron ticks,
-//! deadlines and budget windows fall exactly where they fell, recorded sessions finish at their
-//! recorded times, and outside messages arrive when they arrived. Before comparing, ids,
-//! commit hashes and clock readings are normalized, since those differ between runs by nature.
-//! The decision policy and the context provider are not recorded: a replay uses the defaults
-//! unless given others.
+//! The replay runs on tokio's paused clock, anchored at the recorded start, so cron ticks,
+//! deadlines and budget windows fall where they fell. Agents run concurrently, so the replay
+//! also reproduces the recorded order of their effects: every timed event of the recording —
+//! a session starting (its prompt is built then), a session answering (its actions follow), a
+//! worker finishing, a message from outside — waits until its recorded time has come and every
+//! earlier event has completed; an answer completes when its actions have been carried out.
+//! An event that never comes (the replay has already diverged) is given up after
+//! [`SLACK`] of virtual time, so nothing waits forever.
+//!
+//! Before comparing, ids, commit hashes and clock readings are normalized, since those differ
+//! between runs by nature. The decision policy and the context provider are not recorded: a
+//! replay uses the defaults unless given others.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -17,11 +23,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use regex::Regex;
+use tokio::sync::Notify;
 
 use crate::agent::{AgentSpec, Settings};
 use crate::clock::Clock;
 use crate::company::{Company, CompanyError};
 use crate::context::ContextProvider;
+use crate::envelope::Envelope;
 use crate::llm::{LlmError, LlmRequest, LlmResponse, LlmSession};
 use crate::memory::{MemoryBus, MemoryStore};
 use crate::mock::IDLE_ANSWER;
@@ -29,6 +37,9 @@ use crate::recording::{Entry, RecordedAgent, Recorder, SessionOutcome, WorkerOut
 use crate::role::Role;
 use crate::store::ActionRecord;
 use crate::worker::{WorkerError, WorkerResult, WorkerSpawner, WorkerTask};
+
+/// How long past its recorded time an event may be late before the replay gives up on it.
+pub const SLACK: Duration = Duration::from_secs(10);
 
 /// Where a replay first differed from its recording.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,9 +106,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Normalizes what differs between runs by nature: ids, commit hashes, clock readings.
-struct Normalizer;
-
 // Constant patterns: they compile, and every replay test exercises them.
 static UUID: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -110,17 +118,16 @@ static TIME: LazyLock<Regex> = LazyLock::new(|| {
 static HASH: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b[0-9a-f]{7,40}\b").expect("constant pattern"));
 
-impl Normalizer {
-    fn apply(&self, text: &str) -> String {
-        let mut ids: HashMap<String, usize> = HashMap::new();
-        let text = UUID.replace_all(text, |caps: &regex::Captures<'_>| {
-            let next = ids.len() + 1;
-            let n = *ids.entry(caps[0].to_ascii_lowercase()).or_insert(next);
-            format!("<id{n}>")
-        });
-        let text = TIME.replace_all(&text, "<time>");
-        HASH.replace_all(&text, "<hash>").into_owned()
-    }
+/// Normalizes what differs between runs by nature: ids, commit hashes, clock readings.
+fn normalize(text: &str) -> String {
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let text = UUID.replace_all(text, |caps: &regex::Captures<'_>| {
+        let next = ids.len() + 1;
+        let n = *ids.entry(caps[0].to_ascii_lowercase()).or_insert(next);
+        format!("<id{n}>")
+    });
+    let text = TIME.replace_all(&text, "<time>");
+    HASH.replace_all(&text, "<hash>").into_owned()
 }
 
 /// The first line where two texts differ, for the report.
@@ -140,6 +147,67 @@ fn first_difference(expected: &str, actual: &str) -> (String, String) {
     }
 }
 
+/// A timed event of the recording the replay controls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Cue {
+    at: DateTime<Utc>,
+    step: usize,
+    kind: CueKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum CueKind {
+    /// A message from outside is sent.
+    Input,
+    /// A session starts: the agent builds its prompt.
+    Start,
+    /// A session answers; complete once its actions are carried out.
+    Answer,
+    /// A worker finishes.
+    Worker,
+}
+
+/// Lets the recording's timed events happen in their recorded order.
+struct Sequencer {
+    pending: Mutex<BTreeSet<Cue>>,
+    changed: Notify,
+    clock: Clock,
+}
+
+impl Sequencer {
+    /// Waits until `cue`'s time has come and every earlier event has completed (or been given
+    /// up after [`SLACK`]).
+    async fn turn(&self, cue: Cue) {
+        self.clock.sleep_until(cue.at).await;
+        let slack = chrono::Duration::from_std(SLACK).unwrap_or(chrono::Duration::MAX);
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let first = lock(&self.pending).first().copied();
+            let Some(first) = first.filter(|first| *first < cue) else {
+                return;
+            };
+            if self.clock.now() > first.at + slack {
+                tracing::debug!(step = first.step, kind = ?first.kind, "replay gives up waiting for an event that did not come");
+                self.done(first);
+                continue;
+            }
+            tokio::select! {
+                () = notified => {}
+                () = self.clock.sleep_until(first.at + slack + chrono::Duration::milliseconds(1)) => {}
+            }
+        }
+    }
+
+    /// Marks `cue` completed.
+    fn done(&self, cue: Cue) {
+        if lock(&self.pending).remove(&cue) {
+            self.changed.notify_waiters();
+        }
+    }
+}
+
 /// A recorded entry waiting to be matched, with its line.
 struct Pending<T> {
     step: usize,
@@ -147,7 +215,10 @@ struct Pending<T> {
 }
 
 struct RecordedSession {
-    ended_at: DateTime<Utc>,
+    start: Cue,
+    answer: Cue,
+    /// Whether actions followed the answer in the recording (then they complete the answer).
+    has_actions: bool,
     system_prompt: String,
     prompt: String,
     outcome: SessionOutcome,
@@ -156,10 +227,13 @@ struct RecordedSession {
 struct RecordedActions {
     /// The line of the session that produced them (the change a user makes is there).
     session_step: usize,
+    /// The answer cue they complete.
+    completes: Option<Cue>,
     actions: Vec<ActionRecord>,
 }
 
 struct RecordedWorker {
+    cue: Cue,
     task: String,
     outcome: WorkerOutcome,
 }
@@ -177,13 +251,12 @@ struct Expected {
     ticks: HashMap<Role, VecDeque<Pending<RecordedTick>>>,
 }
 
-/// What the replay's adapters share: the expectations and what differed.
+/// What the replay's adapters share: the expectations, the sequencer and what differed.
 struct Ledger {
     expected: Mutex<Expected>,
+    sequencer: Sequencer,
     divergences: Mutex<Vec<Divergence>>,
     sessions: Mutex<usize>,
-    normalizer: Normalizer,
-    clock: Clock,
 }
 
 impl Ledger {
@@ -199,10 +272,7 @@ impl Ledger {
     }
 
     fn compare(&self, step: usize, role: &Role, what: &str, expected: &str, actual: &str) {
-        let (expected, actual) = (
-            self.normalizer.apply(expected),
-            self.normalizer.apply(actual),
-        );
+        let (expected, actual) = (normalize(expected), normalize(actual));
         if expected != actual {
             let (expected, actual) = first_difference(&expected, &actual);
             self.diverge(step, role, what, expected, actual);
@@ -223,14 +293,8 @@ impl LlmSession for RecordedLlm {
             .get_mut(&request.role)
             .and_then(VecDeque::pop_front);
         let Some(Pending { step, item }) = next else {
-            let steps = lock(&ledger.expected)
-                .sessions
-                .values()
-                .flatten()
-                .map(|p| p.step)
-                .max();
             ledger.diverge(
-                steps.map_or(usize::MAX, |step| step + 1),
+                usize::MAX,
                 &request.role,
                 "extra session",
                 "(no further session for this role)".to_owned(),
@@ -246,6 +310,8 @@ impl LlmSession for RecordedLlm {
                 ..LlmResponse::default()
             });
         };
+        // The prompt is built: the start is complete (whether or not the daemon paced it).
+        ledger.sequencer.done(item.start);
         ledger.compare(
             step,
             &request.role,
@@ -254,8 +320,10 @@ impl LlmSession for RecordedLlm {
             &request.system_prompt,
         );
         ledger.compare(step, &request.role, "prompt", &item.prompt, &request.prompt);
-        // Finish when the recorded session finished, so the virtual clock follows the run.
-        ledger.clock.sleep_until(item.ended_at).await;
+        ledger.sequencer.turn(item.answer).await;
+        if !item.has_actions {
+            ledger.sequencer.done(item.answer);
+        }
         match item.outcome {
             SessionOutcome::Answer(response) => Ok(response),
             SessionOutcome::Failure(error) => Err(error),
@@ -287,6 +355,8 @@ impl WorkerSpawner for RecordedWorkers {
             ));
         };
         ledger.compare(step, &task.role, "worker", &item.task, &task.task);
+        ledger.sequencer.turn(item.cue).await;
+        ledger.sequencer.done(item.cue);
         match item.outcome {
             WorkerOutcome::Finished(mut result) => {
                 result.task_id = task.id;
@@ -297,7 +367,7 @@ impl WorkerSpawner for RecordedWorkers {
     }
 }
 
-/// Checks actions and ticks as the replayed company produces them.
+/// Paces session starts, and checks actions and ticks as the replayed company produces them.
 struct Verifier(Arc<Ledger>);
 
 fn describe_actions(actions: &[ActionRecord]) -> String {
@@ -315,7 +385,19 @@ fn describe_actions(actions: &[ActionRecord]) -> String {
         .join("; ")
 }
 
+#[async_trait]
 impl Recorder for Verifier {
+    async fn pace(&self, role: &Role) {
+        let start = lock(&self.0.expected)
+            .sessions
+            .get(role)
+            .and_then(|queue| queue.front())
+            .map(|session| session.item.start);
+        if let Some(start) = start {
+            self.0.sequencer.turn(start).await;
+        }
+    }
+
     fn record(&self, entry: Entry) {
         let ledger = &self.0;
         match entry {
@@ -325,13 +407,18 @@ impl Recorder for Verifier {
                     .get_mut(&role)
                     .and_then(VecDeque::pop_front);
                 match next {
-                    Some(Pending { item, .. }) => ledger.compare(
-                        item.session_step,
-                        &role,
-                        "actions",
-                        &describe_actions(&item.actions),
-                        &describe_actions(&actions),
-                    ),
+                    Some(Pending { item, .. }) => {
+                        ledger.compare(
+                            item.session_step,
+                            &role,
+                            "actions",
+                            &describe_actions(&item.actions),
+                            &describe_actions(&actions),
+                        );
+                        if let Some(answer) = item.completes {
+                            ledger.sequencer.done(answer);
+                        }
+                    }
                     None => ledger.diverge(
                         usize::MAX,
                         &role,
@@ -383,8 +470,9 @@ pub struct Replay {
     ended_at: Option<DateTime<Utc>>,
     agents: Vec<RecordedAgent>,
     settings: Settings,
-    inputs: Vec<(DateTime<Utc>, String, crate::envelope::Envelope)>,
+    inputs: Vec<(Cue, String, Envelope)>,
     expected: Expected,
+    cues: BTreeSet<Cue>,
     steps: usize,
     context: Option<Arc<dyn ContextProvider>>,
 }
@@ -426,16 +514,27 @@ impl Replay {
             settings: *settings,
             inputs: Vec::new(),
             expected: Expected::default(),
+            cues: BTreeSet::new(),
             steps,
             context: None,
         };
-        let mut last_session: HashMap<Role, usize> = HashMap::new();
+        // Per role, the last session and whether its actions have been seen.
+        let mut last_session: HashMap<Role, (usize, usize)> = HashMap::new();
         for (step, entry) in entries {
             match entry {
                 Entry::Start { .. } => {}
                 Entry::End { at } => replay.ended_at = Some(at),
-                Entry::Input { at, to, envelope } => replay.inputs.push((at, to, *envelope)),
+                Entry::Input { at, to, envelope } => {
+                    let cue = Cue {
+                        at,
+                        step,
+                        kind: CueKind::Input,
+                    };
+                    replay.cues.insert(cue);
+                    replay.inputs.push((cue, to, *envelope));
+                }
                 Entry::Session {
+                    at,
                     ended_at,
                     role,
                     system_prompt,
@@ -443,24 +542,54 @@ impl Replay {
                     outcome,
                     ..
                 } => {
-                    last_session.insert(role.clone(), step);
-                    replay
-                        .expected
-                        .sessions
-                        .entry(role)
-                        .or_default()
-                        .push_back(Pending {
-                            step,
-                            item: RecordedSession {
-                                ended_at,
-                                system_prompt,
-                                prompt,
-                                outcome,
-                            },
-                        });
+                    let start = Cue {
+                        at,
+                        step,
+                        kind: CueKind::Start,
+                    };
+                    let answer = Cue {
+                        at: ended_at,
+                        step,
+                        kind: CueKind::Answer,
+                    };
+                    replay.cues.insert(start);
+                    replay.cues.insert(answer);
+                    let queue = replay.expected.sessions.entry(role.clone()).or_default();
+                    last_session.insert(role, (step, queue.len()));
+                    queue.push_back(Pending {
+                        step,
+                        item: RecordedSession {
+                            start,
+                            answer,
+                            has_actions: false,
+                            system_prompt,
+                            prompt,
+                            outcome,
+                        },
+                    });
                 }
-                Entry::Actions { role, actions, .. } => {
-                    let session_step = last_session.get(&role).copied().unwrap_or(step);
+                Entry::Actions {
+                    at, role, actions, ..
+                } => {
+                    // The actions complete the answer of the role's last session; the answer
+                    // is released when they happened, so its effects land in the recorded order.
+                    let mut completes = None;
+                    let mut session_step = step;
+                    if let Some((last_step, index)) = last_session.remove(&role) {
+                        session_step = last_step;
+                        if let Some(session) = replay
+                            .expected
+                            .sessions
+                            .get_mut(&role)
+                            .and_then(|queue| queue.get_mut(index))
+                        {
+                            replay.cues.remove(&session.item.answer);
+                            session.item.answer.at = session.item.answer.at.max(at);
+                            session.item.has_actions = true;
+                            replay.cues.insert(session.item.answer);
+                            completes = Some(session.item.answer);
+                        }
+                    }
                     replay
                         .expected
                         .actions
@@ -470,16 +599,24 @@ impl Replay {
                             step,
                             item: RecordedActions {
                                 session_step,
+                                completes,
                                 actions,
                             },
                         });
                 }
                 Entry::Worker {
+                    at,
                     role,
                     task,
                     outcome,
                     ..
                 } => {
+                    let cue = Cue {
+                        at,
+                        step,
+                        kind: CueKind::Worker,
+                    };
+                    replay.cues.insert(cue);
                     replay
                         .expected
                         .workers
@@ -487,7 +624,7 @@ impl Replay {
                         .or_default()
                         .push_back(Pending {
                             step,
-                            item: RecordedWorker { task, outcome },
+                            item: RecordedWorker { cue, task, outcome },
                         });
                 }
                 Entry::Tick {
@@ -522,15 +659,18 @@ impl Replay {
     }
 
     /// Runs the replay. Call it with tokio's clock paused (`tokio::time::pause()`, or a
-    /// runtime built with `start_paused(true)`): the replay's time is virtual.
+    /// current-thread runtime built with `start_paused(true)`): the replay's time is virtual.
     pub async fn run(self, workspace_root: &Path) -> Result<ReplayReport, ReplayError> {
         let clock = Clock::starting_at(self.started_at);
         let ledger = Arc::new(Ledger {
             expected: Mutex::new(self.expected),
+            sequencer: Sequencer {
+                pending: Mutex::new(self.cues),
+                changed: Notify::new(),
+                clock,
+            },
             divergences: Mutex::new(Vec::new()),
             sessions: Mutex::new(0),
-            normalizer: Normalizer,
-            clock,
         });
         let mut agents = Vec::with_capacity(self.agents.len());
         for agent in &self.agents {
@@ -564,11 +704,12 @@ impl Replay {
             builder = builder.context(context);
         }
         let running = builder.build()?.start()?;
-        for (at, to, envelope) in self.inputs {
-            clock.sleep_until(at).await;
+        for (cue, to, envelope) in self.inputs {
+            ledger.sequencer.turn(cue).await;
             if let Err(err) = running.runtime().send(&to, envelope).await {
                 tracing::warn!(error = %err, "a recorded input could not be sent again");
             }
+            ledger.sequencer.done(cue);
         }
         let end = self.ended_at.unwrap_or(self.started_at);
         clock.sleep_until(end).await;
@@ -576,9 +717,8 @@ impl Replay {
         running.shutdown().await;
 
         let mut divergences = std::mem::take(&mut *lock(&ledger.divergences));
-        let leftover = {
+        {
             let expected = lock(&ledger.expected);
-            let mut leftover: Vec<Divergence> = Vec::new();
             let missing = |step: usize, role: &Role, what: &str| Divergence {
                 step,
                 role: Some(role.clone()),
@@ -587,24 +727,22 @@ impl Replay {
                 actual: "(the replay did not produce it)".to_owned(),
             };
             for (role, queue) in &expected.sessions {
-                leftover.extend(queue.iter().map(|p| missing(p.step, role, "session")));
+                divergences.extend(queue.iter().map(|p| missing(p.step, role, "session")));
             }
             for (role, queue) in &expected.actions {
-                leftover.extend(
+                divergences.extend(
                     queue
                         .iter()
                         .map(|p| missing(p.step, role, "set of actions")),
                 );
             }
             for (role, queue) in &expected.workers {
-                leftover.extend(queue.iter().map(|p| missing(p.step, role, "worker")));
+                divergences.extend(queue.iter().map(|p| missing(p.step, role, "worker")));
             }
             for (role, queue) in &expected.ticks {
-                leftover.extend(queue.iter().map(|p| missing(p.step, role, "tick")));
+                divergences.extend(queue.iter().map(|p| missing(p.step, role, "tick")));
             }
-            leftover
-        };
-        divergences.extend(leftover);
+        }
         divergences.sort_by_key(|divergence| divergence.step);
         let sessions = *lock(&ledger.sessions);
         Ok(ReplayReport {

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
+use aito_core::budget::Scope;
 use aito_core::decision::DecisionStatus;
-use aito_core::{Company, DecisionId, Envelope, MessageType, Sender};
+use aito_core::{Company, DecisionId, Envelope, MessageType, Role, Sender, control};
 use serde_json::Value;
 
 use super::redis_url;
 use crate::backend::Backend;
-use crate::cli::{Answer, Connection, DecideArgs, SendArgs, StatusArgs};
+use crate::cli::{Answer, BudgetArgs, Connection, DecideArgs, Limit, SendArgs, StatusArgs};
 use crate::config::Config;
 use crate::error::Error;
 use crate::model::NoModel;
@@ -58,11 +59,16 @@ pub async fn send(args: SendArgs, config: Config) -> Result<(), Error> {
 
     let (backend, company) = connect(&args.connection, &config).await?;
     let runtime = company.runtime();
-    let (recipient, channel) = runtime
-        .directory
-        .route_text(&args.to)
-        .map_err(|err| Error::Usage(format!("--to: {err}")))?;
-    if let aito_core::Recipient::Agent(id) = &recipient {
+    let envelope =
+        Envelope::new(MessageType::from(kind), Sender::Human, payload).with_priority(args.priority);
+    let sent = runtime
+        .send(&args.to, envelope)
+        .await
+        .map_err(|err| match err {
+            aito_core::SendError::Bus(err) => Error::Bus(err),
+            other => Error::Usage(format!("--to: {other}")),
+        })?;
+    if let aito_core::Recipient::Agent(id) = &sent.to {
         let known = backend
             .store
             .statuses()
@@ -73,11 +79,7 @@ pub async fn send(args: SendArgs, config: Config) -> Result<(), Error> {
             tracing::warn!(to = %args.to, agent = %id, "no daemon of this agent has reported to this store yet; the message waits in its inbox until one starts");
         }
     }
-    let envelope = Envelope::new(MessageType::from(kind), Sender::Human, payload)
-        .with_priority(args.priority)
-        .to(recipient);
-    let id = envelope.id;
-    runtime.bus.publish(channel, envelope).await?;
+    let id = sent.id;
     println!("{id}");
     Ok(())
 }
@@ -129,4 +131,107 @@ pub async fn decide(args: DecideArgs, config: Config) -> Result<(), Error> {
         decision.path()
     );
     Ok(())
+}
+
+/// `aito budget`: shows an agent's or the company's budget and spend; with limits given, sets
+/// them (the other limits stay as they are) and tells every daemon.
+pub async fn budget(args: BudgetArgs, config: Config) -> Result<(), Error> {
+    let (scope, configured, whose) = match &args.agent {
+        Some(text) => {
+            let role: Role = text
+                .parse()
+                .map_err(|err| Error::Usage(format!("--agent: {err}")))?;
+            let agent = config
+                .agents
+                .iter()
+                .find(|agent| agent.spec.role == role)
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--agent: no agent with role {role}; the company has: {}",
+                        config.directory().role_names()
+                    ))
+                })?;
+            let id = agent
+                .spec
+                .id
+                .ok_or_else(|| Error::Runtime(format!("the configuration gave {role} no id")))?;
+            (
+                Scope::Agent(id.to_string()),
+                agent.spec.budget.clone(),
+                format!("the {role}"),
+            )
+        }
+        None => (
+            Scope::Company,
+            config.company_budget.clone(),
+            "the company".to_owned(),
+        ),
+    };
+    let (_backend, company) = connect(&args.connection, &config).await?;
+    let runtime = company.runtime();
+    let mut budget = runtime.ledger.effective(&scope, &configured).await;
+    let changes = [
+        args.sessions_per_hour.map(|limit| {
+            budget.sessions_per_hour = value(limit).map(|n| n.round() as u32);
+        }),
+        args.usd_per_hour
+            .map(|limit| budget.usd_per_hour = value(limit)),
+        args.usd_per_day
+            .map(|limit| budget.usd_per_day = value(limit)),
+        args.tokens_per_hour.map(|limit| {
+            budget.tokens_per_hour = value(limit).map(|n| n.round() as u64);
+        }),
+        args.tokens_per_day.map(|limit| {
+            budget.tokens_per_day = value(limit).map(|n| n.round() as u64);
+        }),
+    ];
+    if changes.iter().any(Option::is_some) {
+        control::set_budget(
+            Arc::clone(&runtime.store),
+            runtime.bus.as_ref(),
+            &scope,
+            &budget,
+            "aito budget",
+        )
+        .await
+        .map_err(|err| Error::Runtime(format!("the budget could not be set: {err}")))?;
+        println!("Budget of {whose} set; every daemon was told.");
+    }
+    let spend = runtime.ledger.spend(&scope, runtime.clock.now()).await?;
+    let limit =
+        |value: Option<f64>| value.map_or_else(|| "no limit".to_owned(), |v| format!("{v}"));
+    println!("Budget of {whose}:");
+    println!(
+        "  sessions this hour  {:>10}  of {}",
+        spend.sessions_hour,
+        limit(budget.sessions_per_hour.map(f64::from))
+    );
+    println!(
+        "  USD this hour       {:>10.4}  of {}",
+        spend.usd_hour,
+        limit(budget.usd_per_hour)
+    );
+    println!(
+        "  USD today           {:>10.4}  of {}",
+        spend.usd_day,
+        limit(budget.usd_per_day)
+    );
+    println!(
+        "  tokens this hour    {:>10}  of {}",
+        spend.tokens_hour,
+        limit(budget.tokens_per_hour.map(|t| t as f64))
+    );
+    println!(
+        "  tokens today        {:>10}  of {}",
+        spend.tokens_day,
+        limit(budget.tokens_per_day.map(|t| t as f64))
+    );
+    Ok(())
+}
+
+fn value(limit: Limit) -> Option<f64> {
+    match limit {
+        Limit::None => None,
+        Limit::At(value) => Some(value),
+    }
 }

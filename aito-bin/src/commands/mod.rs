@@ -5,6 +5,7 @@ pub mod agent;
 pub mod client;
 pub mod config;
 pub mod dashboard;
+pub mod replay;
 pub mod run;
 
 use std::net::SocketAddr;
@@ -39,6 +40,8 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
         Command::Send(args) => client::send(args, load(path, &env)?).await,
         Command::Status(args) => client::status(args, load(path, &env)?).await,
         Command::Decide(args) => client::decide(args, load(path, &env)?).await,
+        Command::Budget(args) => client::budget(args, load(path, &env)?).await,
+        Command::Replay(args) => replay::replay(args).await,
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aito_core::directory::Directory;
+use aito_core::recording::FileRecorder;
 use aito_core::store::Activity;
 use aito_core::{AgentId, MessageType, Role, RunningCompany};
 use tokio_util::sync::CancellationToken;
@@ -32,13 +33,20 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
     let choice = model::choose(args.llm.clone(), &config, Purpose::Company)?;
     let backend = Backend::open(url.as_ref(), &config.redis.prefix).await?;
     let adapters = model::adapters(&choice, &config, Arc::clone(&backend.bus))?;
-    let company = config
+    let mut builder = config
         .company_builder()
         .bus(Arc::clone(&backend.bus))
         .store(Arc::clone(&backend.store))
         .llm(Arc::clone(&adapters.llm))
-        .workers(Arc::clone(&adapters.workers))
-        .build()?;
+        .workers(Arc::clone(&adapters.workers));
+    if let Some(path) = &args.record {
+        let recorder = FileRecorder::create(path).map_err(|err| {
+            Error::Usage(format!("--record: cannot create {}: {err}", path.display()))
+        })?;
+        tracing::info!(file = %path.display(), "recording the run");
+        builder = builder.recorder(Arc::new(recorder));
+    }
+    let company = builder.build()?;
     check_kickoff(&adapters.kickoff, &company.runtime().directory)?;
     let agents: Vec<(AgentId, Role)> = company
         .agents()

@@ -178,7 +178,13 @@ impl AgentDaemon {
             }
             let base = match prompt.take() {
                 Some(prompt) => prompt,
-                None => self.build_prompt(&queued.trigger, now).await,
+                None => {
+                    if let Some(recorder) = &runtime.recorder {
+                        recorder.pace(&self.spec.role).await;
+                    }
+                    self.build_prompt(&queued.trigger, runtime.clock.now())
+                        .await
+                }
             };
             let request_prompt = match &repair {
                 Some(error) => prompt::repair(&base, error, settings.prompt_budget),
@@ -488,10 +494,14 @@ impl AgentDaemon {
             for decision in decisions {
                 let involved = decision.proposer == self.id
                     || (decision.reviewers.contains(role) && decision.status.is_open());
-                // The CEO is informed of decisions taken without review since its last look.
+                // The CEO is informed of decisions carried out without its review since its
+                // last look (operational ones, or ones only others reviewed).
+                let executed_at = decision.history.last().map(|transition| transition.at);
                 let informed = role == &crate::role::Role::Ceo
                     && decision.status == DecisionStatus::Executed
-                    && since.is_none_or(|since| decision.created_at >= since);
+                    && decision.proposer != self.id
+                    && !decision.reviewers.contains(role)
+                    && since.is_none_or(|since| executed_at.is_some_and(|at| at > since));
                 let stale =
                     decision.status == DecisionStatus::Executed && decision.proposer == self.id;
                 if (involved && !stale) || informed {
