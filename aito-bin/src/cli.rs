@@ -312,6 +312,12 @@ impl Command {
         matches!(self, Command::Replay(_))
     }
 
+    /// Whether the command records a run: its agents then interleave on one thread, so the
+    /// recorded times give the true order of their effects and the replay can follow it.
+    pub fn is_recording(&self) -> bool {
+        matches!(self, Command::Run(args) if args.record.is_some())
+    }
+
     /// Whether the command runs daemons (and wants worker threads).
     pub fn is_long_running(&self) -> bool {
         matches!(

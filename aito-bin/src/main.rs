@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         let mut builder = tokio::runtime::Builder::new_current_thread();
         builder.start_paused(true);
         builder
-    } else if cli.command.is_long_running() {
+    } else if cli.command.is_long_running() && !cli.command.is_recording() {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.worker_threads(2);
         builder

@@ -256,3 +256,65 @@ fn one_agent_serves_its_health_endpoint_and_handles_its_messages() {
 fn uuid_like(text: &str) -> bool {
     text.len() == 36 && text.chars().filter(|c| *c == '-').count() == 4
 }
+
+#[test]
+fn budget_shows_and_changes_a_budget_in_the_store() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let show = output(aito(
+        dir.path(),
+        &["budget", "--agent", "cfo", "--redis", &url],
+    ));
+    let (stdout, stderr) = texts(&show);
+    assert_eq!(show.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("Budget of the cfo"), "{stdout}");
+    assert!(stdout.contains("of 3"), "the configured $3 a day: {stdout}");
+
+    let raise = output(aito(
+        dir.path(),
+        &[
+            "budget",
+            "--agent",
+            "cfo",
+            "--usd-per-day",
+            "10",
+            "--sessions-per-hour",
+            "none",
+            "--redis",
+            &url,
+        ],
+    ));
+    let (stdout, stderr) = texts(&raise);
+    assert_eq!(raise.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("set; every daemon was told"), "{stdout}");
+
+    let show = output(aito(
+        dir.path(),
+        &["budget", "--agent", "cfo", "--redis", &url],
+    ));
+    let (stdout, _) = texts(&show);
+    let usd_day = stdout
+        .lines()
+        .find(|line| line.contains("USD today"))
+        .unwrap_or_default();
+    assert!(usd_day.ends_with("of 10"), "{stdout}");
+    let sessions = stdout
+        .lines()
+        .find(|line| line.contains("sessions this hour"))
+        .unwrap_or_default();
+    assert!(sessions.ends_with("of no limit"), "{stdout}");
+
+    let company = output(aito(dir.path(), &["budget", "--redis", &url]));
+    assert!(texts(&company).0.contains("Budget of the company"));
+    let bad = output(aito(
+        dir.path(),
+        &["budget", "--agent", "nobody", "--redis", &url],
+    ));
+    assert_eq!(bad.status.code(), Some(2));
+    let bad = output(aito(
+        dir.path(),
+        &["budget", "--usd-per-day", "-1", "--redis", &url],
+    ));
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -61,11 +61,13 @@ impl ActionContext<'_> {
         }
         for (index, message) in response.messages.iter().enumerate() {
             let id = format!("{}#m{index}", self.trigger_id);
+            let at = self.pace().await;
             let result = self.once(&id, self.send_message(&id, message)).await;
-            self.record(&mut execution, id, "message", result);
+            self.record(&mut execution, id, "message", result, at);
         }
         for (index, action) in response.actions.iter().enumerate() {
             let id = format!("{}#a{index}", self.trigger_id);
+            let at = self.pace().await;
             let result = match action {
                 Action::Unknown { kind } => Err(format!(
                     "action #{index} of unknown type {kind:?} was skipped; the known types are spawn_worker, propose_decision, withdraw_decision, vote, create_task, alert, operational, request_human_action"
@@ -75,9 +77,17 @@ impl ActionContext<'_> {
                 }
                 action => self.once(&id, self.act(&id, action)).await,
             };
-            self.record(&mut execution, id, action.kind(), result);
+            self.record(&mut execution, id, action.kind(), result, at);
         }
         execution
+    }
+
+    /// Lets a replay hold the next action until its recorded moment; the time it runs at.
+    async fn pace(&self) -> chrono::DateTime<chrono::Utc> {
+        if let Some(recorder) = &self.runtime.recorder {
+            recorder.pace_action(&self.spec.role).await;
+        }
+        self.runtime.clock.now()
     }
 
     fn record(
@@ -86,6 +96,7 @@ impl ActionContext<'_> {
         id: String,
         kind: &str,
         result: Result<String, String>,
+        at: chrono::DateTime<chrono::Utc>,
     ) {
         let (ok, detail) = match result {
             Ok(detail) => (true, detail),
@@ -100,6 +111,7 @@ impl ActionContext<'_> {
             kind: kind.to_owned(),
             ok,
             detail,
+            at: Some(at),
         });
     }
 

@@ -196,6 +196,10 @@ pub trait Recorder: Send + Sync {
     /// recorded session started, so agents see each other's effects as they did; recorders
     /// do nothing.
     async fn pace(&self, _role: &Role) {}
+
+    /// Called before an agent of `role` carries out its next message or action. A replay
+    /// waits here until the recorded moment of that action; recorders do nothing.
+    async fn pace_action(&self, _role: &Role) {}
 }
 
 /// Writes entries as JSON lines to a file, flushing each, so a crash loses nothing written.

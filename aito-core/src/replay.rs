@@ -5,9 +5,9 @@
 //! The replay runs on tokio's paused clock, anchored at the recorded start, so cron ticks,
 //! deadlines and budget windows fall where they fell. Agents run concurrently, so the replay
 //! also reproduces the recorded order of their effects: every timed event of the recording —
-//! a session starting (its prompt is built then), a session answering (its actions follow), a
-//! worker finishing, a message from outside — waits until its recorded time has come and every
-//! earlier event has completed; an answer completes when its actions have been carried out.
+//! a session starting (its prompt is built then), a session answering, each of its actions
+//! being carried out, a worker finishing, a message from outside — waits until its recorded
+//! time has come and every earlier event has completed.
 //! An event that never comes (the replay has already diverged) is given up after
 //! [`SLACK`] of virtual time, so nothing waits forever.
 //!
@@ -153,6 +153,19 @@ struct Cue {
     at: DateTime<Utc>,
     step: usize,
     kind: CueKind,
+    /// The action's position, for action cues.
+    index: usize,
+}
+
+impl Cue {
+    fn new(at: DateTime<Utc>, step: usize, kind: CueKind) -> Self {
+        Self {
+            at,
+            step,
+            kind,
+            index: 0,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -161,8 +174,10 @@ enum CueKind {
     Input,
     /// A session starts: the agent builds its prompt.
     Start,
-    /// A session answers; complete once its actions are carried out.
+    /// A session answers.
     Answer,
+    /// One of a session's messages or actions is carried out.
+    Action,
     /// A worker finishes.
     Worker,
 }
@@ -217,8 +232,6 @@ struct Pending<T> {
 struct RecordedSession {
     start: Cue,
     answer: Cue,
-    /// Whether actions followed the answer in the recording (then they complete the answer).
-    has_actions: bool,
     system_prompt: String,
     prompt: String,
     outcome: SessionOutcome,
@@ -227,9 +240,16 @@ struct RecordedSession {
 struct RecordedActions {
     /// The line of the session that produced them (the change a user makes is there).
     session_step: usize,
-    /// The answer cue they complete.
-    completes: Option<Cue>,
+    /// When each was carried out, in order.
+    cues: Vec<Cue>,
     actions: Vec<ActionRecord>,
+}
+
+/// Where a role is in carrying out its recorded actions.
+#[derive(Default)]
+struct ActionPacing {
+    next: usize,
+    running: Option<Cue>,
 }
 
 struct RecordedWorker {
@@ -254,6 +274,7 @@ struct Expected {
 /// What the replay's adapters share: the expectations, the sequencer and what differed.
 struct Ledger {
     expected: Mutex<Expected>,
+    pacing: Mutex<HashMap<Role, ActionPacing>>,
     sequencer: Sequencer,
     divergences: Mutex<Vec<Divergence>>,
     sessions: Mutex<usize>,
@@ -321,9 +342,7 @@ impl LlmSession for RecordedLlm {
         );
         ledger.compare(step, &request.role, "prompt", &item.prompt, &request.prompt);
         ledger.sequencer.turn(item.answer).await;
-        if !item.has_actions {
-            ledger.sequencer.done(item.answer);
-        }
+        ledger.sequencer.done(item.answer);
         match item.outcome {
             SessionOutcome::Answer(response) => Ok(response),
             SessionOutcome::Failure(error) => Err(error),
@@ -398,10 +417,38 @@ impl Recorder for Verifier {
         }
     }
 
+    async fn pace_action(&self, role: &Role) {
+        let ledger = &self.0;
+        let cue = {
+            let expected = lock(&ledger.expected);
+            let mut pacing = lock(&ledger.pacing);
+            let state = pacing.entry(role.clone()).or_default();
+            if let Some(previous) = state.running.take() {
+                ledger.sequencer.done(previous);
+            }
+            let cue = expected
+                .actions
+                .get(role)
+                .and_then(|queue| queue.front())
+                .and_then(|actions| actions.item.cues.get(state.next).copied());
+            state.next += 1;
+            state.running = cue;
+            cue
+        };
+        if let Some(cue) = cue {
+            ledger.sequencer.turn(cue).await;
+        }
+    }
+
     fn record(&self, entry: Entry) {
         let ledger = &self.0;
         match entry {
             Entry::Actions { role, actions, .. } => {
+                if let Some(state) = lock(&ledger.pacing).remove(&role)
+                    && let Some(running) = state.running
+                {
+                    ledger.sequencer.done(running);
+                }
                 let next = lock(&ledger.expected)
                     .actions
                     .get_mut(&role)
@@ -415,9 +462,6 @@ impl Recorder for Verifier {
                             &describe_actions(&item.actions),
                             &describe_actions(&actions),
                         );
-                        if let Some(answer) = item.completes {
-                            ledger.sequencer.done(answer);
-                        }
                     }
                     None => ledger.diverge(
                         usize::MAX,
@@ -518,18 +562,14 @@ impl Replay {
             steps,
             context: None,
         };
-        // Per role, the last session and whether its actions have been seen.
-        let mut last_session: HashMap<Role, (usize, usize)> = HashMap::new();
+        // Per role, the line of its last session, to which its next actions belong.
+        let mut last_session: HashMap<Role, usize> = HashMap::new();
         for (step, entry) in entries {
             match entry {
                 Entry::Start { .. } => {}
                 Entry::End { at } => replay.ended_at = Some(at),
                 Entry::Input { at, to, envelope } => {
-                    let cue = Cue {
-                        at,
-                        step,
-                        kind: CueKind::Input,
-                    };
+                    let cue = Cue::new(at, step, CueKind::Input);
                     replay.cues.insert(cue);
                     replay.inputs.push((cue, to, *envelope));
                 }
@@ -542,54 +582,42 @@ impl Replay {
                     outcome,
                     ..
                 } => {
-                    let start = Cue {
-                        at,
-                        step,
-                        kind: CueKind::Start,
-                    };
-                    let answer = Cue {
-                        at: ended_at,
-                        step,
-                        kind: CueKind::Answer,
-                    };
+                    let start = Cue::new(at, step, CueKind::Start);
+                    let answer = Cue::new(ended_at, step, CueKind::Answer);
                     replay.cues.insert(start);
                     replay.cues.insert(answer);
-                    let queue = replay.expected.sessions.entry(role.clone()).or_default();
-                    last_session.insert(role, (step, queue.len()));
-                    queue.push_back(Pending {
-                        step,
-                        item: RecordedSession {
-                            start,
-                            answer,
-                            has_actions: false,
-                            system_prompt,
-                            prompt,
-                            outcome,
-                        },
-                    });
+                    last_session.insert(role.clone(), step);
+                    replay
+                        .expected
+                        .sessions
+                        .entry(role)
+                        .or_default()
+                        .push_back(Pending {
+                            step,
+                            item: RecordedSession {
+                                start,
+                                answer,
+                                system_prompt,
+                                prompt,
+                                outcome,
+                            },
+                        });
                 }
-                Entry::Actions {
-                    at, role, actions, ..
-                } => {
-                    // The actions complete the answer of the role's last session; the answer
-                    // is released when they happened, so its effects land in the recorded order.
-                    let mut completes = None;
-                    let mut session_step = step;
-                    if let Some((last_step, index)) = last_session.remove(&role) {
-                        session_step = last_step;
-                        if let Some(session) = replay
-                            .expected
-                            .sessions
-                            .get_mut(&role)
-                            .and_then(|queue| queue.get_mut(index))
-                        {
-                            replay.cues.remove(&session.item.answer);
-                            session.item.answer.at = session.item.answer.at.max(at);
-                            session.item.has_actions = true;
-                            replay.cues.insert(session.item.answer);
-                            completes = Some(session.item.answer);
-                        }
-                    }
+                Entry::Actions { role, actions, .. } => {
+                    let session_step = last_session.remove(&role).unwrap_or(step);
+                    let cues: Vec<Cue> = actions
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(index, action)| {
+                            action.at.map(|at| Cue {
+                                at,
+                                step,
+                                kind: CueKind::Action,
+                                index,
+                            })
+                        })
+                        .collect();
+                    replay.cues.extend(cues.iter().copied());
                     replay
                         .expected
                         .actions
@@ -599,7 +627,7 @@ impl Replay {
                             step,
                             item: RecordedActions {
                                 session_step,
-                                completes,
+                                cues,
                                 actions,
                             },
                         });
@@ -611,11 +639,7 @@ impl Replay {
                     outcome,
                     ..
                 } => {
-                    let cue = Cue {
-                        at,
-                        step,
-                        kind: CueKind::Worker,
-                    };
+                    let cue = Cue::new(at, step, CueKind::Worker);
                     replay.cues.insert(cue);
                     replay
                         .expected
@@ -664,6 +688,7 @@ impl Replay {
         let clock = Clock::starting_at(self.started_at);
         let ledger = Arc::new(Ledger {
             expected: Mutex::new(self.expected),
+            pacing: Mutex::new(HashMap::new()),
             sequencer: Sequencer {
                 pending: Mutex::new(self.cues),
                 changed: Notify::new(),

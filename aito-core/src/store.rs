@@ -110,6 +110,9 @@ pub struct ActionRecord {
     pub ok: bool,
     /// What happened, in one line.
     pub detail: String,
+    /// When it was carried out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// How a trigger's handling ended.

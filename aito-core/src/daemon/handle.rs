@@ -186,6 +186,8 @@ impl AgentDaemon {
                         .await
                 }
             };
+            // What the prompt shows was read now: a replay builds it at this same moment.
+            let prompt_ready = runtime.clock.now();
             let request_prompt = match &repair {
                 Some(error) => prompt::repair(&base, error, settings.prompt_budget),
                 None => base.clone(),
@@ -215,10 +217,13 @@ impl AgentDaemon {
                     trigger: queued.trigger.describe(&self.runtime.directory),
                 })
                 .await;
-            let recorded = runtime
-                .recorder
-                .as_ref()
-                .map(|_| (now, request.system_prompt.clone(), request.prompt.clone()));
+            let recorded = runtime.recorder.as_ref().map(|_| {
+                (
+                    prompt_ready,
+                    request.system_prompt.clone(),
+                    request.prompt.clone(),
+                )
+            });
             let limit = settings.session_timeout + Duration::from_secs(30);
             let outcome = match tokio::time::timeout(limit, runtime.llm.run(request)).await {
                 Ok(outcome) => outcome,

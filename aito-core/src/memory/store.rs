@@ -45,9 +45,10 @@ impl<T> Expiring<T> {
 struct Data {
     states: HashMap<AgentId, Versioned<AgentState>>,
     history: HashMap<AgentId, VecDeque<HistoryEntry>>,
-    // Ordered by creation so listings are oldest first.
-    decisions: BTreeMap<(chrono::DateTime<chrono::Utc>, DecisionId), Decision>,
-    decision_index: HashMap<DecisionId, (chrono::DateTime<chrono::Utc>, DecisionId)>,
+    // Keyed by creation order, so listings are oldest first even when two decisions share a
+    // timestamp (a paused clock ticks in milliseconds).
+    decisions: BTreeMap<u64, Decision>,
+    decision_index: HashMap<DecisionId, u64>,
     marks: HashMap<String, Expiring<()>>,
     leases: HashMap<String, Expiring<String>>,
     counters: HashMap<String, Expiring<f64>>,
@@ -148,7 +149,10 @@ impl StateStore for MemoryStore {
                 found: 1,
             });
         }
-        let key = (decision.created_at, decision.id);
+        let key = data
+            .decisions
+            .last_key_value()
+            .map_or(0, |(key, _)| key + 1);
         let mut stored = decision.clone();
         stored.version = 1;
         data.decision_index.insert(decision.id, key);
