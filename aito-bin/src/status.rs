@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use aito_core::budget::Scope;
 use aito_core::decision::Decision;
+use aito_core::event::GuardTrip;
 use aito_core::store::{Activity, AgentStatus};
 use aito_core::{AgentId, Runtime, control};
 use chrono::{DateTime, Utc};
@@ -13,6 +14,9 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::Error;
+
+/// How many guard trips the report shows.
+const GUARDS_SHOWN: usize = 10;
 
 /// A status older than this many heartbeats means the daemon is gone.
 const STALE_HEARTBEATS: u32 = 3;
@@ -38,6 +42,8 @@ pub struct StatusReport {
     pub spend: SpendReport,
     /// Triggers given up on, waiting for a human.
     pub dead_letters: usize,
+    /// The newest guard trips (loops, budgets, quotas, hop limit), newest first.
+    pub guards: Vec<GuardTrip>,
     /// When this report was made.
     pub at: DateTime<Utc>,
 }
@@ -248,6 +254,7 @@ pub async fn collect(
             budget_usd_per_day: config.company_budget.usd_per_day,
         },
         dead_letters: runtime.store.dead_letters(None, 1000).await?.len(),
+        guards: aito_core::event::recent_guard_trips(&*runtime.store, GUARDS_SHOWN).await?,
         at: now,
     })
 }
@@ -327,6 +334,20 @@ impl StatusReport {
                 "Dead letters: {} (see the dashboard)",
                 self.dead_letters
             );
+        }
+        if !self.guards.is_empty() {
+            let _ = writeln!(out, "\nGuards that stopped something (newest first):");
+            for trip in &self.guards {
+                let at = trip.at.map_or_else(
+                    || "-".to_owned(),
+                    |at| at.format("%Y-%m-%d %H:%M").to_string(),
+                );
+                let _ = writeln!(
+                    out,
+                    "  {at}  {:<4} {:<12} {}",
+                    trip.role, trip.guard, trip.reason
+                );
+            }
         }
         out
     }

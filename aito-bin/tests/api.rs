@@ -715,3 +715,60 @@ async fn unknown_paths_are_404() {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     demo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budgets_are_read_and_changed_with_the_token() {
+    let demo = demo().await;
+    let app = demo.app();
+    let (status, body) = get_json(&app, "/api/budget?agent=cfo").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "cfo");
+    let configured = body["budget"]["usd_per_day"].clone();
+    assert!(configured.is_number(), "{body}");
+
+    let change = r#"{"agent": "cfo", "usd_per_day": 42.5, "sessions_per_hour": null}"#;
+    let (status, _) = send(&app, request("POST", "/api/budget", None, Some(change))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = send_json(
+        &app,
+        request("POST", "/api/budget", Some(TOKEN), Some(change)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["budget"]["usd_per_day"], 42.5);
+    assert!(
+        body["budget"]["sessions_per_hour"].is_null(),
+        "null removes the limit: {body}"
+    );
+    let (_, read) = get_json(&app, "/api/budget?agent=cfo").await;
+    assert_eq!(read["budget"], body["budget"], "the change is stored");
+
+    // The other limits were kept; the company's budget is separate.
+    let (_, company) = get_json(&app, "/api/budget").await;
+    assert_eq!(company["scope"], "company");
+    assert_ne!(company["budget"]["usd_per_day"], 42.5);
+
+    for (body, expected) in [
+        (r#"{"agent": "cfo"}"#, StatusCode::BAD_REQUEST),
+        (r#"{"usd_per_day": -3}"#, StatusCode::BAD_REQUEST),
+        (r#"{"usd_per_day": "lots"}"#, StatusCode::BAD_REQUEST),
+        (
+            r#"{"usd_per_day": 1, "surprise": true}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"agent": "nobody", "usd_per_day": 1}"#,
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (status, reply) = send(
+            &app,
+            request("POST", "/api/budget", Some(TOKEN), Some(body)),
+        )
+        .await;
+        assert_eq!(status, expected, "{body}: {reply}");
+    }
+    let (status, _) = get_json(&app, "/api/budget?agent=nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    demo.stop().await;
+}

@@ -205,3 +205,33 @@ async fn text_from_agents_is_escaped_and_pages_carry_a_strict_policy() {
     }
     demo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_trips_are_listed_on_the_agents_page() {
+    let demo = demo().await;
+    let app = demo.app();
+    let (_, page) = send(&app, request("GET", "/", None, None)).await;
+    assert!(page.contains("No guard has stopped anything yet"), "{page}");
+    let runtime = demo.company.runtime();
+    let cto = runtime.directory.id_of(&aito_core::Role::Cto).expect("cto");
+    runtime
+        .emit(aito_core::Event::GuardTripped {
+            agent: cto,
+            role: aito_core::Role::Cto,
+            guard: "ping_pong".into(),
+            reason: "cto and <b>cmo</b> exchanged 8 messages".into(),
+            figures: serde_json::json!({"exchanges": 8}),
+        })
+        .await;
+    let (_, page) = send(&app, request("GET", "/", None, None)).await;
+    assert!(page.contains("<code>ping_pong</code>"), "{page}");
+    assert!(
+        page.contains("cto and &lt;b&gt;cmo&lt;/b&gt; exchanged 8 messages"),
+        "escaped: {page}"
+    );
+    assert!(
+        page.contains("id=\"set-budget\""),
+        "the budget form is offered with a token"
+    );
+    demo.stop().await;
+}

@@ -30,6 +30,48 @@ impl Scope {
     }
 }
 
+/// A human's change to a budget: for each limit, leave it (`None`), remove it (`Some(None)`),
+/// or set it (`Some(Some(limit))`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BudgetChange {
+    /// Sessions per clock hour.
+    pub sessions_per_hour: Option<Option<u32>>,
+    /// USD per clock hour.
+    pub usd_per_hour: Option<Option<f64>>,
+    /// USD per UTC day.
+    pub usd_per_day: Option<Option<f64>>,
+    /// Tokens per clock hour.
+    pub tokens_per_hour: Option<Option<u64>>,
+    /// Tokens per UTC day.
+    pub tokens_per_day: Option<Option<u64>>,
+}
+
+impl BudgetChange {
+    /// Whether nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self == &BudgetChange::default()
+    }
+
+    /// Applies the change to `budget`.
+    pub fn apply(&self, budget: &mut Budget) {
+        if let Some(limit) = self.sessions_per_hour {
+            budget.sessions_per_hour = limit;
+        }
+        if let Some(limit) = self.usd_per_hour {
+            budget.usd_per_hour = limit;
+        }
+        if let Some(limit) = self.usd_per_day {
+            budget.usd_per_day = limit;
+        }
+        if let Some(limit) = self.tokens_per_hour {
+            budget.tokens_per_hour = limit;
+        }
+        if let Some(limit) = self.tokens_per_day {
+            budget.tokens_per_day = limit;
+        }
+    }
+}
+
 /// Spend in the current windows.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Spend {

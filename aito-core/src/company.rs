@@ -224,6 +224,12 @@ impl CompanyBuilder {
             settings: Arc::new(self.settings),
             engine,
             recorder: self.recorder,
+            budgets: Arc::new(
+                agents
+                    .iter()
+                    .map(|(id, spec)| (*id, spec.budget.clone()))
+                    .collect(),
+            ),
         };
         Ok(Company {
             runtime,

@@ -155,3 +155,41 @@ impl Event {
         }
     }
 }
+
+/// A guard trip as the events log keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GuardTrip {
+    /// When.
+    #[serde(default)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The agent.
+    pub agent: AgentId,
+    /// Its role.
+    pub role: Role,
+    /// Which guard.
+    pub guard: String,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The figures behind it.
+    #[serde(default)]
+    pub figures: Value,
+}
+
+/// How far back in the events log [`recent_guard_trips`] looks.
+const GUARD_SCAN: usize = 2000;
+
+/// The newest `limit` guard trips of the events log, newest first.
+pub async fn recent_guard_trips(
+    store: &dyn crate::store::StateStore,
+    limit: usize,
+) -> Result<Vec<GuardTrip>, crate::store::StoreError> {
+    Ok(store
+        .read_log(crate::store::logs::EVENTS, GUARD_SCAN)
+        .await?
+        .into_iter()
+        .rev()
+        .filter(|event| event["event"] == "guard_tripped")
+        .filter_map(|event| serde_json::from_value(event).ok())
+        .take(limit)
+        .collect())
+}

@@ -45,6 +45,8 @@ pub struct Runtime {
     pub ledger: BudgetLedger,
     /// Where the run is recorded, when it is.
     pub recorder: Option<Arc<dyn crate::recording::Recorder>>,
+    /// Each agent's configured budget (a human's override, when set, is in the store).
+    pub budgets: Arc<std::collections::BTreeMap<crate::id::AgentId, crate::agent::Budget>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -81,6 +83,40 @@ pub enum SendError {
 }
 
 impl Runtime {
+    /// The configured budget of `scope`: an agent's, or the company's.
+    pub fn configured_budget(&self, scope: &crate::budget::Scope) -> Option<crate::agent::Budget> {
+        match scope {
+            crate::budget::Scope::Company => Some(self.settings.company_budget.clone()),
+            crate::budget::Scope::Agent(id) => id
+                .parse::<crate::id::AgentId>()
+                .ok()
+                .and_then(|id| self.budgets.get(&id).cloned()),
+        }
+    }
+
+    /// A human changes the budget of `scope`: the change is applied to the budget in force,
+    /// stored, and announced to every daemon. Returns the new budget.
+    pub async fn change_budget(
+        &self,
+        scope: &crate::budget::Scope,
+        change: &crate::budget::BudgetChange,
+        by: &str,
+    ) -> Result<crate::agent::Budget, crate::control::ControlError> {
+        let configured = self.configured_budget(scope).unwrap_or_default();
+        let mut budget = self.ledger.effective(scope, &configured).await;
+        change.apply(&mut budget);
+        crate::control::set_budget(
+            Arc::clone(&self.store),
+            self.bus.as_ref(),
+            scope,
+            &budget,
+            by,
+        )
+        .await?;
+        tracing::info!(scope = ?scope, by, "budget changed");
+        Ok(budget)
+    }
+
     /// Records an entry when the run is being recorded; builds it only then.
     pub fn record(&self, entry: impl FnOnce() -> crate::recording::Entry) {
         if let Some(recorder) = &self.recorder {
@@ -125,10 +161,16 @@ impl Runtime {
     /// Publishes an event on `Events` and keeps it in the store's event log. Failures are
     /// logged, never raised: events must not stop the work they describe.
     pub async fn emit(&self, event: Event) {
-        let envelope = event.to_envelope();
+        let mut envelope = event.to_envelope();
+        envelope.timestamp = self.clock.now();
+        // The log keeps when it happened; the envelope carries it as its timestamp.
+        let mut logged = envelope.payload.clone();
+        if let Some(object) = logged.as_object_mut() {
+            object.insert("at".to_owned(), serde_json::json!(envelope.timestamp));
+        }
         if let Err(err) = self
             .store
-            .append_log(crate::store::logs::EVENTS, &envelope.payload, EVENTS_KEPT)
+            .append_log(crate::store::logs::EVENTS, &logged, EVENTS_KEPT)
             .await
         {
             tracing::warn!(error = %err, event = event.name(), "could not keep event");

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use aito_core::budget::Scope;
+use aito_core::budget::{BudgetChange, Scope};
 use aito_core::decision::DecisionStatus;
-use aito_core::{Company, DecisionId, Envelope, MessageType, Role, Sender, control};
+use aito_core::{Company, DecisionId, Envelope, MessageType, Role, Sender};
 use serde_json::Value;
 
 use super::redis_url;
@@ -136,67 +136,47 @@ pub async fn decide(args: DecideArgs, config: Config) -> Result<(), Error> {
 /// `aito budget`: shows an agent's or the company's budget and spend; with limits given, sets
 /// them (the other limits stay as they are) and tells every daemon.
 pub async fn budget(args: BudgetArgs, config: Config) -> Result<(), Error> {
-    let (scope, configured, whose) = match &args.agent {
+    let (scope, whose) = match &args.agent {
         Some(text) => {
             let role: Role = text
                 .parse()
                 .map_err(|err| Error::Usage(format!("--agent: {err}")))?;
-            let agent = config
-                .agents
-                .iter()
-                .find(|agent| agent.spec.role == role)
-                .ok_or_else(|| {
-                    Error::Usage(format!(
-                        "--agent: no agent with role {role}; the company has: {}",
-                        config.directory().role_names()
-                    ))
-                })?;
-            let id = agent
-                .spec
-                .id
-                .ok_or_else(|| Error::Runtime(format!("the configuration gave {role} no id")))?;
-            (
-                Scope::Agent(id.to_string()),
-                agent.spec.budget.clone(),
-                format!("the {role}"),
-            )
+            let id = config.directory().id_of(&role).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--agent: no agent with role {role}; the company has: {}",
+                    config.directory().role_names()
+                ))
+            })?;
+            (Scope::Agent(id.to_string()), format!("the {role}"))
         }
-        None => (
-            Scope::Company,
-            config.company_budget.clone(),
-            "the company".to_owned(),
-        ),
+        None => (Scope::Company, "the company".to_owned()),
+    };
+    let change = BudgetChange {
+        sessions_per_hour: args
+            .sessions_per_hour
+            .map(|limit| value(limit).map(|n| n.round() as u32)),
+        usd_per_hour: args.usd_per_hour.map(value),
+        usd_per_day: args.usd_per_day.map(value),
+        tokens_per_hour: args
+            .tokens_per_hour
+            .map(|limit| value(limit).map(|n| n.round() as u64)),
+        tokens_per_day: args
+            .tokens_per_day
+            .map(|limit| value(limit).map(|n| n.round() as u64)),
     };
     let (_backend, company) = connect(&args.connection, &config).await?;
     let runtime = company.runtime();
-    let mut budget = runtime.ledger.effective(&scope, &configured).await;
-    let changes = [
-        args.sessions_per_hour.map(|limit| {
-            budget.sessions_per_hour = value(limit).map(|n| n.round() as u32);
-        }),
-        args.usd_per_hour
-            .map(|limit| budget.usd_per_hour = value(limit)),
-        args.usd_per_day
-            .map(|limit| budget.usd_per_day = value(limit)),
-        args.tokens_per_hour.map(|limit| {
-            budget.tokens_per_hour = value(limit).map(|n| n.round() as u64);
-        }),
-        args.tokens_per_day.map(|limit| {
-            budget.tokens_per_day = value(limit).map(|n| n.round() as u64);
-        }),
-    ];
-    if changes.iter().any(Option::is_some) {
-        control::set_budget(
-            Arc::clone(&runtime.store),
-            runtime.bus.as_ref(),
-            &scope,
-            &budget,
-            "aito budget",
-        )
-        .await
-        .map_err(|err| Error::Runtime(format!("the budget could not be set: {err}")))?;
+    let budget = if change.is_empty() {
+        let configured = runtime.configured_budget(&scope).unwrap_or_default();
+        runtime.ledger.effective(&scope, &configured).await
+    } else {
+        let budget = runtime
+            .change_budget(&scope, &change, "aito budget")
+            .await
+            .map_err(|err| Error::Runtime(format!("the budget could not be set: {err}")))?;
         println!("Budget of {whose} set; every daemon was told.");
-    }
+        budget
+    };
     let spend = runtime.ledger.spend(&scope, runtime.clock.now()).await?;
     let limit =
         |value: Option<f64>| value.map_or_else(|| "no limit".to_owned(), |v| format!("{v}"));

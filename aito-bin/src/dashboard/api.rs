@@ -26,6 +26,7 @@
 
 use std::fmt::Write as _;
 
+use aito_core::budget::{BudgetChange, Scope};
 use aito_core::control;
 use aito_core::decision::{Decision, DecisionStatus};
 use aito_core::runtime::{SendError, Sent};
@@ -580,4 +581,138 @@ type AgentGauge = (&'static str, &'static str, fn(&AgentView) -> f64);
 fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
     metric_header(out, name, help, "gauge");
     sample::<&str>(out, name, &[], &[], value);
+}
+
+/// Reads a field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn absent_null_or<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The body of `POST /api/budget`: for each limit, absent leaves it, `null` removes it, a
+/// number sets it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BudgetRequest {
+    /// The agent (role or uuid); the company when absent.
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default, deserialize_with = "absent_null_or")]
+    sessions_per_hour: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "absent_null_or")]
+    usd_per_hour: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "absent_null_or")]
+    usd_per_day: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "absent_null_or")]
+    tokens_per_hour: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "absent_null_or")]
+    tokens_per_day: Option<Option<f64>>,
+}
+
+/// The query of `GET /api/budget`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct BudgetQuery {
+    /// The agent (role or uuid); the company when absent.
+    #[serde(default)]
+    agent: Option<String>,
+}
+
+fn budget_scope(
+    runtime: &aito_core::Runtime,
+    agent: Option<&str>,
+) -> Result<(Scope, String), ApiError> {
+    match agent.map(str::trim).filter(|text| !text.is_empty()) {
+        None => Ok((Scope::Company, "company".to_owned())),
+        Some(text) => {
+            let (id, role) = find_agent(runtime, text).ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no agent {text:?} in this company; it has: {}",
+                    runtime.directory.role_names()
+                ))
+            })?;
+            Ok((Scope::Agent(id.to_string()), role.to_string()))
+        }
+    }
+}
+
+fn limit<T>(
+    name: &str,
+    value: Option<Option<f64>>,
+    convert: impl Fn(f64) -> T,
+) -> Result<Option<Option<T>>, ApiError> {
+    match value {
+        Some(Some(number)) if !number.is_finite() || number < 0.0 => Err(ApiError::bad_request(
+            format!("{name} must be a number of at least 0, or null for no limit; saw {number}"),
+        )),
+        other => Ok(other.map(|limit| limit.map(&convert))),
+    }
+}
+
+async fn budget_report(
+    runtime: &aito_core::Runtime,
+    scope: &Scope,
+    name: &str,
+    budget: &aito_core::Budget,
+) -> Result<Response, ApiError> {
+    let spend = runtime.ledger.spend(scope, runtime.clock.now()).await?;
+    Ok(Json(json!({
+        "scope": name,
+        "budget": budget,
+        "spend": {
+            "sessions_hour": spend.sessions_hour,
+            "usd_hour": spend.usd_hour,
+            "usd_day": spend.usd_day,
+            "tokens_hour": spend.tokens_hour,
+            "tokens_day": spend.tokens_day,
+        },
+    }))
+    .into_response())
+}
+
+/// `GET /api/budget?agent=ROLE`: the budget in force and the spend.
+pub(crate) async fn budget(
+    State(state): State<DashboardState>,
+    Query(query): Query<BudgetQuery>,
+) -> Result<Response, ApiError> {
+    let runtime = &state.runtime;
+    let (scope, name) = budget_scope(runtime, query.agent.as_deref())?;
+    let configured = runtime.configured_budget(&scope).unwrap_or_default();
+    let budget = runtime.ledger.effective(&scope, &configured).await;
+    budget_report(runtime, &scope, &name, &budget).await
+}
+
+/// `POST /api/budget`: a human raises or lowers a budget; a waiting agent resumes at once when
+/// the new budget allows it.
+pub(crate) async fn set_budget(
+    State(state): State<DashboardState>,
+    JsonBody(request): JsonBody<BudgetRequest>,
+) -> Result<Response, ApiError> {
+    let runtime = &state.runtime;
+    let (scope, name) = budget_scope(runtime, request.agent.as_deref())?;
+    let change = BudgetChange {
+        sessions_per_hour: limit("sessions_per_hour", request.sessions_per_hour, |n| {
+            n.round() as u32
+        })?,
+        usd_per_hour: limit("usd_per_hour", request.usd_per_hour, |n| n)?,
+        usd_per_day: limit("usd_per_day", request.usd_per_day, |n| n)?,
+        tokens_per_hour: limit("tokens_per_hour", request.tokens_per_hour, |n| {
+            n.round() as u64
+        })?,
+        tokens_per_day: limit("tokens_per_day", request.tokens_per_day, |n| {
+            n.round() as u64
+        })?,
+    };
+    if change.is_empty() {
+        return Err(ApiError::bad_request(
+            "no limit given: set sessions_per_hour, usd_per_hour, usd_per_day, tokens_per_hour or tokens_per_day (a number, or null for no limit)",
+        ));
+    }
+    let budget = runtime
+        .change_budget(&scope, &change, ACTOR)
+        .await
+        .map_err(|err| ApiError::unavailable(format!("could not set the budget: {err}")))?;
+    budget_report(runtime, &scope, &name, &budget).await
 }

@@ -202,6 +202,7 @@ pub fn router(state: DashboardState) -> Router {
         .route("/api/logs", get(api::logs))
         .route("/api/logs/stream", get(stream::logs))
         .route("/api/health", get(api::health))
+        .route("/api/budget", get(api::budget))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_reader,
@@ -214,6 +215,7 @@ pub fn router(state: DashboardState) -> Router {
         )
         .route("/api/decisions/{id}/decide", post(api::decide))
         .route("/api/pause", post(api::pause))
+        .route("/api/budget", post(api::set_budget))
         .route("/api/resume", post(api::resume))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -237,6 +237,9 @@ pub(crate) async fn agents(State(state): State<DashboardState>) -> Response {
         Err(err) => return error_page(&chrome, &err),
     };
     let now = state.runtime.clock.now();
+    let guards = aito_core::event::recent_guard_trips(&*state.runtime.store, 10)
+        .await
+        .unwrap_or_default();
     let roles: Vec<&str> = overview
         .agents
         .iter()
@@ -264,6 +267,43 @@ pub(crate) async fn agents(State(state): State<DashboardState>) -> Response {
                     button type="button" data-post="/api/pause" { "Pause the company" }
                     " "
                     button type="button" data-post="/api/resume" { "Resume" }
+                    p.msg aria-live="polite" {}
+                }
+            }
+        }
+        section #guards {
+            h2 { "Guards" }
+            @if guards.is_empty() {
+                p { "No guard has stopped anything yet: no loop, no budget or quota limit, no hop limit." }
+            } @else {
+                table {
+                    thead { tr { th { "When" } th { "Agent" } th { "Guard" } th { "Why" } } }
+                    tbody {
+                        @for guard in &guards {
+                            tr {
+                                td { (guard.at.map_or_else(|| "-".to_owned(), |at| ago(at, now))) }
+                                td { (guard.role.as_str().to_uppercase()) }
+                                td { code { (guard.guard) } }
+                                td { (guard.reason) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if state.writes_enabled() {
+                form #set-budget {
+                    h3 { "Change a budget" }
+                    p { "Leave a field empty to keep it; write none for no limit. An agent waiting for its budget resumes at once when the new one allows." }
+                    div.fields {
+                        label { "Whose " select name="agent" {
+                            option value="" { "the company" }
+                            @for role in &roles { option value=(role) { (role.to_uppercase()) } }
+                        } }
+                        label { "USD per day " input name="usd_per_day" inputmode="decimal" size="8"; }
+                        label { "Sessions per hour " input name="sessions_per_hour" inputmode="numeric" size="6"; }
+                    }
+                    (token_field())
+                    button type="submit" { "Set" }
                     p.msg aria-live="polite" {}
                 }
             }

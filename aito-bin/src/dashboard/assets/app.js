@@ -123,6 +123,24 @@
     });
   }
 
+  // Change a budget: empty keeps a limit, "none" removes it.
+  var budget = document.getElementById('set-budget');
+  if (budget) {
+    budget.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var body = {};
+      if (budget.elements.agent.value) { body.agent = budget.elements.agent.value; }
+      ['usd_per_day', 'sessions_per_hour'].forEach(function (name) {
+        var text = budget.elements[name].value.trim();
+        if (!text) { return; }
+        body[name] = text.toLowerCase() === 'none' ? null : Number(text);
+      });
+      post('/api/budget', body, budget).then(function (result) {
+        say(budget, result.ok ? 'Budget set.' : explain(result), result.ok);
+      });
+    });
+  }
+
   // Parts of the page that the server re-renders: the agents table, the escalation banner.
   document.querySelectorAll('[data-refresh]').forEach(function (element) {
     var url = element.getAttribute('data-refresh');
