@@ -68,6 +68,35 @@ pub enum Command {
     /// Show an agent's or the company's budget and spend, or change it (a human raising or
     /// lowering a limit; an agent waiting for its budget resumes at once when it allows).
     Budget(BudgetArgs),
+    /// The agents' searchable memory (the `[context]` section).
+    Context {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: ContextCommand,
+    },
+}
+
+/// `aito context ...`.
+#[derive(Debug, Subcommand)]
+pub enum ContextCommand {
+    /// Print the passages an agent would get for a query, with their sources and scores.
+    Search(ContextSearchArgs),
+}
+
+/// `aito context search`.
+#[derive(Debug, Args)]
+pub struct ContextSearchArgs {
+    /// What to search for, as a trigger's title and content would read.
+    #[arg(value_name = "QUERY")]
+    pub query: String,
+
+    /// The agent to search as (what it may see differs: another agent's summaries are private).
+    #[arg(long, value_name = "ROLE")]
+    pub agent: String,
+
+    /// The company's store, to add what it remembers to an index kept in memory.
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// Where the company's bus and store are.

@@ -348,3 +348,78 @@ fn the_health_probe_fails_when_nothing_answers() {
     assert_eq!(probe.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot connect"), "{stderr}");
 }
+
+#[test]
+fn context_search_shows_what_an_agent_would_get() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let knowledge = dir.path().join("knowledge");
+    std::fs::create_dir(&knowledge).expect("folder");
+    std::fs::write(
+        knowledge.join("burn.md"),
+        "# Token burn schedule\n\nThe treasury burns 2% of the circulating supply every quarter, on the first Monday after the quarter closes.\n",
+    )
+    .expect("write");
+    std::fs::write(
+        knowledge.join("brand.md"),
+        "# Brand voice\n\nShort sentences. No hype.\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("aito.toml"),
+        "[company]\nname = \"ctx-co\"\n\n[context]\nknowledge = [\"knowledge\"]\n",
+    )
+    .expect("config");
+    let search = output(aito(
+        dir.path(),
+        &[
+            "context",
+            "search",
+            "When is the next token burn?",
+            "--agent",
+            "cfo",
+        ],
+    ));
+    let (stdout, stderr) = texts(&search);
+    assert_eq!(search.status.code(), Some(0), "{stderr}");
+    assert!(stdout.starts_with("CFO would get 1 passage(s)"), "{stdout}");
+    assert!(
+        stdout.contains("[knowledge/burn.md § Token burn schedule]"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("Brand voice"),
+        "an unrelated document: {stdout}"
+    );
+
+    let bad_role = output(aito(
+        dir.path(),
+        &["context", "search", "burn", "--agent", "nobody"],
+    ));
+    assert_eq!(bad_role.status.code(), Some(2));
+
+    std::fs::write(
+        dir.path().join("aito.toml"),
+        "[company]\nname = \"ctx-co\"\n\n[context]\nknowledge = [\"missing\"]\n",
+    )
+    .expect("config");
+    let check = output(aito(dir.path(), &["config", "check"]));
+    let (_, stderr) = texts(&check);
+    assert_eq!(check.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("context.knowledge") && stderr.contains("is not a folder"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        dir.path().join("aito.toml"),
+        "[company]\nname = \"ctx-co\"\n",
+    )
+    .expect("config");
+    let none = output(aito(
+        dir.path(),
+        &["context", "search", "burn", "--agent", "cfo"],
+    ));
+    let (_, stderr) = texts(&none);
+    assert_eq!(none.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no [context] section"), "{stderr}");
+}

@@ -62,7 +62,10 @@ fn send_status_and_decide_reach_a_company_running_on_redis() {
     // Every agent reports idle once the company serves.
     let ready = eventually("every agent idle", Duration::from_secs(30), || {
         let status = status(dir.path(), &url);
-    assert!(status["guards"].is_array(), "guard trips are part of the report: {status}");
+        assert!(
+            status["guards"].is_array(),
+            "guard trips are part of the report: {status}"
+        );
         let agents = status["agents"].as_array()?;
         (agents.len() == 7 && agents.iter().all(|agent| agent["status"] == "idle"))
             .then_some(status)

@@ -44,13 +44,20 @@ pub async fn agent(args: AgentArgs, config: Config) -> Result<(), Error> {
             "the scenario's kickoff messages are sent by aito run only; send work to this agent with aito send"
         );
     }
-    let company = config
-        .company_builder()
+    let (builder, context) = super::context::attach(
+        config.company_builder(),
+        &config,
+        aito_core::Clock::system(),
+    )?;
+    let company = builder
         .bus(Arc::clone(&backend.bus))
         .store(Arc::clone(&backend.store))
         .llm(Arc::clone(&adapters.llm))
         .workers(Arc::clone(&adapters.workers))
         .build()?;
+    if let Some(context) = &context {
+        super::context::remember(context, company.runtime()).await;
+    }
     let daemon = company.daemon(&role)?;
     let state = HealthState {
         agent: daemon.id(),

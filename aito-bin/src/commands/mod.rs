@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod client;
 pub mod config;
+pub mod context;
 pub mod dashboard;
 pub mod replay;
 pub mod run;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use aito_redis::{RedisConfig, RedisUrl};
 use tokio::net::TcpListener;
 
-use crate::cli::{Cli, Command, ConfigCommand};
+use crate::cli::{Cli, Command, ConfigCommand, ContextCommand};
 use crate::config::{Config, Env};
 use crate::error::Error;
 
@@ -42,6 +43,9 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
         Command::Decide(args) => client::decide(args, load(path, &env)?).await,
         Command::Budget(args) => client::budget(args, load(path, &env)?).await,
         Command::Replay(args) => replay::replay(args).await,
+        Command::Context {
+            command: ContextCommand::Search(args),
+        } => context::search(args, load(path, &env)?).await,
     }
 }
 

@@ -33,8 +33,12 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
     let choice = model::choose(args.llm.clone(), &config, Purpose::Company)?;
     let backend = Backend::open(url.as_ref(), &config.redis.prefix).await?;
     let adapters = model::adapters(&choice, &config, Arc::clone(&backend.bus))?;
-    let mut builder = config
-        .company_builder()
+    let (builder, context) = super::context::attach(
+        config.company_builder(),
+        &config,
+        aito_core::Clock::system(),
+    )?;
+    let mut builder = builder
         .bus(Arc::clone(&backend.bus))
         .store(Arc::clone(&backend.store))
         .llm(Arc::clone(&adapters.llm))
@@ -47,6 +51,9 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
         builder = builder.recorder(Arc::new(recorder));
     }
     let company = builder.build()?;
+    if let Some(context) = &context {
+        super::context::remember(context, company.runtime()).await;
+    }
     check_kickoff(&adapters.kickoff, &company.runtime().directory)?;
     let agents: Vec<(AgentId, Role)> = company
         .agents()

@@ -34,6 +34,9 @@ pub struct FileConfig {
     /// `[decisions]`.
     #[serde(default)]
     pub decisions: DecisionsSection,
+    /// `[context]`: the agents' searchable memory (RAG); none when absent.
+    #[serde(default)]
+    pub context: Option<Spanned<aito_context::ContextConfig>>,
 }
 
 /// `[company]`.
@@ -44,6 +47,8 @@ pub struct CompanySection {
     pub name: Option<Spanned<String>>,
     /// Where each agent gets `<role>/` as its workspace.
     pub workspace_root: Option<Spanned<String>>,
+    /// Where data on disk goes (the context index).
+    pub data_dir: Option<Spanned<String>>,
     /// The budget of the whole company.
     pub budget: Option<BudgetSection>,
 }

@@ -222,6 +222,12 @@ pub struct Config {
     pub company: String,
     /// Where agents' workspaces are created.
     pub workspace_root: PathBuf,
+    /// Where data on disk goes (the context index).
+    pub data_dir: PathBuf,
+    /// The folder relative paths in the configuration are taken from.
+    pub base: PathBuf,
+    /// The agents' searchable memory, when configured.
+    pub context: Option<aito_context::ContextConfig>,
     /// The budget of the whole company.
     pub company_budget: Budget,
     /// The agents, in the order written.

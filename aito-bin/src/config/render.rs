@@ -160,6 +160,42 @@ pub(super) fn render(config: &Config) -> String {
     health.insert("bind".into(), string(config.health_bind.to_string()));
     root.insert("health".into(), Value::Table(health));
 
+    if let Some(context) = &config.context {
+        let mut table = Table::new();
+        let knowledge: Vec<Value> = context
+            .knowledge
+            .iter()
+            .map(|folder| string(config.base.join(folder).display().to_string()))
+            .collect();
+        table.insert("knowledge".into(), Value::Array(knowledge));
+        table.insert(
+            "storage".into(),
+            string(match context.index_dir(&config.data_dir) {
+                Some(dir) => format!("disk ({})", dir.display()),
+                None => "memory".to_owned(),
+            }),
+        );
+        table.insert(
+            "overseers".into(),
+            Value::Array(
+                context
+                    .overseers
+                    .iter()
+                    .map(|role| string(role.as_str()))
+                    .collect(),
+            ),
+        );
+        table.insert(
+            "max_passages".into(),
+            Value::Integer(context.max_passages as i64),
+        );
+        table.insert(
+            "half_life_days".into(),
+            Value::Float(context.half_life_days),
+        );
+        root.insert("context".into(), Value::Table(table));
+    }
+
     let mut llm = Table::new();
     llm.insert(
         "provider".into(),

@@ -25,6 +25,9 @@ use crate::model::LlmChoice;
 pub(super) const DEFAULT_COMPANY: &str = "acme";
 /// The workspace root when none is configured.
 const DEFAULT_WORKSPACES: &str = "aito-data/workspaces";
+/// Where data on disk goes when none is configured.
+const DEFAULT_DATA_DIR: &str = "aito-data";
+
 /// The dashboard's address when none is configured.
 const DEFAULT_DASHBOARD_BIND: &str = "127.0.0.1:8080";
 /// The health endpoint's address when none is configured.
@@ -234,6 +237,15 @@ impl Resolver<'_> {
             Some((root, origin)) => self.path(&root, &origin),
             None => self.base.join(DEFAULT_WORKSPACES),
         };
+        let data_dir = match self.take(
+            "AITO_COMPANY_DATA_DIR",
+            "company.data_dir",
+            file.company.data_dir.as_ref(),
+        ) {
+            Some((dir, origin)) => self.path(&dir, &origin),
+            None => self.base.join(DEFAULT_DATA_DIR),
+        };
+        let context = self.context(file);
         let company_budget = self.budget(
             "AITO_COMPANY_BUDGET_",
             "company.budget",
@@ -301,6 +313,9 @@ impl Resolver<'_> {
             source,
             company,
             workspace_root,
+            data_dir,
+            base: self.base.to_path_buf(),
+            context,
             company_budget,
             agents,
             mcp,
@@ -315,6 +330,97 @@ impl Resolver<'_> {
             overrides,
             warnings,
         }
+    }
+
+    /// `[context]`, with `AITO_CONTEXT_*` overrides; the variables alone turn it on.
+    fn context(&mut self, file: &FileConfig) -> Option<aito_context::ContextConfig> {
+        let vars = [
+            "AITO_CONTEXT_KNOWLEDGE",
+            "AITO_CONTEXT_STORAGE",
+            "AITO_CONTEXT_DIR",
+            "AITO_CONTEXT_OVERSEERS",
+            "AITO_CONTEXT_MAX_PASSAGES",
+            "AITO_CONTEXT_HALF_LIFE_DAYS",
+        ];
+        let from_env = vars.iter().any(|var| self.env.get(var).is_some());
+        let mut context = match &file.context {
+            Some(section) => section.get_ref().clone(),
+            None if from_env => aito_context::ContextConfig::default(),
+            None => return None,
+        };
+        let list = |text: &str| -> Vec<String> {
+            text.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        if let Some(text) = self.env.get("AITO_CONTEXT_KNOWLEDGE") {
+            context.knowledge = list(text).into_iter().map(PathBuf::from).collect();
+        }
+        if let Some(text) = self.env.get("AITO_CONTEXT_STORAGE") {
+            match text.trim() {
+                "memory" => context.storage = aito_context::config::Storage::Memory,
+                "disk" => context.storage = aito_context::config::Storage::Disk,
+                other => self.problem(
+                    Origin::Env("AITO_CONTEXT_STORAGE".to_owned()),
+                    "context.storage",
+                    format!("expected memory or disk, saw {other:?}"),
+                ),
+            }
+        }
+        if let Some(text) = self.env.get("AITO_CONTEXT_DIR") {
+            context.dir = PathBuf::from(text.trim());
+        }
+        if let Some(text) = self.env.get("AITO_CONTEXT_OVERSEERS") {
+            let mut roles = Vec::new();
+            for name in list(text) {
+                match name.parse::<Role>() {
+                    Ok(role) => roles.push(role),
+                    Err(err) => self.problem(
+                        Origin::Env("AITO_CONTEXT_OVERSEERS".to_owned()),
+                        "context.overseers",
+                        err.to_string(),
+                    ),
+                }
+            }
+            context.overseers = roles;
+        }
+        if let Some(text) = self.env.get("AITO_CONTEXT_MAX_PASSAGES") {
+            match text.trim().parse() {
+                Ok(n) => context.max_passages = n,
+                Err(_) => self.problem(
+                    Origin::Env("AITO_CONTEXT_MAX_PASSAGES".to_owned()),
+                    "context.max_passages",
+                    format!("expected a whole number, saw {text:?}"),
+                ),
+            }
+        }
+        if let Some(text) = self.env.get("AITO_CONTEXT_HALF_LIFE_DAYS") {
+            match text.trim().parse::<f64>() {
+                Ok(days) if days.is_finite() && days >= 0.0 => context.half_life_days = days,
+                _ => self.problem(
+                    Origin::Env("AITO_CONTEXT_HALF_LIFE_DAYS".to_owned()),
+                    "context.half_life_days",
+                    format!("expected a number of days, saw {text:?}"),
+                ),
+            }
+        }
+        for folder in &context.knowledge {
+            let path = self.base.join(folder);
+            if !path.is_dir() {
+                let origin = match &file.context {
+                    Some(section) => self.origin(&section.span()),
+                    None => Origin::Env("AITO_CONTEXT_KNOWLEDGE".to_owned()),
+                };
+                self.problem(
+                    origin,
+                    "context.knowledge",
+                    format!("{} is not a folder", path.display()),
+                );
+            }
+        }
+        Some(context)
     }
 
     fn budget(
