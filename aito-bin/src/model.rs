@@ -248,9 +248,9 @@ pub struct NoModel;
 #[async_trait]
 impl LlmSession for NoModel {
     async fn run(&self, _request: LlmRequest) -> Result<LlmResponse, LlmError> {
-        Err(LlmError::Other(
-            "this process runs no agent and has no model".to_owned(),
-        ))
+        Err(LlmError::Other {
+            message: "this process runs no agent and has no model".to_owned(),
+        })
     }
 }
 

@@ -126,7 +126,7 @@ impl ClaudeError {
 impl From<ClaudeError> for LlmError {
     fn from(error: ClaudeError) -> Self {
         match error {
-            ClaudeError::Timeout(after) | ClaudeError::Silent(after) => LlmError::Timeout(after),
+            ClaudeError::Timeout(after) | ClaudeError::Silent(after) => LlmError::Timeout { after },
             ClaudeError::RateLimited {
                 quota,
                 resets_at,
@@ -138,7 +138,7 @@ impl From<ClaudeError> for LlmError {
                 retry_after,
                 message,
             },
-            ClaudeError::Auth(message) => LlmError::Auth(message),
+            ClaudeError::Auth(message) => LlmError::Auth { message },
             ClaudeError::Exit { code, stderr_tail } => LlmError::Process { code, stderr_tail },
             ClaudeError::Unreadable { reason, preview } => LlmError::Unreadable { reason, preview },
             ClaudeError::OutputTooLarge { limit, preview } => LlmError::Unreadable {
@@ -150,7 +150,9 @@ impl From<ClaudeError> for LlmError {
             | ClaudeError::Io(_)
             | ClaudeError::ArgumentTooLong { .. }
             | ClaudeError::McpConfig(_)
-            | ClaudeError::InvalidServerName(_)) => LlmError::Other(other.to_string()),
+            | ClaudeError::InvalidServerName(_)) => LlmError::Other {
+                message: other.to_string(),
+            },
         }
     }
 }
@@ -175,9 +177,19 @@ mod tests {
     #[test]
     fn maps_onto_llm_errors() {
         let timeout: LlmError = ClaudeError::Timeout(Duration::from_secs(2)).into();
-        assert_eq!(timeout, LlmError::Timeout(Duration::from_secs(2)));
+        assert_eq!(
+            timeout,
+            LlmError::Timeout {
+                after: Duration::from_secs(2)
+            }
+        );
         let silent: LlmError = ClaudeError::Silent(Duration::from_secs(3)).into();
-        assert_eq!(silent, LlmError::Timeout(Duration::from_secs(3)));
+        assert_eq!(
+            silent,
+            LlmError::Timeout {
+                after: Duration::from_secs(3)
+            }
+        );
         let exit: LlmError = ClaudeError::Exit {
             code: Some(3),
             stderr_tail: "boom".into(),

@@ -228,7 +228,7 @@ async fn auth_failures_are_not_retried() {
         )
         .await
         {
-            Err(error @ LlmError::Auth(_)) => assert!(!error.is_transient()),
+            Err(error @ LlmError::Auth { .. }) => assert!(!error.is_transient()),
             other => panic!("{mode}: expected an auth error, got {other:?}"),
         }
     }
@@ -358,7 +358,12 @@ async fn a_hang_is_killed_at_the_timeout_with_its_whole_process_group() {
 
     let outcome = running.await.unwrap();
     let elapsed = started.elapsed();
-    assert_eq!(outcome, Err(LlmError::Timeout(Duration::from_secs(1))));
+    assert_eq!(
+        outcome,
+        Err(LlmError::Timeout {
+            after: Duration::from_secs(1)
+        })
+    );
     assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
     // Timeout, then 300 ms of grace for SIGTERM (ignored), then SIGKILL.
     assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
@@ -402,7 +407,7 @@ async fn a_cancelled_session_leaves_no_process_behind() {
 async fn a_missing_binary_is_a_clear_error() {
     let config = ClaudeConfig::new("/nonexistent/bin/claude");
     match run(config, request(Duration::from_secs(5))).await {
-        Err(LlmError::Other(message)) => {
+        Err(LlmError::Other { message }) => {
             assert!(
                 message.contains("could not start /nonexistent/bin/claude"),
                 "{message}"

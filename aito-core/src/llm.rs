@@ -95,11 +95,18 @@ pub enum LlmError {
         message: String,
     },
     /// The session ran past its timeout and was killed.
-    #[error("session timed out after {:?}", .0)]
-    Timeout(#[serde(with = "duration_ms")] Duration),
+    #[error("session timed out after {after:?}")]
+    Timeout {
+        /// The limit it ran past.
+        #[serde(with = "duration_ms")]
+        after: Duration,
+    },
     /// Credentials are missing or refused; retrying will not help.
-    #[error("authentication failed: {0}")]
-    Auth(String),
+    #[error("authentication failed: {message}")]
+    Auth {
+        /// The provider's message.
+        message: String,
+    },
     /// The model process failed.
     #[error("model process failed (exit code {code:?}): {stderr_tail}")]
     Process {
@@ -126,8 +133,11 @@ pub enum LlmError {
         preview: String,
     },
     /// Anything else.
-    #[error("model session failed: {0}")]
-    Other(String),
+    #[error("model session failed: {message}")]
+    Other {
+        /// What went wrong.
+        message: String,
+    },
 }
 
 fn reset_hint(resets_at: &Option<DateTime<Utc>>, retry_after: &Option<Duration>) -> String {
@@ -143,9 +153,9 @@ impl LlmError {
     pub fn is_transient(&self) -> bool {
         match self {
             LlmError::RateLimited { quota, .. } => !quota,
-            LlmError::Timeout(_) | LlmError::Process { .. } | LlmError::Other(_) => true,
+            LlmError::Timeout { .. } | LlmError::Process { .. } | LlmError::Other { .. } => true,
             LlmError::Unreadable { .. } => true,
-            LlmError::Auth(_) | LlmError::Rejected { .. } => false,
+            LlmError::Auth { .. } | LlmError::Rejected { .. } => false,
         }
     }
 }
@@ -203,5 +213,51 @@ pub mod opt_duration_ms {
         deserializer: D,
     ) -> Result<Option<Duration>, D::Error> {
         Ok(Option::<u64>::deserialize(deserializer)?.map(Duration::from_millis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_survives_a_round_trip_through_json() {
+        let errors = [
+            LlmError::RateLimited {
+                quota: true,
+                resets_at: Some("2026-11-24T10:00:00Z".parse().unwrap()),
+                retry_after: Some(Duration::from_secs(90)),
+                message: "limit".into(),
+            },
+            LlmError::Timeout {
+                after: Duration::from_secs(300),
+            },
+            LlmError::Auth {
+                message: "401".into(),
+            },
+            LlmError::Process {
+                code: Some(1),
+                stderr_tail: "boom".into(),
+            },
+            LlmError::Rejected {
+                kind: "error_max_turns".into(),
+                message: "2 turns".into(),
+            },
+            LlmError::Unreadable {
+                reason: "not json".into(),
+                preview: "<html>".into(),
+            },
+            LlmError::Other {
+                message: "else".into(),
+            },
+        ];
+        for error in errors {
+            let text = serde_json::to_string(&error).unwrap();
+            assert_eq!(
+                serde_json::from_str::<LlmError>(&text).unwrap(),
+                error,
+                "{text}"
+            );
+        }
     }
 }

@@ -227,7 +227,7 @@ impl AgentDaemon {
             let limit = settings.session_timeout + Duration::from_secs(30);
             let outcome = match tokio::time::timeout(limit, runtime.llm.run(request)).await {
                 Ok(outcome) => outcome,
-                Err(_) => Err(LlmError::Timeout(limit)),
+                Err(_) => Err(LlmError::Timeout { after: limit }),
             };
             if let Some((at, system_prompt, prompt)) = recorded {
                 runtime.record(|| crate::recording::Entry::Session {

@@ -260,9 +260,9 @@ impl LlmSession for ReplayLlm {
                     turns: 1,
                     ..LlmResponse::default()
                 }),
-                OnExhausted::Error => Err(LlmError::Other(
-                    "the replay script has no answer for this request".to_owned(),
-                )),
+                OnExhausted::Error => Err(LlmError::Other {
+                    message: "the replay script has no answer for this request".to_owned(),
+                }),
             };
         };
         if let Some(error) = chosen.error {
