@@ -426,11 +426,13 @@ impl Envelope {
         self.payload.get(key).and_then(Value::as_str)
     }
 
-    /// A short human-readable title: `payload.title`, else `payload.content`, else the type.
+    /// A short human-readable title: `payload.title`, else its `content`, `message` or `task`,
+    /// else the type.
     pub fn title(&self) -> String {
         self.payload_str("title")
             .or_else(|| self.payload_str("content"))
             .or_else(|| self.payload_str("message"))
+            .or_else(|| self.payload_str("task"))
             .map(|text| preview(text, 80))
             .unwrap_or_else(|| self.kind.to_string())
     }

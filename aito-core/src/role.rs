@@ -20,7 +20,7 @@ pub enum Role {
     Cfo,
     /// Chief operating officer.
     Coo,
-    /// Chief community officer.
+    /// Chief compliance officer.
     Cco,
     /// A role defined by the user; the name is lowercase letters, digits, `-` and `_`.
     Custom(String),

@@ -72,7 +72,18 @@ impl FromStr for Schedule {
                 }
             }
         };
-        let inner = cron::Schedule::from_str(&normalized).map_err(|err| error(err.to_string()))?;
+        // The cron crate's message spans lines, pointing into the rewritten expression; keep
+        // its first line.
+        let inner = cron::Schedule::from_str(&normalized).map_err(|err| {
+            let text = err.to_string();
+            error(
+                text.lines()
+                    .next()
+                    .unwrap_or("unreadable")
+                    .trim()
+                    .to_owned(),
+            )
+        })?;
         Ok(Self {
             expression: trimmed.to_owned(),
             inner,

@@ -53,9 +53,10 @@ impl Monitor {
         }
     }
 
-    /// Waits for the next change.
-    pub async fn changed(&self) {
-        self.changed.notified().await;
+    /// A future that completes at the next change. Create it before reading a snapshot, so
+    /// that a change in between is not missed.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
     }
 
     fn touch(&self) {
