@@ -12,11 +12,12 @@ use std::sync::Arc;
 
 use aito_claude::{ClaudeConfig, ClaudeSession, ClaudeWorkers, McpRegistry};
 use aito_core::{
-    Bus, LlmError, LlmRequest, LlmResponse, LlmSession, WorkerError, WorkerResult, WorkerSpawner,
-    WorkerTask,
+    Bus, Company, LlmError, LlmRequest, LlmResponse, LlmSession, WorkerError, WorkerResult,
+    WorkerSpawner, WorkerTask,
 };
 use async_trait::async_trait;
 
+use crate::backend::Backend;
 use crate::config::{Config, McpKind, McpValue};
 use crate::error::Error;
 use crate::scenario::{Kickoff, Scenario};
@@ -244,6 +245,18 @@ pub fn claude_adapters(config: &Config, bus: Arc<dyn Bus>) -> Result<Adapters, E
 /// operator's client commands): every call fails, saying so.
 #[derive(Debug, Default)]
 pub struct NoModel;
+
+/// The company as a process that runs no agent sees it: its directory, decisions and
+/// controls over `backend`, with [`NoModel`] in place of the model and workers.
+pub fn observer(config: &Config, backend: &Backend) -> Result<Company, Error> {
+    Ok(config
+        .company_builder()
+        .bus(Arc::clone(&backend.bus))
+        .store(Arc::clone(&backend.store))
+        .llm(Arc::new(NoModel))
+        .workers(Arc::new(NoModel))
+        .build()?)
+}
 
 #[async_trait]
 impl LlmSession for NoModel {

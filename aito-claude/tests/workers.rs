@@ -11,7 +11,7 @@ use aito_claude::{ClaudeConfig, ClaudeWorkers, McpRegistry};
 use aito_core::bus::Subscription;
 use aito_core::{
     AgentId, Bus, Channel, Deliveries, Envelope, MemoryBus, MessageType, Role, Sender, WorkerError,
-    WorkerSpawner, WorkerStatus, WorkerTask,
+    WorkerResult, WorkerSpawner, WorkerStatus, WorkerTask,
 };
 use common::{Fake, group_gone, huge_text, is_empty_dir, process_gone, processes};
 use serde::Deserialize;
@@ -76,6 +76,17 @@ async fn setup(config: ClaudeConfig) -> Setup {
         logs,
         mcp_dir,
     }
+}
+
+impl Setup {
+    /// Runs a task that asks for no servers.
+    async fn run(&self, timeout: Duration) -> WorkerResult {
+        self.workers.spawn(task(&[], &[], timeout)).await.unwrap()
+    }
+}
+
+fn assert_mentions(text: &str, needle: &str) {
+    assert!(text.contains(needle), "expected {needle:?} in: {text}");
 }
 
 /// The log envelopes published so far (waits briefly for each).
@@ -299,7 +310,7 @@ async fn a_worker_past_its_timeout_is_killed_with_its_group() {
         .await
         .unwrap();
     assert_eq!(result.status, WorkerStatus::TimedOut);
-    assert!(result.result.contains("timeout"), "{}", result.result);
+    assert_mentions(&result.result, "timeout");
     assert!(started.elapsed() < Duration::from_secs(4));
     let procs = processes(&fake.record());
     assert!(process_gone(procs.child.unwrap()));
@@ -318,17 +329,9 @@ async fn a_silent_worker_is_killed_at_the_silence_timeout() {
         .silence_timeout(Some(Duration::from_millis(500)));
     let mut setup = setup(config).await;
     let started = Instant::now();
-    let result = setup
-        .workers
-        .spawn(task(&[], &[], Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let result = setup.run(Duration::from_secs(30)).await;
     assert_eq!(result.status, WorkerStatus::TimedOut);
-    assert!(
-        result.result.contains("printed nothing"),
-        "{}",
-        result.result
-    );
+    assert_mentions(&result.result, "printed nothing");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(group_gone(processes(&fake.record()).pgid));
     // It had printed its init event before going quiet.
@@ -339,17 +342,9 @@ async fn a_silent_worker_is_killed_at_the_silence_timeout() {
 async fn failures_while_running_are_failed_results_with_their_cost() {
     let fake = Fake::new();
     let setup = setup(fake.config(&[("mode", "error"), ("result", "the tool crashed")])).await;
-    let result = setup
-        .workers
-        .spawn(task(&[], &[], Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let result = setup.run(Duration::from_secs(30)).await;
     assert_eq!(result.status, WorkerStatus::Failed);
-    assert!(
-        result.result.contains("the tool crashed"),
-        "{}",
-        result.result
-    );
+    assert_mentions(&result.result, "the tool crashed");
     assert_eq!(result.cost_usd, 0.0123);
 
     let fake = Fake::new();
@@ -363,15 +358,11 @@ async fn failures_while_running_are_failed_results_with_their_cost() {
         ],
     )
     .await;
-    let result = setup
-        .workers
-        .spawn(task(&[], &[], Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let result = setup.run(Duration::from_secs(30)).await;
     assert_eq!(result.status, WorkerStatus::Failed);
     // The reset time came from the stream's rate_limit_event.
     let expected = chrono::DateTime::from_timestamp(reset, 0).unwrap();
-    assert!(result.result.contains("rate limited"), "{}", result.result);
+    assert_mentions(&result.result, "rate limited");
     assert!(
         result.result.contains(&expected.to_rfc3339()),
         "{}",
@@ -388,11 +379,7 @@ async fn failures_while_running_are_failed_results_with_their_cost() {
         ],
     )
     .await;
-    let result = setup
-        .workers
-        .spawn(task(&[], &[], Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let result = setup.run(Duration::from_secs(30)).await;
     assert_eq!(result.status, WorkerStatus::Failed);
     assert!(
         result.result.contains("Some(7)") && result.result.contains("MCP server crashed"),
@@ -409,11 +396,7 @@ async fn setup_with(fake: &Fake, script: &[(&str, &str)]) -> Setup {
 async fn noise_in_the_stream_is_forwarded_and_does_not_break_the_result() {
     let fake = Fake::new();
     let mut setup = setup(fake.config(&[("noise", "1"), ("result", "fine")])).await;
-    let result = setup
-        .workers
-        .spawn(task(&[], &[], Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let result = setup.run(Duration::from_secs(30)).await;
     assert_eq!(
         (result.status, result.result.as_str()),
         (WorkerStatus::Succeeded, "fine")
@@ -432,11 +415,7 @@ async fn a_5_mb_result_arrives_whole_while_its_log_events_are_truncated() {
     let fake = Fake::new();
     let bytes = 5 * 1024 * 1024;
     let mut setup = setup(fake.config(&[("mode", "huge"), ("bytes", &bytes.to_string())])).await;
-    let result = setup
-        .workers
-        .spawn(task(&[], &[], Duration::from_secs(60)))
-        .await
-        .unwrap();
+    let result = setup.run(Duration::from_secs(60)).await;
     assert_eq!(result.status, WorkerStatus::Succeeded);
     assert!(result.result == huge_text(bytes));
     let logs = drain(&mut setup.logs).await;
@@ -451,20 +430,8 @@ async fn a_5_mb_result_arrives_whole_while_its_log_events_are_truncated() {
 async fn a_worker_whose_stream_has_no_result_fails_as_unreadable() {
     let fake = Fake::new();
     let setup = setup(fake.config(&[("mode", "garbage")])).await;
-    let result = setup
-        .workers
-        .spawn(task(&[], &[], Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let result = setup.run(Duration::from_secs(30)).await;
     assert_eq!(result.status, WorkerStatus::Failed);
-    assert!(
-        result.result.contains("ended without one"),
-        "{}",
-        result.result
-    );
-    assert!(
-        result.result.contains("this is not json"),
-        "{}",
-        result.result
-    );
+    assert_mentions(&result.result, "ended without one");
+    assert_mentions(&result.result, "this is not json");
 }

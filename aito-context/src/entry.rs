@@ -125,20 +125,25 @@ fn private(
         kind,
         owner: Owner::Agent(agent),
         title: title.to_owned(),
-        pieces: chunk::pack(text, MAX_PASSAGE)
-            .into_iter()
-            .map(|text| Piece {
-                source: source.clone(),
-                heading: String::new(),
-                text,
-            })
-            .collect(),
+        pieces: pieces(&source, text),
         at,
         stamp: None,
     }
 }
 
 /// What a status means, in words.
+/// `text` cut into passages of at most [`MAX_PASSAGE`] characters, each citing `source`.
+fn pieces(source: &str, text: &str) -> Vec<Piece> {
+    chunk::pack(text, MAX_PASSAGE)
+        .into_iter()
+        .map(|text| Piece {
+            source: source.to_owned(),
+            heading: String::new(),
+            text,
+        })
+        .collect()
+}
+
 fn outcome(status: DecisionStatus) -> &'static str {
     match status {
         DecisionStatus::Pending => "waiting for votes",
@@ -217,14 +222,7 @@ fn from_decision(decision: &Decision) -> Entry {
         kind: Kind::Decision,
         owner: Owner::Public,
         title: decision.title.clone(),
-        pieces: chunk::pack(&text, MAX_PASSAGE)
-            .into_iter()
-            .map(|text| Piece {
-                source: source.clone(),
-                heading: String::new(),
-                text,
-            })
-            .collect(),
+        pieces: pieces(&source, &text),
         at,
         stamp: None,
     }

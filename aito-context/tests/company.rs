@@ -9,7 +9,7 @@ use aito_core::context::Knowledge;
 use aito_core::decision::{Decision, DecisionStatus, Tier, Transition, Vote, VoteChoice};
 use aito_core::{DecisionId, MessageType, Priority, Role};
 use chrono::Duration;
-use common::{Harness, answer, context_section, id, now, settle, sources};
+use common::{Harness, answer, assign, context_section, id, now, settle, sources};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,19 +24,15 @@ async fn a_task_about_the_token_burn_schedule_brings_its_document_into_the_cfo_p
         .with_knowledge(common::knowledge())
         .with_clock(harness.clock);
     let company = harness.start(&[Role::Ceo, Role::Cfo], Arc::new(context));
-    company
-        .send(
-            "cfo",
-            MessageType::Task,
-            json!({
-                "title": "Check the token burn schedule",
-                "content": "How much do we burn next month, and from which wallet?"
-            }),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
-    settle(&company).await;
+    assign(
+        &company,
+        "cfo",
+        json!({
+            "title": "Check the token burn schedule",
+            "content": "How much do we burn next month, and from which wallet?"
+        }),
+    )
+    .await;
     company.shutdown().await;
 
     let prompts = harness.prompts_of(&Role::Cfo);
@@ -179,16 +175,12 @@ async fn a_decision_vetoed_last_week_shows_up_with_its_reason_when_a_similar_one
         .expect("index an unrelated decision");
 
     let company = harness.start(&[Role::Ceo, Role::Cmo], Arc::new(context));
-    company
-        .send(
-            "cmo",
-            MessageType::Task,
-            json!({"title": "Prepare the launch campaign"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
-    settle(&company).await;
+    assign(
+        &company,
+        "cmo",
+        json!({"title": "Prepare the launch campaign"}),
+    )
+    .await;
     company.shutdown().await;
 
     let prompts = harness.prompts_of(&Role::Ceo);
@@ -292,16 +284,12 @@ async fn the_context_section_never_exceeds_its_share_and_a_cut_is_marked() {
         .with_knowledge(&knowledge)
         .with_clock(harness.clock);
     let company = harness.start(&[Role::Ceo, Role::Cfo], Arc::new(context));
-    company
-        .send(
-            "cfo",
-            MessageType::Task,
-            json!({"title": "Summarise the treasury multisig transfers"}),
-            Priority::Normal,
-        )
-        .await
-        .expect("send");
-    settle(&company).await;
+    assign(
+        &company,
+        "cfo",
+        json!({"title": "Summarise the treasury multisig transfers"}),
+    )
+    .await;
     company.shutdown().await;
 
     let prompts = harness.prompts_of(&Role::Cfo);
@@ -354,16 +342,12 @@ async fn a_veto_cast_in_the_company_is_remembered_when_a_similar_decision_comes_
         .with_clock(harness.clock);
     let company = harness.start(&[Role::Ceo, Role::Cmo], Arc::new(context));
     for season in ["spring", "summer"] {
-        company
-            .send(
-                "cmo",
-                MessageType::Task,
-                json!({"title": format!("Plan the {season} campaign")}),
-                Priority::Normal,
-            )
-            .await
-            .expect("send");
-        settle(&company).await;
+        assign(
+            &company,
+            "cmo",
+            json!({"title": format!("Plan the {season} campaign")}),
+        )
+        .await;
     }
     company.shutdown().await;
 

@@ -202,12 +202,7 @@ impl DecisionEngine {
         cause: &Cause,
     ) -> Result<Decision, DecisionError> {
         self.update(id, cause, |engine, decision, now, effects| {
-            if decision.proposer != by {
-                return Err(DecisionError::NotAllowed(format!(
-                    "only the proposer ({}) may revise decision {id}",
-                    decision.proposer_role
-                )));
-            }
+            only_the_proposer(decision, by, "revise")?;
             if decision.status != DecisionStatus::Revising {
                 return Err(DecisionError::NotAllowed(format!(
                     "decision {id} is {}, not waiting for a revision",
@@ -257,12 +252,7 @@ impl DecisionEngine {
         cause: &Cause,
     ) -> Result<Decision, DecisionError> {
         self.update(id, cause, |_, decision, now, _| {
-            if decision.proposer != by {
-                return Err(DecisionError::NotAllowed(format!(
-                    "only the proposer ({}) may withdraw decision {id}",
-                    decision.proposer_role
-                )));
-            }
+            only_the_proposer(decision, by, "withdraw")?;
             if !decision.status.is_open() {
                 return Err(DecisionError::NotAllowed(format!(
                     "decision {id} is already {}",
@@ -644,6 +634,17 @@ impl DecisionEngine {
 
 fn log_publish_error(channel: Channel, err: &BusError) {
     tracing::error!(%channel, error = %err, "could not publish a decision notice");
+}
+
+/// Refuses `verb` on `decision` to anyone but its proposer.
+fn only_the_proposer(decision: &Decision, by: AgentId, verb: &str) -> Result<(), DecisionError> {
+    if decision.proposer == by {
+        return Ok(());
+    }
+    Err(DecisionError::NotAllowed(format!(
+        "only the proposer ({}) may {verb} decision {}",
+        decision.proposer_role, decision.id
+    )))
 }
 
 fn deadline_after(now: DateTime<Utc>, after: Option<std::time::Duration>) -> Option<DateTime<Utc>> {

@@ -1,8 +1,6 @@
 //! The operator's client: `aito send`, `aito status`, `aito decide`. They reach a running
 //! company through its store and bus, which only Redis shares between processes.
 
-use std::sync::Arc;
-
 use aito_core::budget::{BudgetChange, Scope};
 use aito_core::decision::DecisionStatus;
 use aito_core::{Company, DecisionId, Envelope, MessageType, Role, Sender};
@@ -13,7 +11,7 @@ use crate::backend::Backend;
 use crate::cli::{Answer, BudgetArgs, Connection, DecideArgs, Limit, SendArgs, StatusArgs};
 use crate::config::Config;
 use crate::error::Error;
-use crate::model::NoModel;
+use crate::model::observer;
 use crate::status;
 
 /// The company as a client sees it: adapters, directory and decision engine, no daemon.
@@ -25,13 +23,7 @@ async fn connect(connection: &Connection, config: &Config) -> Result<(Backend, C
         ))
     })?;
     let backend = Backend::redis(&url, &config.redis.prefix).await?;
-    let company = config
-        .company_builder()
-        .bus(Arc::clone(&backend.bus))
-        .store(Arc::clone(&backend.store))
-        .llm(Arc::new(NoModel))
-        .workers(Arc::new(NoModel))
-        .build()?;
+    let company = observer(config, &backend)?;
     Ok((backend, company))
 }
 

@@ -12,7 +12,7 @@ use crate::backend::Backend;
 use crate::cli::ContextSearchArgs;
 use crate::config::Config;
 use crate::error::Error;
-use crate::model::NoModel;
+use crate::model::observer;
 
 /// The configured context provider; `None` when `[context]` is absent.
 pub(crate) fn provider(
@@ -102,13 +102,7 @@ pub async fn search(args: ContextSearchArgs, config: Config) -> Result<(), Error
         // With the company's store at hand, an index in memory learns its past first.
         Some(url) if settings.index_dir(&config.data_dir).is_none() => {
             let backend = Backend::redis(&url, &config.redis.prefix).await?;
-            let company = config
-                .company_builder()
-                .bus(Arc::clone(&backend.bus))
-                .store(Arc::clone(&backend.store))
-                .llm(Arc::new(NoModel))
-                .workers(Arc::new(NoModel))
-                .build()?;
+            let company = observer(&config, &backend)?;
             let context = provider(&config, Clock::system())?
                 .ok_or_else(|| Error::Runtime("no context provider".to_owned()))?;
             remember(&context, company.runtime()).await;

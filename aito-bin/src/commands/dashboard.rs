@@ -1,8 +1,6 @@
 //! `aito dashboard`: the dashboard of a company whose agents run in other processes, read from
 //! and acting on their shared Redis.
 
-use std::sync::Arc;
-
 use tokio_util::sync::CancellationToken;
 
 use super::{listen, redis_url, shutdown_signal};
@@ -11,7 +9,7 @@ use crate::cli::DashboardArgs;
 use crate::config::Config;
 use crate::dashboard::{self, DashboardState};
 use crate::error::Error;
-use crate::model::NoModel;
+use crate::model::observer;
 
 /// Serves the dashboard until Ctrl-C or SIGTERM.
 pub async fn dashboard(args: DashboardArgs, config: Config) -> Result<(), Error> {
@@ -21,13 +19,7 @@ pub async fn dashboard(args: DashboardArgs, config: Config) -> Result<(), Error>
         )
     })?;
     let backend = Backend::redis(&url, &config.redis.prefix).await?;
-    let company = config
-        .company_builder()
-        .bus(Arc::clone(&backend.bus))
-        .store(Arc::clone(&backend.store))
-        .llm(Arc::new(NoModel))
-        .workers(Arc::new(NoModel))
-        .build()?;
+    let company = observer(&config, &backend)?;
     let bind = args.bind.unwrap_or(config.dashboard_bind);
     let listener = listen(bind, "the dashboard", "--bind or AITO_DASHBOARD_BIND").await?;
     let address = listener

@@ -10,8 +10,8 @@ use aito_core::context::ContextProvider;
 use aito_core::mock::{Script, ScriptedResponse};
 use aito_core::prompt::CONTEXT_HEADER;
 use aito_core::{
-    AgentId, AgentSpec, Budget, Clock, Company, MemoryBus, MemoryStore, MockWorkers, ReplayLlm,
-    Role, RunningCompany, Settings,
+    AgentId, AgentSpec, Budget, Clock, Company, MemoryBus, MemoryStore, MessageType, MockWorkers,
+    Priority, ReplayLlm, Role, RunningCompany, Settings,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -129,6 +129,15 @@ impl Harness {
 
 pub fn id(role: &str) -> AgentId {
     AgentId::derived("testco", role)
+}
+
+/// Sends a task from a human to `to` and lets the company work until it is idle.
+pub async fn assign(company: &RunningCompany, to: &str, task: Value) {
+    company
+        .send(to, MessageType::Task, task, Priority::Normal)
+        .await
+        .expect("send");
+    settle(company).await;
 }
 
 /// Lets the company work until it is idle.
