@@ -31,6 +31,9 @@ use crate::scripts::Scripts;
 /// that carry it are never ingested.
 pub const MIRROR_FIELD: &str = "aitoStreamId";
 
+/// How the publish script appends [`MIRROR_FIELD`] to a mirrored envelope's JSON, up to the id.
+const MIRROR_MARKER: &str = ",\"aitoStreamId\":\"";
+
 /// Identical raw texts arriving closer together than this are numbered as one run.
 const REPEAT_GAP: Duration = Duration::from_secs(2);
 
@@ -40,11 +43,10 @@ pub(crate) fn is_mirror(raw: &str) -> bool {
     let Some(body) = raw.trim_end().strip_suffix("\"}") else {
         return false;
     };
-    let marker = format!(",\"{MIRROR_FIELD}\":\"");
-    let Some(at) = body.rfind(&marker) else {
+    let Some(at) = body.rfind(MIRROR_MARKER) else {
         return false;
     };
-    let id = &body[at + marker.len()..];
+    let id = &body[at + MIRROR_MARKER.len()..];
     match id.split_once('-') {
         Some((ms, seq)) => {
             !ms.is_empty()
@@ -162,6 +164,11 @@ impl Ingestor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_marker_names_the_mirror_field() {
+        assert_eq!(MIRROR_MARKER, format!(",\"{MIRROR_FIELD}\":\""));
+    }
 
     #[test]
     fn mirrors_are_recognised_and_other_text_is_not() {
