@@ -69,8 +69,8 @@ fn fast_path(text: &str) -> Option<ModelResponse> {
 
 /// The body of the last closed fenced block and the text after it.
 fn last_fence(text: &str) -> Option<(&str, &str)> {
-    let close = text.rfind("```")?;
-    let open = text[..close].rfind("```")?;
+    let close = rfind_fence(text.as_bytes())?;
+    let open = rfind_fence(&text.as_bytes()[..close])?;
     // The body starts after the opening fence's info string (```json, ```JSON, ```).
     let after_open = &text[open + 3..close];
     let body = match after_open.find('\n') {
@@ -85,6 +85,19 @@ fn last_fence(text: &str) -> Option<(&str, &str)> {
         None => after_open,
     };
     Some((body, &text[close + 3..]))
+}
+
+/// Where the last "```" in `bytes` starts. The opening fence sits a whole answer back from
+/// the closing one, so the search goes by single backticks, which `memrchr` finds with SIMD.
+fn rfind_fence(bytes: &[u8]) -> Option<usize> {
+    let mut end = bytes.len();
+    while let Some(at) = memchr::memrchr(b'`', &bytes[..end]) {
+        if at >= 2 && bytes[at - 1] == b'`' && bytes[at - 2] == b'`' {
+            return Some(at - 2);
+        }
+        end = at;
+    }
+    None
 }
 
 /// A balanced `{…}` span found by the scanner.
@@ -292,6 +305,19 @@ mod tests {
         let text = "Here is the format:\n```json\n{\"actions\":[{\"type\":\"alert\",\"message\":\"EXAMPLE\"}]}\n```\nMy answer:\n```json\n{\"actions\":[{\"type\":\"alert\",\"message\":\"real\"}]}\n```\n";
         let response = parse_response(text).unwrap();
         assert!(matches!(&response.actions[0], Action::Alert { message, .. } if message == "real"));
+    }
+
+    #[test]
+    fn fences_are_found_past_single_backticks_and_longer_runs() {
+        assert_eq!(rfind_fence(b"a ``` b `c` d"), Some(2));
+        assert_eq!(rfind_fence(b"````"), Some(1));
+        assert_eq!(rfind_fence(b"`` ` ``"), None);
+        assert_eq!(rfind_fence(b""), None);
+        let text = "Use `cargo test`:\n````json\n{\"actions\":[],\"summary\":\"`x`\"}\n````";
+        assert_eq!(
+            parse_response(text).unwrap().summary.as_deref(),
+            Some("`x`")
+        );
     }
 
     #[test]
