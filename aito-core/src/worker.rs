@@ -42,6 +42,21 @@ pub enum WorkerStatus {
     Failed,
     /// Killed at the timeout.
     TimedOut,
+    /// Its daemon stopped before it finished, so its result is lost. Set by the daemon when
+    /// it next starts, never by a spawner.
+    Interrupted,
+}
+
+impl WorkerStatus {
+    /// The name used on the wire (`worker_result`'s `status`) and in events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerStatus::Succeeded => "succeeded",
+            WorkerStatus::Failed => "failed",
+            WorkerStatus::TimedOut => "timed_out",
+            WorkerStatus::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// What a worker produced.

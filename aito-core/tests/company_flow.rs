@@ -89,6 +89,15 @@ async fn a_task_to_the_ceo_runs_through_the_whole_company() {
         .await
         .expect("send");
     settle(&company).await;
+    assert_eq!(
+        harness
+            .store
+            .get_value(&format!("workers:{}", harness.id("cto")))
+            .await
+            .unwrap(),
+        None,
+        "a worker whose result was sent is no longer written down as running"
+    );
 
     let ceo = harness.history("ceo").await;
     assert_eq!(ceo[0].summary, "Delegated the portal to the CTO");

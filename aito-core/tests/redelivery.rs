@@ -176,3 +176,98 @@ async fn a_trigger_that_always_panics_is_dead_lettered() {
     );
     company.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_cut_off_by_a_stop_is_reported_to_its_agent_at_the_next_start() {
+    let harness = Harness::new(vec![
+        answer(
+            Role::Cto,
+            "Compare hosting",
+            json!({
+                "summary": "Asked a worker",
+                "actions": [{"type": "spawn_worker", "data": {"task": "Compare static hosting offers", "timeout": 600000}}]
+            }),
+        ),
+        answer(
+            Role::Cto,
+            "interrupted",
+            json!({"summary": "The comparison was cut off; will ask again", "actions": []}),
+        ),
+    ]);
+    let record_key = format!("workers:{}", harness.id("cto"));
+
+    // First life: the worker is still running when the company stops.
+    let slow = Arc::new(aito_core::MockWorkers::new().with_delay(Duration::from_secs(3600)));
+    let first = harness
+        .builder(quiet_agents(&[Role::Cto]))
+        .workers(slow.clone())
+        .build()
+        .expect("company")
+        .start()
+        .expect("start");
+    common::task(&first, "cto", "Compare hosting").await;
+    eventually("the worker to start", Duration::from_secs(10), || async {
+        (!slow.tasks().is_empty()).then_some(())
+    })
+    .await;
+    first.shutdown().await;
+    assert!(
+        harness
+            .store
+            .get_value(&record_key)
+            .await
+            .unwrap()
+            .is_some(),
+        "the running worker is written down"
+    );
+
+    // Second life: the agent hears that the worker never finished, once.
+    let fresh = Arc::new(aito_core::MockWorkers::new());
+    let second = harness
+        .builder(quiet_agents(&[Role::Cto]))
+        .workers(fresh.clone())
+        .build()
+        .expect("company")
+        .start()
+        .expect("restart");
+    let cto = eventually(
+        "the CTO to hear of the interrupted worker",
+        Duration::from_secs(10),
+        || async {
+            let history = harness.history("cto").await;
+            (history.len() >= 2).then_some(history)
+        },
+    )
+    .await;
+    settle(&second).await;
+    assert_eq!(cto[1].summary, "The comparison was cut off; will ask again");
+    let notice = harness
+        .llm
+        .requests()
+        .into_iter()
+        .filter(|request| request.role == Role::Cto)
+        .nth(1)
+        .expect("a second CTO session");
+    assert!(
+        notice.prompt.contains("\"status\": \"interrupted\"")
+            || notice.prompt.contains("\"status\":\"interrupted\""),
+        "{}",
+        notice.prompt
+    );
+    assert!(notice.prompt.contains("Compare static hosting offers"));
+    assert_eq!(
+        harness.sessions_of(&Role::Cto),
+        2,
+        "one notice, one session"
+    );
+    assert!(
+        fresh.tasks().is_empty(),
+        "the worker is not re-run behind the agent's back"
+    );
+    assert_eq!(
+        harness.store.get_value(&record_key).await.unwrap(),
+        None,
+        "the record is struck off once reported"
+    );
+    second.shutdown().await;
+}

@@ -227,6 +227,7 @@ impl AgentDaemon {
             self.enqueue(&term, trigger, None).await;
         }
         tracing::info!(agent = %self.id, role = %self.spec.role, "serving");
+        term.pool.report_interrupted().await;
         self.publish_status(Activity::Idle, None, None).await;
         self.handler_loop(&term, &term_token).await;
         term_token.cancel();

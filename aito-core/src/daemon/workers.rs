@@ -1,11 +1,19 @@
 //! The daemon's worker pool: workers run in the background, bounded per agent, and their
 //! results come back to the agent as `worker_result` messages that wake it.
+//!
+//! Each running worker is written down in the store (`workers:<agent>`) until its result is
+//! sent. A worker whose daemon stopped first (shutdown, crash, lost lease) never sends one, so
+//! the next term of the agent's daemon finds it there and tells the agent with an
+//! `interrupted` result instead of leaving it waiting forever. That notice carries the id the
+//! real result would have had, so if the real one was sent after all, the agent sees only one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -36,6 +44,7 @@ pub(crate) struct WorkerPool {
     tracker: TaskTracker,
     cancel: CancellationToken,
     monitor: Arc<Monitor>,
+    in_flight: Arc<InFlight>,
 }
 
 impl WorkerPool {
@@ -55,7 +64,67 @@ impl WorkerPool {
             running: Arc::new(AtomicUsize::new(0)),
             tracker: TaskTracker::new(),
             cancel,
+            in_flight: Arc::new(InFlight {
+                key: format!("workers:{agent}"),
+                write: tokio::sync::Mutex::new(()),
+            }),
             monitor,
+        }
+    }
+
+    /// Tells the agent about workers a previous term started and never finished (see the
+    /// module docs). Called once a term starts, before anything else can launch workers.
+    pub(crate) async fn report_interrupted(&self) {
+        let records = match self.in_flight.all(&self.runtime).await {
+            Ok(records) => records,
+            Err(err) => {
+                tracing::warn!(agent = %self.agent, error = %err, "could not read the workers a previous term left running");
+                return;
+            }
+        };
+        for (task_id, record) in records {
+            let Ok(running) = serde_json::from_value::<Running>(record) else {
+                tracing::warn!(agent = %self.agent, task = %task_id, "dropping an unreadable record of a running worker");
+                if let Err(err) = self.in_flight.remove(&self.runtime, &task_id).await {
+                    tracing::warn!(agent = %self.agent, task = %task_id, error = %err, "could not drop it");
+                }
+                continue;
+            };
+            let result = WorkerResult {
+                task_id: task_id.clone(),
+                status: WorkerStatus::Interrupted,
+                result: "the worker was interrupted: its daemon stopped before it finished \
+                         (restart, crash or lost lease), so its result is lost; spawn it again if \
+                         it is still needed"
+                    .to_owned(),
+                cost_usd: 0.0,
+                usage: Default::default(),
+                duration: Duration::ZERO,
+            };
+            tracing::warn!(agent = %self.agent, task = %task_id, "a worker of a previous term never finished; telling the agent");
+            let envelope = result_envelope(&result, &running.task, &running.cause());
+            if let Err(err) = self
+                .runtime
+                .bus
+                .publish(Channel::Agent(self.agent), envelope)
+                .await
+            {
+                // Left written down: the next term tries again.
+                tracing::error!(agent = %self.agent, task = %task_id, error = %err, "could not tell the agent its worker was interrupted");
+                continue;
+            }
+            if let Err(err) = self.in_flight.remove(&self.runtime, &task_id).await {
+                tracing::warn!(agent = %self.agent, task = %task_id, error = %err, "could not strike the interrupted worker off; the agent may hear of it again, under the same message id");
+            }
+            emit_worker_event(
+                &self.runtime,
+                self.agent,
+                &self.role,
+                &task_id,
+                "interrupted",
+                0.0,
+            )
+            .await;
         }
     }
 
@@ -95,6 +164,10 @@ impl WorkerPool {
                 ));
             }
         }
+        if let Err(err) = self.in_flight.add(&self.runtime, &task, cause).await {
+            // The worker still runs; only a report after a crash would be missing.
+            tracing::warn!(agent = %self.agent, task = %task.id, error = %err, "could not write the worker down as running");
+        }
         self.running.fetch_add(1, Ordering::SeqCst);
         self.monitor.worker_started();
         let job = WorkerJob {
@@ -105,6 +178,7 @@ impl WorkerPool {
             monitor: Arc::clone(&self.monitor),
             cancel: self.cancel.clone(),
             cause: cause.clone(),
+            in_flight: Arc::clone(&self.in_flight),
         };
         self.tracker.spawn(job.run(task));
         Ok(())
@@ -126,6 +200,7 @@ struct WorkerJob {
     monitor: Arc<Monitor>,
     cancel: CancellationToken,
     cause: Cause,
+    in_flight: Arc<InFlight>,
 }
 
 impl WorkerJob {
@@ -140,7 +215,7 @@ impl WorkerJob {
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(limit, self.runtime.workers.spawn(task)) => outcome,
             () = self.cancel.cancelled() => {
-                tracing::warn!(agent = %self.agent, task = %task_id, "worker cancelled at shutdown; its result is lost");
+                tracing::warn!(agent = %self.agent, task = %task_id, "worker cancelled at shutdown; the agent hears of it when its daemon next starts");
                 self.finish();
                 return;
             }
@@ -188,36 +263,21 @@ impl WorkerJob {
                 tracing::warn!(error = %err, "could not record worker cost");
             }
         }
-        let status = match result.status {
-            WorkerStatus::Succeeded => "succeeded",
-            WorkerStatus::Failed => "failed",
-            WorkerStatus::TimedOut => "timed_out",
-        };
-        let mut envelope = Envelope::new(
-            MessageType::WorkerResult,
-            Sender::Worker(task_id.clone()),
-            json!({
-                "taskId": task_id,
-                "task": description,
-                "status": status,
-                "success": result.status == WorkerStatus::Succeeded,
-                "result": fit(&result.result, RESULT_CHARS),
-                "costUsd": result.cost_usd,
-                "durationMs": u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
-            }),
-        )
-        .with_priority(Priority::High);
-        envelope.id = crate::id::MessageId::derived(&format!("worker-result/{task_id}"));
-        envelope.hops = self.cause.hops;
-        envelope.chain = self.cause.chain.clone();
-        envelope.correlation_id = self.cause.correlation_id.clone();
-        if let Err(err) = self
+        let envelope = result_envelope(&result, &description, &self.cause);
+        match self
             .runtime
             .bus
             .publish(Channel::Agent(self.agent), envelope)
             .await
         {
-            tracing::error!(agent = %self.agent, task = %task_id, error = %err, "worker result could not be delivered");
+            Ok(()) => {
+                if let Err(err) = self.in_flight.remove(&self.runtime, &task_id).await {
+                    tracing::warn!(agent = %self.agent, task = %task_id, error = %err, "could not strike the finished worker off; a later term reports it as interrupted");
+                }
+            }
+            Err(err) => {
+                tracing::error!(agent = %self.agent, task = %task_id, error = %err, "worker result could not be delivered; the agent hears of it as interrupted when its daemon next starts");
+            }
         }
         let knowledge = Knowledge::WorkerResult {
             agent: self.agent,
@@ -228,7 +288,8 @@ impl WorkerJob {
         if let Err(err) = self.runtime.context.observe(&knowledge).await {
             tracing::warn!(error = %err, "context provider could not index a worker result");
         }
-        self.event(&task_id, status, result.cost_usd).await;
+        self.event(&task_id, result.status.as_str(), result.cost_usd)
+            .await;
         self.finish();
     }
 
@@ -238,14 +299,149 @@ impl WorkerJob {
     }
 
     async fn event(&self, task_id: &str, status: &str, cost_usd: f64) {
-        self.runtime
-            .emit(Event::Worker {
-                agent: self.agent,
-                role: self.role.clone(),
-                task_id: task_id.to_owned(),
-                status: status.to_owned(),
-                cost_usd,
-            })
-            .await;
+        emit_worker_event(
+            &self.runtime,
+            self.agent,
+            &self.role,
+            task_id,
+            status,
+            cost_usd,
+        )
+        .await;
+    }
+}
+
+async fn emit_worker_event(
+    runtime: &Runtime,
+    agent: AgentId,
+    role: &Role,
+    task_id: &str,
+    status: &str,
+    cost_usd: f64,
+) {
+    runtime
+        .emit(Event::Worker {
+            agent,
+            role: role.clone(),
+            task_id: task_id.to_owned(),
+            status: status.to_owned(),
+            cost_usd,
+        })
+        .await;
+}
+
+/// The `worker_result` message for `result`. Its id follows from the task id, so a result
+/// sent twice (a real one and an interrupted notice) reaches the agent once.
+fn result_envelope(result: &WorkerResult, description: &str, cause: &Cause) -> Envelope {
+    let task_id = &result.task_id;
+    let mut envelope = Envelope::new(
+        MessageType::WorkerResult,
+        Sender::Worker(task_id.clone()),
+        json!({
+            "taskId": task_id,
+            "task": description,
+            "status": result.status.as_str(),
+            "success": result.status == WorkerStatus::Succeeded,
+            "result": fit(&result.result, RESULT_CHARS),
+            "costUsd": result.cost_usd,
+            "durationMs": u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
+        }),
+    )
+    .with_priority(Priority::High);
+    envelope.id = crate::id::MessageId::derived(&format!("worker-result/{task_id}"));
+    envelope.hops = cause.hops;
+    envelope.chain = cause.chain.clone();
+    envelope.correlation_id = cause.correlation_id.clone();
+    envelope
+}
+
+/// A running worker as written down: what the interrupted notice needs.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Running {
+    task: String,
+    /// Of the session that asked, so the notice continues its chain.
+    hops: u32,
+    #[serde(default)]
+    chain: Vec<String>,
+    correlation_id: Option<String>,
+    started_at: DateTime<Utc>,
+}
+
+impl Running {
+    fn cause(&self) -> Cause {
+        Cause {
+            origin: None,
+            hops: self.hops,
+            chain: self.chain.clone(),
+            correlation_id: self.correlation_id.clone(),
+        }
+    }
+}
+
+/// The agent's running workers, written down in the store as one object: task id to
+/// [`Running`].
+struct InFlight {
+    key: String,
+    /// One read-modify-write at a time: only this term's workers change the record.
+    write: tokio::sync::Mutex<()>,
+}
+
+impl InFlight {
+    async fn update(
+        &self,
+        runtime: &Runtime,
+        change: impl FnOnce(&mut Map<String, Value>),
+    ) -> Result<(), crate::store::StoreError> {
+        let _one = self.write.lock().await;
+        let mut records = self.all(runtime).await?;
+        change(&mut records);
+        if records.is_empty() {
+            runtime.store.delete_value(&self.key).await
+        } else {
+            runtime
+                .store
+                .set_value(&self.key, &Value::Object(records), None)
+                .await
+        }
+    }
+
+    async fn add(
+        &self,
+        runtime: &Runtime,
+        task: &WorkerTask,
+        cause: &Cause,
+    ) -> Result<(), crate::store::StoreError> {
+        let record = serde_json::to_value(Running {
+            task: task.task.clone(),
+            hops: cause.hops,
+            chain: cause.chain.clone(),
+            correlation_id: cause.correlation_id.clone(),
+            started_at: runtime.clock.now(),
+        })
+        .unwrap_or_default();
+        self.update(runtime, |records| {
+            records.insert(task.id.clone(), record);
+        })
+        .await
+    }
+
+    async fn remove(
+        &self,
+        runtime: &Runtime,
+        task_id: &str,
+    ) -> Result<(), crate::store::StoreError> {
+        self.update(runtime, |records| {
+            records.remove(task_id);
+        })
+        .await
+    }
+
+    /// Every record.
+    async fn all(&self, runtime: &Runtime) -> Result<Map<String, Value>, crate::store::StoreError> {
+        Ok(match runtime.store.get_value(&self.key).await? {
+            Some(Value::Object(records)) => records,
+            _ => Map::new(),
+        })
     }
 }
