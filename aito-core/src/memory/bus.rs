@@ -143,6 +143,28 @@ impl Queue {
 
     fn push(&self, envelope: Carried) {
         let mut state = lock(&self.state);
+        // The common case, one subscriber: straight into its channel, without the detour
+        // through `Pending` (each move of an envelope is a copy of a few hundred bytes).
+        if state.subscribers.len() == 1 {
+            let attached = &state.subscribers[0];
+            let raw = Raw {
+                envelope,
+                channel: self.channel,
+                slot: attached.slot,
+                redelivered: false,
+            };
+            match attached.sender.send(raw) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(raw)) => {
+                    state.subscribers.clear();
+                    state.pending.push_back(Pending {
+                        envelope: raw.envelope,
+                        redelivered: false,
+                    });
+                    return;
+                }
+            }
+        }
         let item = Pending {
             envelope,
             redelivered: false,
