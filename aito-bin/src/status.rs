@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use aito_core::budget::Scope;
 use aito_core::decision::Decision;
 use aito_core::event::GuardTrip;
-use aito_core::store::{Activity, AgentStatus};
+use aito_core::store::AgentStatus;
 use aito_core::{AgentId, Runtime, control};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -173,16 +173,6 @@ pub struct SpendReport {
     pub budget_usd_per_day: Option<f64>,
 }
 
-fn activity_name(activity: Activity) -> &'static str {
-    match activity {
-        Activity::Idle => "idle",
-        Activity::Busy => "busy",
-        Activity::Paused => "paused",
-        Activity::Standby => "standby",
-        Activity::Stopped => "stopped",
-    }
-}
-
 /// Reads the report from the store of `runtime`.
 pub async fn collect(
     config: &Config,
@@ -202,17 +192,12 @@ pub async fn collect(
             .spend(&Scope::Agent(id.to_string()), now)
             .await?;
         let state = runtime.store.load_state(id).await?.value;
-        let stale = status.is_some_and(|status| {
-            status.activity != Activity::Stopped
-                && (now - status.heartbeat)
-                    .to_std()
-                    .is_ok_and(|age| age > stale_after)
-        });
+        let stale = status.is_some_and(|status| status.is_stale(now, stale_after));
         agents.push(AgentReport {
             id,
             role: spec.role.to_string(),
             status: status
-                .map_or("unknown", |status| activity_name(status.activity))
+                .map_or("unknown", |status| status.activity.as_str())
                 .to_owned(),
             stale,
             queue: status.map_or(0, |status| status.queue_len),

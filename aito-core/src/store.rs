@@ -187,6 +187,19 @@ pub enum Activity {
     Stopped,
 }
 
+impl Activity {
+    /// The name used on the wire and in reports (`idle`, `busy`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Activity::Idle => "idle",
+            Activity::Busy => "busy",
+            Activity::Paused => "paused",
+            Activity::Standby => "standby",
+            Activity::Stopped => "stopped",
+        }
+    }
+}
+
 /// An agent's published status; refreshed on every step and as a heartbeat.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgentStatus {
@@ -217,6 +230,15 @@ pub struct AgentStatus {
     pub budget_sessions_per_hour: u32,
     /// When this status was written.
     pub heartbeat: DateTime<Utc>,
+}
+
+impl AgentStatus {
+    /// Whether the status is older than `after` at `now` while the agent claims to be running:
+    /// its daemon may be down.
+    pub fn is_stale(&self, now: DateTime<Utc>, after: Duration) -> bool {
+        self.activity != Activity::Stopped
+            && (now - self.heartbeat).to_std().is_ok_and(|age| age > after)
+    }
 }
 
 /// Persistent state shared by all daemons of a company.

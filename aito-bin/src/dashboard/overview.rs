@@ -83,8 +83,7 @@ impl AgentView {
             };
         };
         let age = now - status.heartbeat;
-        let stale =
-            status.activity != Activity::Stopped && age.to_std().is_ok_and(|age| age > stale_after);
+        let stale = status.is_stale(now, stale_after);
         let paused = company_paused || status.activity == Activity::Paused;
         let paused_reason = status
             .paused_reason
@@ -93,7 +92,7 @@ impl AgentView {
         Self {
             id,
             role,
-            status: activity_name(status.activity),
+            status: status.activity.as_str(),
             paused,
             paused_reason: paused_reason.filter(|_| paused),
             current_trigger: status.current_trigger.clone(),
@@ -109,17 +108,6 @@ impl AgentView {
             heartbeat_age_secs: Some(age.num_seconds()),
             stale,
         }
-    }
-}
-
-/// The snake_case name of an activity.
-pub(crate) fn activity_name(activity: Activity) -> &'static str {
-    match activity {
-        Activity::Idle => "idle",
-        Activity::Busy => "busy",
-        Activity::Paused => "paused",
-        Activity::Standby => "standby",
-        Activity::Stopped => "stopped",
     }
 }
 
