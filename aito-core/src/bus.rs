@@ -226,10 +226,13 @@ impl Deliveries {
 ///   `Broadcast`, `Head` and `CLevel` keep one copy per subscribing group, for envelopes
 ///   published after that group first subscribed.
 /// - **At least once**: a delivery that is not acknowledged (the handler crashed, the
-///   subscription was dropped) is delivered again to the next subscriber of the same group,
-///   flagged by [`Delivery::is_redelivery`]: at once when the subscription ends in this process,
-///   and, on backends that span processes, also after an idle timeout when the process that
-///   held it died. Receivers de-duplicate by [`Envelope::id`].
+///   delivery or the subscription was dropped) is delivered again, flagged by
+///   [`Delivery::is_redelivery`], to a live subscriber of the same group: at once when the
+///   subscription ends in this process, and, on backends that span processes, after an idle
+///   timeout when the process that held it died. A delivery dropped while its subscription
+///   lives may come back to that same subscription or to another of the group, whichever
+///   takes it first (with one daemon per agent it is the only one that could). Receivers
+///   de-duplicate by [`Envelope::id`].
 /// - **Consumers**: a consumer name identifies one live subscription of a group; a restarted
 ///   daemon that uses the same name picks up what its predecessor left unacknowledged.
 /// - **Order**: envelopes on one channel reach a subscriber in publication order, redeliveries

@@ -188,14 +188,15 @@ async fn publishes_are_mirrored_for_observers_and_not_duplicated() {
 }
 
 /// A handler that takes longer than the reclaim threshold keeps its delivery (it is kept
-/// fresh); once dropped unacknowledged it goes to another consumer, flagged.
+/// fresh); once dropped unacknowledged it comes back exactly once, flagged, to a live consumer
+/// of the group: the one that dropped it or another (whichever reader reclaims it first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_handlers_keep_their_delivery_and_dropped_ones_are_reclaimed() {
     init_tracing();
     let server = RedisServer::start();
     let config = server
         .config()
-        .with_reclaim_idle(Duration::from_millis(600));
+        .with_reclaim_idle(Duration::from_millis(1000));
     let bus = RedisBus::connect(config.clone()).await.unwrap();
     let agent = AgentId::random();
     bus.publish(Channel::Agent(agent), numbered(1))
@@ -207,21 +208,64 @@ async fn slow_handlers_keep_their_delivery_and_dropped_ones_are_reclaimed() {
     let mut second = inbox(&other_bus, agent, "d2").await;
     assert_quiet(
         &mut second,
-        Duration::from_millis(2500),
+        Duration::from_millis(3000),
         "a live delivery was reclaimed",
     )
     .await;
     drop(held);
-    let again = within("the reclaimed delivery", second.next())
-        .await
-        .unwrap();
+    let again = within("the reclaimed delivery", async {
+        tokio::select! {
+            delivery = first.next() => delivery,
+            delivery = second.next() => delivery,
+        }
+    })
+    .await
+    .unwrap();
     assert!(again.is_redelivery());
     assert_eq!(again.envelope().payload["n"], 1);
     again.ack().await.unwrap();
+    tokio::join!(
+        assert_quiet(
+            &mut first,
+            Duration::from_millis(2500),
+            "a reclaimed envelope came twice (first consumer)",
+        ),
+        assert_quiet(
+            &mut second,
+            Duration::from_millis(2500),
+            "a reclaimed envelope came twice (second consumer)",
+        ),
+    );
+}
+
+/// A consumer that drops a delivery while it is the only consumer of its group gets it back
+/// itself: with one daemon per agent, nobody else would ever take it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_delivery_comes_back_to_its_only_consumer() {
+    init_tracing();
+    let server = RedisServer::start();
+    let config = server
+        .config()
+        .with_reclaim_idle(Duration::from_millis(600));
+    let bus = RedisBus::connect(config).await.unwrap();
+    let agent = AgentId::random();
+    let mut deliveries = inbox(&bus, agent, "only").await;
+    bus.publish(Channel::Agent(agent), numbered(7))
+        .await
+        .unwrap();
+    let delivery = within("the delivery", deliveries.next()).await.unwrap();
+    assert!(!delivery.is_redelivery());
+    drop(delivery);
+    let again = within("the dropped delivery, again", deliveries.next())
+        .await
+        .unwrap();
+    assert!(again.is_redelivery());
+    assert_eq!(again.envelope().payload["n"], 7);
+    again.ack().await.unwrap();
     assert_quiet(
-        &mut first,
-        Duration::from_millis(1500),
-        "an acked envelope came back",
+        &mut deliveries,
+        Duration::from_millis(2000),
+        "an acknowledged envelope came back",
     )
     .await;
 }

@@ -1,6 +1,7 @@
 //! The reader of one stream for one subscription: its own pending entries first (a previous
-//! incarnation of the same consumer died holding them), then entries other consumers left idle
-//! too long, then new entries with a blocking `XREADGROUP` on a connection of its own.
+//! incarnation of the same consumer died holding them), then entries left idle too long (by
+//! other consumers, or dropped by its own subscriber), then new entries with a blocking
+//! `XREADGROUP` on a connection of its own.
 //! It reconnects by itself and never panics.
 
 use std::sync::Arc;
