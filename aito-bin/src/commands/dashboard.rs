@@ -40,7 +40,8 @@ pub async fn dashboard(args: DashboardArgs, config: Config) -> Result<(), Error>
     result.map_err(|err| Error::Runtime(format!("the dashboard failed: {err}")))
 }
 
-/// The dashboard's state for `runtime` under `config`: token, escalation webhook, public URL.
+/// The dashboard's state for `runtime` under `config`: token, escalation webhook, public URL,
+/// webhook sources.
 pub(crate) fn state(config: &Config, runtime: aito_core::Runtime) -> DashboardState {
     let mut state = DashboardState::new(
         runtime,
@@ -55,5 +56,5 @@ pub(crate) fn state(config: &Config, runtime: aito_core::Runtime) -> DashboardSt
     if let Some(url) = &config.public_url {
         state = state.with_public_url(url.clone());
     }
-    state
+    state.with_webhooks(config.webhooks.iter().cloned())
 }

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Prefixes of the variables that override `aito.toml`; a variable with one of these
 /// prefixes that no field reads is reported, since it is most likely a typo.
-const SECTION_PREFIXES: [&str; 8] = [
+const SECTION_PREFIXES: [&str; 9] = [
     "AITO_COMPANY_",
     "AITO_AGENTS_",
     "AITO_MCP_",
+    "AITO_WEBHOOKS_",
     "AITO_REDIS_",
     "AITO_DASHBOARD_",
     "AITO_HEALTH_",

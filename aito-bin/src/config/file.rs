@@ -19,6 +19,9 @@ pub struct FileConfig {
     /// `[mcp.<name>]`: the MCP servers workers may be given.
     #[serde(default)]
     pub mcp: BTreeMap<String, Spanned<McpSection>>,
+    /// `[webhooks.<name>]`: services that may call `POST /hooks/<name>`.
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, Spanned<super::webhooks::WebhookSection>>,
     /// `[redis]`.
     #[serde(default)]
     pub redis: RedisSection,

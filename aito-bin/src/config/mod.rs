@@ -12,6 +12,7 @@
 //! - [`env`](mod@env): the `AITO_*` variables.
 //! - [`error`]: errors, with positions.
 //! - `resolve`: file plus environment, checked, into a [`Config`].
+//! - [`webhooks`]: `[webhooks.<name>]`, the sources of signed webhooks.
 //! - `render`: the resolved configuration as TOML, secrets masked (`aito config check`).
 
 pub mod env;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod file;
 mod render;
 mod resolve;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -245,6 +247,8 @@ pub struct Config {
     pub escalation_webhook: Option<crate::dashboard::EscalationWebhook>,
     /// The dashboard's public address, for links in notices.
     pub public_url: Option<String>,
+    /// The webhook sources (`[webhooks.<name>]`) that may call `POST /hooks/<name>`.
+    pub webhooks: Vec<crate::dashboard::hooks::HookSource>,
     /// The address of `aito agent`'s health endpoint.
     pub health_bind: SocketAddr,
     /// The model.

@@ -155,6 +155,9 @@ pub(super) fn render(config: &Config) -> String {
         dashboard.insert("public_url".into(), string(url));
     }
     root.insert("dashboard".into(), Value::Table(dashboard));
+    if let Some(webhooks) = super::webhooks::render(config) {
+        root.insert("webhooks".into(), webhooks);
+    }
 
     let mut health = Table::new();
     health.insert("bind".into(), string(config.health_bind.to_string()));

@@ -80,7 +80,7 @@ pub(super) fn resolve(
 }
 
 /// A value parsed from an environment variable.
-trait FromEnv: Sized {
+pub(super) trait FromEnv: Sized {
     fn from_env(text: &str) -> Result<Self, String>;
 }
 
@@ -116,19 +116,24 @@ impl FromEnv for bool {
     }
 }
 
-struct Resolver<'a> {
+pub(super) struct Resolver<'a> {
     source: Source<'a>,
-    env: &'a Env,
+    pub(super) env: &'a Env,
     base: &'a Path,
     problems: Vec<Problem>,
 }
 
 impl Resolver<'_> {
-    fn origin(&self, span: &Range<usize>) -> Origin {
+    pub(super) fn origin(&self, span: &Range<usize>) -> Origin {
         self.source.origin(span)
     }
 
-    fn problem(&mut self, origin: Origin, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn problem(
+        &mut self,
+        origin: Origin,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         self.problems.push(Problem {
             origin,
             field: field.into(),
@@ -137,7 +142,7 @@ impl Resolver<'_> {
     }
 
     /// The value of `field`: from the variable `var` when set, else from the file.
-    fn take<T: FromEnv + Clone>(
+    pub(super) fn take<T: FromEnv + Clone>(
         &mut self,
         var: &str,
         field: &str,
@@ -165,7 +170,7 @@ impl Resolver<'_> {
 
     /// A list: from `var` (a TOML array, or items split on `separator`) when set, else from
     /// the file.
-    fn take_list(
+    pub(super) fn take_list(
         &mut self,
         var: &str,
         field: &str,
@@ -292,6 +297,7 @@ impl Resolver<'_> {
                 file.dashboard.public_url.as_ref(),
             )
             .map(|(url, _)| url);
+        let (webhooks, webhook_warnings) = self.webhooks(file, &agents);
         let health_bind = self.address(
             &["AITO_HEALTH_BIND"],
             "health.bind",
@@ -308,6 +314,7 @@ impl Resolver<'_> {
             .map(|name| {
                 format!("{name} is set but no configuration field reads it (a typo? see docs/configuration.md)")
             })
+            .chain(webhook_warnings)
             .collect();
         Config {
             source,
@@ -324,6 +331,7 @@ impl Resolver<'_> {
             dashboard_token,
             escalation_webhook,
             public_url,
+            webhooks,
             health_bind,
             llm,
             decisions,

@@ -12,7 +12,7 @@
 //! - `GET /api/logs?limit=N&role=R&task=T`: `{"lines": [LogLine]}`, the recent worker log.
 //! - `GET /api/logs/stream?role=R&task=T`: the same as server-sent events (`event: line`),
 //!   the recent history first, then live.
-//! - `GET /api/health`: store, bus, subscription, notices, heartbeats.
+//! - `GET /api/health`: store, bus, subscription, notices, webhook sources, heartbeats.
 //!
 //! Writes (bearer token required, JSON bodies, 400 with a reason on bad input):
 //! - `POST /api/messages` `{"to", "type"?, "payload"?, "priority"?}`: a message from `human`;

@@ -95,6 +95,7 @@ struct Registry {
     escalations: Family,
     events: Family,
     notices: Family,
+    webhooks: Family,
     log_lines: Family,
     dropped: Family,
     durations: BTreeMap<String, Histogram>,
@@ -152,6 +153,11 @@ impl Default for Registry {
                 "aito_escalation_notices_total",
                 "Escalation notices to the outgoing webhook, by result (delivered, failed, retried).",
                 &["result"],
+            ),
+            webhooks: Family::new(
+                "aito_webhook_deliveries_total",
+                "Deliveries to POST /hooks/<source>, by source and outcome (queued, ignored, refused, ...).",
+                &["source", "outcome"],
             ),
             log_lines: Family::new(
                 "aito_worker_log_lines_total",
@@ -294,6 +300,13 @@ impl Metrics {
         add(&mut r.dropped, &mut r.notices, &[result], 1.0);
     }
 
+    /// Counts one delivery to a configured webhook source.
+    pub(crate) fn record_webhook(&self, source: &str, outcome: &'static str) {
+        let mut guard = self.registry();
+        let r = &mut *guard;
+        add(&mut r.dropped, &mut r.webhooks, &[source, outcome], 1.0);
+    }
+
     /// Counts one worker log line.
     pub(crate) fn record_log_line(&self) {
         let mut guard = self.registry();
@@ -315,6 +328,7 @@ impl Metrics {
             &r.escalations,
             &r.events,
             &r.notices,
+            &r.webhooks,
             &r.log_lines,
             &r.dropped,
         ] {

@@ -10,6 +10,8 @@
 //!   agent's webhook, decide an escalated decision, pause and resume the company.
 //! - `GET /healthz` (the process answers), `GET /readyz` (store and bus reachable),
 //!   `GET /metrics` (Prometheus text, counters from the event stream and gauges from the store).
+//! - Signed webhooks ([`hooks`]): `POST /hooks/<name>` for GitHub, Stripe and HMAC-signing
+//!   services, checked by signature instead of the token.
 //! - Access ([`auth`]): writes need the bearer token; reads are open on loopback.
 //! - Background work ([`feeds`], [`notify`]): one bus subscription for events and worker logs,
 //!   and the escalation notices to an optional outgoing webhook.
@@ -36,6 +38,7 @@ mod assets;
 pub mod auth;
 pub mod error;
 pub mod feeds;
+pub mod hooks;
 mod input;
 mod metrics;
 pub mod notify;
@@ -82,6 +85,8 @@ pub struct DashboardState {
     escalation_webhook: Option<EscalationWebhook>,
     /// The dashboard's address as people reach it, for links in notices.
     public_url: Option<Arc<str>>,
+    /// The webhook sources that may call `POST /hooks/<name>`.
+    hooks: hooks::Sources,
     /// Live state shared by the handlers and the background work.
     hub: Arc<Hub>,
 }
@@ -93,6 +98,7 @@ impl std::fmt::Debug for DashboardState {
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("escalation_webhook", &self.escalation_webhook)
             .field("public_url", &self.public_url)
+            .field("hooks", &self.hooks.values().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -111,6 +117,7 @@ impl DashboardState {
             token,
             escalation_webhook: None,
             public_url: None,
+            hooks: Arc::default(),
             hub: Arc::new(Hub {
                 metrics: Arc::new(Metrics::default()),
                 logs,
@@ -133,6 +140,19 @@ impl DashboardState {
     pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
         let url = url.into().trim().trim_end_matches('/').to_owned();
         self.public_url = (!url.is_empty()).then(|| Arc::from(url));
+        self
+    }
+
+    /// Accepts signed deliveries from `sources` at `POST /hooks/<name>` ([`hooks`]).
+    pub fn with_webhooks(mut self, sources: impl IntoIterator<Item = hooks::HookSource>) -> Self {
+        let sources: std::collections::BTreeMap<_, _> = sources
+            .into_iter()
+            .map(|source| (source.name.clone(), source))
+            .collect();
+        for source in sources.values().filter(|source| !source.has_secret()) {
+            tracing::warn!(source = %source.name, variable = %hooks::secret_variable(&source.name), "webhook source without a secret: its deliveries are refused");
+        }
+        self.hooks = Arc::new(sources);
         self
     }
 
@@ -181,7 +201,11 @@ pub fn router(state: DashboardState) -> Router {
         .route("/readyz", get(readyz))
         .route("/login", get(pages::login_page).post(pages::login))
         .route("/assets/app.css", get(assets::css))
-        .route("/assets/app.js", get(assets::js));
+        .route("/assets/app.js", get(assets::js))
+        .route(
+            "/hooks/{name}",
+            post(hooks::receive).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
+        );
     let reads = Router::new()
         .route("/", get(pages::agents))
         .route("/agents", get(pages::agents))

@@ -239,6 +239,8 @@ pub struct Health {
     pub feed: FeedStatus,
     /// The escalation webhook, when one is configured.
     pub notices: Option<NoticeHealth>,
+    /// The webhook sources, each with its last delivery.
+    pub webhooks: Vec<super::hooks::SourceHealth>,
     /// Each agent's last heartbeat (empty when the store is unreachable).
     pub agents: Vec<AgentView>,
     /// Whether the company is paused.
@@ -263,6 +265,7 @@ pub(crate) async fn health(state: &DashboardState) -> Health {
         .dead_letters(None, 100)
         .await
         .map_or(0, |letters| letters.len());
+    let webhooks = super::hooks::health::sources(state).await;
     Health {
         ok: store.ok && bus.ok,
         store,
@@ -275,6 +278,7 @@ pub(crate) async fn health(state: &DashboardState) -> Health {
                 url: webhook.shown().to_owned(),
                 stats: state.hub.notice_stats(),
             }),
+        webhooks,
         agents,
         paused,
         dead_letters,

@@ -658,6 +658,7 @@ pub(crate) async fn health(State(state): State<DashboardState>) -> Response {
         bus,
         feed,
         notices,
+        webhooks,
         agents,
         paused,
         dead_letters,
@@ -692,6 +693,7 @@ pub(crate) async fn health(State(state): State<DashboardState>) -> Response {
                 tr { th { "Dead letters" } td colspan="3" { (dead_letters) } }
             }
         } }
+        (super::hooks::health::table(&webhooks, |at| time(at, now)))
         h2 { "Heartbeats" }
         div.table-wrap { table {
             thead { tr { th { "Agent" } th { "Status" } th { "Last heartbeat" } } }
