@@ -1,6 +1,7 @@
-//! The dashboard in a real browser: a demo company whose critical decision is escalated, the
-//! dashboard served on a free port, and `scripts/browser/dashboard.mjs` driving Debian's
-//! headless Chromium through it (see that script for the steps). Screenshots go to
+//! The dashboard in a real browser: a demo company whose critical decision is escalated and
+//! whose webhook sources have had a delivery each (one queued, one refused), the dashboard
+//! served on a free port, and `scripts/browser/dashboard.mjs` driving Debian's headless
+//! Chromium through it (see that script for the steps). Screenshots go to
 //! `target/dashboard*.png`.
 //!
 //! Run it with `scripts/browser-test.sh`, which installs Chromium and playwright-core when
@@ -14,10 +15,14 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use aito_bin::dashboard::serve;
+use aito_bin::dashboard::hooks::{HookSource, Scheme};
+use aito_bin::dashboard::{router, serve};
 use aito_core::decision::DecisionStatus;
-use aito_core::{Bus, Channel, Envelope, MessageType, Sender};
-use common::{LEASE, TOKEN, demo};
+use aito_core::{AgentId, Bus, Channel, Envelope, MessageType, Role, Sender};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{DemoOptions, LEASE, TOKEN, demo_with, remote, send};
+use ring::hmac;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::process::Command;
@@ -54,7 +59,51 @@ async fn a_person_approves_an_escalated_decision_in_chromium() {
         return;
     };
 
-    let demo = demo().await;
+    let demo = demo_with(DemoOptions {
+        configure: Box::new(|state| {
+            state.with_webhooks([
+                HookSource::new(
+                    "github",
+                    Role::Cto,
+                    AgentId::derived("demo", "cto"),
+                    Scheme::GitHub,
+                )
+                .with_secret("It's a Secret to Everybody"),
+                HookSource::new(
+                    "stripe",
+                    Role::Cfo,
+                    AgentId::derived("demo", "cfo"),
+                    Scheme::stripe(),
+                )
+                .with_secret("whsec_browser"),
+            ])
+        }),
+        ..DemoOptions::default()
+    })
+    .await;
+    // One signed GitHub delivery, and a Stripe one signed with the wrong secret.
+    let app = remote(router(demo.state.clone()));
+    let body = br#"{"action": "opened", "issue": {"number": 7}, "repository": {"full_name": "acme/site"}}"#;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, b"It's a Secret to Everybody");
+    let signature: String = hmac::sign(&key, body)
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let delivery = Request::post("/hooks/github")
+        .header("x-github-event", "issues")
+        .header("x-github-delivery", "browser-1")
+        .header("x-hub-signature-256", format!("sha256={signature}"))
+        .body(Body::from(&body[..]))
+        .expect("request");
+    assert_eq!(send(&app, delivery).await.0, StatusCode::ACCEPTED);
+    let now = chrono::Utc::now().timestamp();
+    let forged = Request::post("/hooks/stripe")
+        .header("stripe-signature", format!("t={now},v1={signature}"))
+        .body(Body::from(r#"{"id": "evt_1", "type": "invoice.paid"}"#))
+        .expect("request");
+    assert_eq!(send(&app, forged).await.0, StatusCode::UNAUTHORIZED);
+
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
     let shutdown = CancellationToken::new();

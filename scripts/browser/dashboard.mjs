@@ -1,6 +1,7 @@
 // Drives the aito dashboard of a running demo company in headless Chromium, as a person would:
 // sees the seven agents, opens the escalated decision from the banner, approves it with the
-// token, sees its status change, and watches the worker log fill live. Writes screenshots.
+// token, sees its status change, watches the worker log fill live, and reads on the health page
+// what became of each webhook source's last delivery. Writes screenshots.
 //
 // Started by aito-bin/tests/browser.rs, which runs the company and the dashboard and passes:
 //   DASHBOARD_URL, DASHBOARD_TOKEN, DECISION_TITLE, SCREENSHOT_DIR, CHROMIUM.
@@ -89,6 +90,23 @@ try {
   const text = await page.locator('#log tbody').innerText();
   check(text.includes('<b>live</b> line'), 'log text is shown as text, not markup');
 
+  // The health page: each webhook source with its last delivery and outcome.
+  await page.goto(url + '/health');
+  const hooks = page.locator('#webhooks');
+  await hooks.waitFor();
+  const github = hooks.locator('tr[data-source="github"]');
+  check((await github.locator('[data-outcome]').getAttribute('data-outcome')) === 'queued',
+    'the GitHub delivery shows as queued');
+  check((await github.innerText()).includes('issues') && (await github.innerText()).includes('browser-1'),
+    'with its event type and delivery id');
+  const stripe = hooks.locator('tr[data-source="stripe"]');
+  check((await stripe.locator('[data-outcome]').getAttribute('data-outcome')) === 'refused',
+    'the forged Stripe delivery shows as refused');
+  check((await stripe.innerText()).includes('does not match'), 'with the reason');
+  const secrets = await hooks.locator('tbody tr td:nth-child(3)').allInnerTexts();
+  check(secrets.length === 2 && secrets.every((text) => text.trim() === 'set'), 'both secrets show as set');
+  await page.screenshot({ path: join(shots, 'dashboard-health.png'), fullPage: true });
+
   // On a phone.
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
   const small = await phone.newPage();
@@ -96,6 +114,10 @@ try {
   await small.locator('#agents-table tr[data-agent]').first().waitFor();
   const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 1, `the agents page fits a phone's width (overflow ${overflow}px)`);
+  await small.goto(url + '/health');
+  await small.locator('#webhooks').waitFor();
+  const healthOverflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(healthOverflow <= 1, `the health page fits a phone's width (overflow ${healthOverflow}px)`);
   await small.screenshot({ path: join(shots, 'dashboard-phone.png'), fullPage: true });
 
   check(problems.length === 0, `no page or console errors${problems.length ? ': ' + problems.join('; ') : ''}`);
