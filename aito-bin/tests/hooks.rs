@@ -1,7 +1,9 @@
 //! Signed webhooks from outside services: `POST /hooks/<name>` as GitHub, Stripe and an
 //! HMAC-signing service call it, from another host and without the dashboard's token. The
 //! deliveries wake a real company (embedded bus and store, a model that records every
-//! session), so each test checks who was woken, how often, and with what.
+//! session), so each test checks who was woken, how often, and with what. The last tests run
+//! the `aito` binary: `config check` on the sources, and `aito run` (embedded, then on a
+//! private `redis-server` across a restart) woken by a signed delivery.
 
 mod binary;
 mod common;
@@ -427,6 +429,12 @@ async fn stripe_is_accepted_within_the_tolerance_and_refused_outside_it() {
         "{prompt}"
     );
     assert!(prompt.contains("\"amount_paid\": 4200"), "{prompt}");
+    fixture.idle().await;
+    assert_eq!(
+        fixture.model.sessions_of(Role::Cfo).len(),
+        1,
+        "only the delivery within the tolerance woke the CFO"
+    );
     fixture.company.shutdown().await;
 }
 
@@ -464,50 +472,51 @@ async fn the_same_github_delivery_posted_twice_wakes_the_agent_once() {
     fixture.model.open();
     fixture.idle().await;
 
-    // And again once it was handled.
+    // And again once it was handled; then a new delivery of the same body, which is another
+    // event. Both go to the same inbox in order, so once the new one has been handled, a retry
+    // that got through would have been handled before it.
     let (status, _) = send(
         &app,
         github("/hooks/github", "push", delivery, body, GITHUB_SECRET),
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    fixture.idle().await;
-    assert_eq!(
-        fixture.model.sessions_of(Role::Cto).len(),
-        1,
-        "one delivery, one session"
-    );
-
-    // A new delivery of the same body is another event: it wakes the agent.
+    let newer = "9f2c1a40-1111-11f0-8000-0000000000bb";
     let (status, _) = send(
         &app,
-        github(
-            "/hooks/github",
-            "push",
-            "9f2c1a40-1111-11f0-8000-0000000000bb",
-            body,
-            GITHUB_SECRET,
-        ),
+        github("/hooks/github", "push", newer, body, GITHUB_SECRET),
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    fixture.wait_for_sessions(Role::Cto, 2).await;
+    let sessions = fixture.wait_for_sessions(Role::Cto, 2).await;
+    assert!(sessions[1].contains(newer), "{}", sessions[1]);
     fixture.idle().await;
+    assert_eq!(
+        fixture.model.sessions_of(Role::Cto).len(),
+        2,
+        "one session per delivery, retries none"
+    );
     fixture.company.shutdown().await;
 
     // After a restart on the same store, the handled mark still recognises it.
     let restarted = Fixture::start(store, true).await;
-    let (status, _) = send(
-        &restarted.sender(),
-        github("/hooks/github", "push", delivery, body, GITHUB_SECRET),
-    )
-    .await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    restarted.idle().await;
+    let app = restarted.sender();
+    for id in [delivery, "9f2c1a40-1111-11f0-8000-0000000000cc"] {
+        let (status, _) = send(
+            &app,
+            github("/hooks/github", "push", id, body, GITHUB_SECRET),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let sessions = restarted.wait_for_sessions(Role::Cto, 1).await;
     assert!(
-        restarted.model.sessions_of(Role::Cto).is_empty(),
-        "a retry after a restart wakes nobody"
+        sessions[0].contains("0000000000cc"),
+        "a retry after a restart wakes nobody: {}",
+        sessions[0]
     );
+    restarted.idle().await;
+    assert_eq!(restarted.model.sessions_of(Role::Cto).len(), 1);
     restarted.company.shutdown().await;
 }
 
@@ -559,7 +568,18 @@ async fn event_types_not_accepted_are_ignored_and_githubs_ping_wakes_nobody() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    fixture.wait_for_sessions(Role::Cto, 1).await;
+    let sessions = fixture.wait_for_sessions(Role::Cto, 1).await;
+    fixture.idle().await;
+    assert_eq!(
+        fixture.model.requests().len(),
+        1,
+        "only the accepted type woke anyone"
+    );
+    assert!(
+        sessions[0].contains("\"delivery\": \"d-12\""),
+        "{}",
+        sessions[0]
+    );
     fixture.company.shutdown().await;
 }
 
@@ -777,20 +797,22 @@ fn config_check_lists_the_sources_and_whether_their_secret_is_set() {
     assert!(!stderr.contains("Secret to Everybody"), "{stderr}");
 }
 
-#[test]
-fn aito_run_wakes_the_configured_agent_with_a_signed_delivery() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("aito.toml"), CONFIG).expect("config");
-    std::fs::write(dir.path().join("script.json"), r#"{"responses": []}"#).expect("script");
+/// Starts `aito run` in `dir` with `args` and the GitHub secret; returns it and its
+/// dashboard's address.
+fn run_company(dir: &std::path::Path, args: &[&str]) -> (binary::Running, String) {
     let mut command = binary::aito(
-        dir.path(),
+        dir,
         &[
-            "run",
-            "--llm",
-            "replay:script.json",
-            "--bind",
-            "127.0.0.1:0",
-        ],
+            &[
+                "run",
+                "--llm",
+                "replay:script.json",
+                "--bind",
+                "127.0.0.1:0",
+            ],
+            args,
+        ]
+        .concat(),
     );
     command.env("AITO_WEBHOOKS_GITHUB_SECRET", GITHUB_SECRET);
     let mut company = binary::Running::start(command);
@@ -802,38 +824,86 @@ fn aito_run_wakes_the_configured_agent_with_a_signed_delivery() {
         .expect("address")
         .trim_end_matches(['"', ',', '}'])
         .to_owned();
+    (company, address)
+}
 
-    let hook = |signature: &str, delivery: &str| {
-        http(
-            &address,
-            &format!(
-                "POST /hooks/github HTTP/1.1\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: {delivery}\r\nX-Hub-Signature-256: {signature}\r\n"
-            ),
-            b"Hello, World!",
-        )
-    };
-    let (status, body) = hook(GITHUB_EXAMPLE, "d-1");
+/// Posts GitHub's published example as delivery `delivery`, signed with `signature`.
+fn post_example(address: &str, signature: &str, delivery: &str) -> (u16, String) {
+    http(
+        address,
+        &format!(
+            "POST /hooks/github HTTP/1.1\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: {delivery}\r\nX-Hub-Signature-256: {signature}\r\n"
+        ),
+        b"Hello, World!",
+    )
+}
+
+/// The CTO's history as the dashboard shows it, once it has at least `count` entries.
+fn cto_history(address: &str, count: usize) -> Vec<Value> {
+    binary::eventually("the CTO's history", Duration::from_secs(30), || {
+        let (status, body) = http(address, "GET /api/agents/cto HTTP/1.1\r\n", b"");
+        let agent: Value = serde_json::from_str(&body).ok()?;
+        let history = agent["history"].as_array()?.clone();
+        (status == 200 && history.len() >= count).then_some(history)
+    })
+}
+
+#[test]
+fn aito_run_wakes_the_configured_agent_with_a_signed_delivery() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("aito.toml"), CONFIG).expect("config");
+    std::fs::write(dir.path().join("script.json"), r#"{"responses": []}"#).expect("script");
+    let (company, address) = run_company(dir.path(), &[]);
+    let (status, body) = post_example(&address, GITHUB_EXAMPLE, "d-1");
     assert_eq!(status, 202, "{body}");
-    let (status, body) = hook(&GITHUB_EXAMPLE.replace("757107", "757108"), "d-2");
+    let (status, body) = post_example(&address, &GITHUB_EXAMPLE.replace("757107", "757108"), "d-2");
     assert_eq!(status, 401, "{body}");
-
-    let history = binary::eventually(
-        "the CTO handled the delivery",
-        Duration::from_secs(30),
-        || {
-            let (status, body) = http(&address, "GET /api/agents/cto HTTP/1.1\r\n", b"");
-            let agent: Value = serde_json::from_str(&body).ok()?;
-            (status == 200 && agent["history"].as_array().is_some_and(|h| !h.is_empty()))
-                .then_some(agent["history"].clone())
-        },
-    );
-    let history = history.as_array().expect("history");
+    let history = cto_history(&address, 1);
     assert_eq!(history.len(), 1, "{history:?}");
     assert!(
         history[0]["trigger"]
             .as_str()
             .is_some_and(|trigger| trigger.contains("webhook from webhook:github: GitHub push")),
         "{history:?}"
+    );
+    let (code, _) = company.terminate(Duration::from_secs(30));
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn on_redis_a_retry_after_a_restart_wakes_nobody() {
+    let server = aito_redis::testing::RedisServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("aito.toml"), CONFIG).expect("config");
+    std::fs::write(dir.path().join("script.json"), r#"{"responses": []}"#).expect("script");
+    let (company, address) = run_company(dir.path(), &["--redis", &url]);
+    let (status, body) = post_example(&address, GITHUB_EXAMPLE, "retried-1");
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(cto_history(&address, 1).len(), 1);
+    let (code, _) = company.terminate(Duration::from_secs(30));
+    assert_eq!(code, Some(0));
+
+    // The sender retries after the restart, then sends a new delivery.
+    let (company, address) = run_company(dir.path(), &["--redis", &url]);
+    let (status, body) = post_example(&address, GITHUB_EXAMPLE, "retried-1");
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = post_example(&address, GITHUB_EXAMPLE, "new-2");
+    assert_eq!(status, 202, "{body}");
+    let new: Value = serde_json::from_str(&body).expect("JSON");
+    // The retry is older than the new delivery, so it was judged first: once the new one is
+    // in the history, a retry handled again would be there too.
+    let history = binary::eventually("the new delivery handled", Duration::from_secs(30), || {
+        let history = cto_history(&address, 1);
+        history
+            .iter()
+            .any(|entry| entry["trigger_id"] == new["id"])
+            .then_some(history)
+    });
+    assert_eq!(
+        history.len(),
+        2,
+        "the retry was handled again: {history:#?}"
     );
     let (code, _) = company.terminate(Duration::from_secs(30));
     assert_eq!(code, Some(0));

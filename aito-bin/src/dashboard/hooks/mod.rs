@@ -8,7 +8,7 @@
 //! 3. the signature under the source's secret, over the raw body, in constant time
 //!    ([`signature`]): absent, wrong or (Stripe) outside the timestamp tolerance is 401, and
 //!    nothing is queued; a source without a secret refuses everything (503);
-//! 4. the event type, delivery id and title ([`event`]): a body the kind cannot read is 400;
+//! 4. the event type, delivery id and title (`event`): a body the kind cannot read is 400;
 //! 5. the source's accepted event types: another type is 202, ignored (logged at debug);
 //!    GitHub's `ping` (sent when a hook is created) is answered 200 without waking anyone;
 //! 6. a `webhook` envelope to the agent, 202 `{"id", "delivery", "event"}`; 503 when the
