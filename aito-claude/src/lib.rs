@@ -46,6 +46,7 @@
 //!         system_prompt: "You are the CTO.".into(),
 //!         prompt: "What should we build next?".into(),
 //!         resume_session: None,
+//!         keep_session: false,
 //!         model: None,
 //!         max_turns: Some(4),
 //!         timeout: Duration::from_secs(600),

@@ -217,6 +217,7 @@ impl Responder for DemoModel {
             system_prompt: system,
             prompt,
             resume_session: None,
+            keep_session: false,
             model: None,
             max_turns: None,
             timeout: Duration::from_secs(60),

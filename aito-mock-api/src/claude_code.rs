@@ -166,10 +166,16 @@ impl ClaudeCode {
     /// and configuration directory. Add it to the child's inherited environment; it overrides
     /// every variable that could send the CLI elsewhere.
     pub fn env(server: &MockServer, home: &Path) -> Vec<(String, String)> {
-        let url = server.url();
+        Self::env_at(&server.url(), &server.url(), home)
+    }
+
+    /// [`ClaudeCode::env`] with the API at `api` (a [`closed_port_url`](crate::closed_port_url),
+    /// say) and every other host sent to the proxy `trap`, a [`MockServer`]'s URL.
+    pub fn env_at(api: &str, trap: &str, home: &Path) -> Vec<(String, String)> {
+        let url = trap.to_owned();
         let home = home.display().to_string();
         let mut env: Vec<(String, String)> = [
-            ("ANTHROPIC_BASE_URL", url.as_str()),
+            ("ANTHROPIC_BASE_URL", api),
             ("ANTHROPIC_API_KEY", API_KEY),
             ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
             ("DISABLE_AUTOUPDATER", "1"),

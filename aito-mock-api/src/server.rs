@@ -79,7 +79,13 @@ impl std::fmt::Debug for MockServer {
 impl MockServer {
     /// Starts a server on a free port of 127.0.0.1.
     pub fn start() -> std::io::Result<Self> {
-        let listener = StdListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        Self::start_at(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    }
+
+    /// Starts a server at `addr` (for example the port of a [`closed_port_url`], to bring an
+    /// API back after clients found it refusing connections).
+    pub fn start_at(addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = StdListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner {
