@@ -205,6 +205,7 @@ pub(crate) fn run(parsed: &Parsed, prompt: &str, configs: &[(String, Value)]) ->
                         Spend::default(),
                     );
                     result["errors"] = json!([text]);
+                    result["terminal_reason"] = Value::Null;
                     out.line(&result);
                 }
                 eprintln!("{text}");
@@ -268,10 +269,8 @@ impl Run<'_> {
                     statuses.push((name, "connected"));
                     self.servers.push(server);
                 }
-                Err(error) => {
-                    eprintln!("fake-claude: MCP server {name} failed: {error}");
-                    statuses.push((name, "failed"));
-                }
+                // The CLI says nothing on stderr; the init event reports it.
+                Err(_) => statuses.push((name, "failed")),
             }
         }
         statuses
@@ -651,16 +650,16 @@ impl Run<'_> {
             Failure::Refused => (
                 None,
                 "API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)".to_owned(),
-                "unknown",
+                "server_error",
                 "api_error",
             ),
             Failure::Timeout(ms) => (
                 None,
                 format!("Request timed out. If the API is slow to answer, or a proxy or gateway holds responses, set API_TIMEOUT_MS above {ms}."),
-                "unknown",
+                "server_error",
                 "api_error",
             ),
-            Failure::Broken(reason) => (None, format!("API Error: {reason}"), "unknown", "api_error"),
+            Failure::Broken(reason) => (None, format!("API Error: {reason}"), "server_error", "api_error"),
             Failure::Status { status, kind, message } => {
                 let lower = message.to_ascii_lowercase();
                 match status {

@@ -1,7 +1,6 @@
 //! MCP: the `--mcp-config` values, and (in API mode) a client that starts each stdio server,
 //! lists its tools and calls them, as the CLI does.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -31,13 +30,17 @@ pub(crate) fn read_configs(values: &[String]) -> Result<Vec<(String, Value)>, St
     Ok(configs)
 }
 
-/// Every server entry of the configurations, by name (a later file wins).
-pub(crate) fn entries(configs: &[(String, Value)]) -> BTreeMap<String, Value> {
-    let mut servers = BTreeMap::new();
+/// Every server entry of the configurations, in the order written (a later file's entry of
+/// the same name wins).
+pub(crate) fn entries(configs: &[(String, Value)]) -> Vec<(String, Value)> {
+    let mut servers: Vec<(String, Value)> = Vec::new();
     for (_, content) in configs {
         if let Some(entries) = content["mcpServers"].as_object() {
             for (name, entry) in entries {
-                servers.insert(name.clone(), entry.clone());
+                match servers.iter_mut().find(|(known, _)| known == name) {
+                    Some(known) => known.1 = entry.clone(),
+                    None => servers.push((name.clone(), entry.clone())),
+                }
             }
         }
     }

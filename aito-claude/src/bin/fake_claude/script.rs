@@ -190,6 +190,7 @@ pub(crate) fn answer(
                 Spend::default(),
             );
             result["errors"] = json!([text]);
+            result["terminal_reason"] = Value::Null;
             out.line(&result);
         }
         eprintln!("{text}");
@@ -367,13 +368,13 @@ pub(crate) fn answer(
             None,
             "API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)".to_owned(),
             Some("unknown"),
-            "unknown",
+            "server_error",
         ),
         "api_timeout" => api_error(
             None,
             "Request timed out. If the API is slow to answer, or a proxy or gateway holds responses, set API_TIMEOUT_MS above 600000.".to_owned(),
             Some("unknown"),
-            "unknown",
+            "server_error",
         ),
         "auth" => api_error(Some(401), "Invalid API key · Fix external API key".to_owned(), Some("authentication_failed"), "authentication_failed"),
         "low_credit" => api_error(Some(400), "Credit balance is too low".to_owned(), None, "billing_error"),
