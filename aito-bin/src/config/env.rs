@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Prefixes of the variables that override `aito.toml`; a variable with one of these
 /// prefixes that no field reads is reported, since it is most likely a typo.
-const SECTION_PREFIXES: [&str; 8] = [
+const SECTION_PREFIXES: [&str; 9] = [
     "AITO_COMPANY_",
     "AITO_AGENTS_",
     "AITO_MCP_",
@@ -14,6 +14,7 @@ const SECTION_PREFIXES: [&str; 8] = [
     "AITO_DASHBOARD_",
     "AITO_HEALTH_",
     "AITO_LLM_",
+    "AITO_CLAUDE_",
     "AITO_DECISIONS_",
 ];
 

@@ -13,7 +13,9 @@
 //! - [`error`]: errors, with positions.
 //! - `resolve`: file plus environment, checked, into a [`Config`].
 //! - `render`: the resolved configuration as TOML, secrets masked (`aito config check`).
+//! - [`claude`](mod@claude): `[claude]`, how the Claude Code CLI runs.
 
+pub mod claude;
 pub mod env;
 pub mod error;
 pub mod file;
@@ -249,6 +251,8 @@ pub struct Config {
     pub health_bind: SocketAddr,
     /// The model.
     pub llm: LlmSettings,
+    /// How the Claude Code CLI runs (`[claude]`); its program and model are also in `llm`.
+    pub claude: aito_claude::ClaudeConfig,
     /// Decision deadlines.
     pub decisions: DecisionSettings,
     /// Environment variables that changed a value.

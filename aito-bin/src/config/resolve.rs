@@ -80,7 +80,7 @@ pub(super) fn resolve(
 }
 
 /// A value parsed from an environment variable.
-trait FromEnv: Sized {
+pub(super) trait FromEnv: Sized {
     fn from_env(text: &str) -> Result<Self, String>;
 }
 
@@ -116,19 +116,24 @@ impl FromEnv for bool {
     }
 }
 
-struct Resolver<'a> {
+pub(super) struct Resolver<'a> {
     source: Source<'a>,
-    env: &'a Env,
+    pub(super) env: &'a Env,
     base: &'a Path,
     problems: Vec<Problem>,
 }
 
 impl Resolver<'_> {
-    fn origin(&self, span: &Range<usize>) -> Origin {
+    pub(super) fn origin(&self, span: &Range<usize>) -> Origin {
         self.source.origin(span)
     }
 
-    fn problem(&mut self, origin: Origin, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn problem(
+        &mut self,
+        origin: Origin,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         self.problems.push(Problem {
             origin,
             field: field.into(),
@@ -137,7 +142,7 @@ impl Resolver<'_> {
     }
 
     /// The value of `field`: from the variable `var` when set, else from the file.
-    fn take<T: FromEnv + Clone>(
+    pub(super) fn take<T: FromEnv + Clone>(
         &mut self,
         var: &str,
         field: &str,
@@ -165,7 +170,7 @@ impl Resolver<'_> {
 
     /// A list: from `var` (a TOML array, or items split on `separator`) when set, else from
     /// the file.
-    fn take_list(
+    pub(super) fn take_list(
         &mut self,
         var: &str,
         field: &str,
@@ -196,7 +201,7 @@ impl Resolver<'_> {
         })
     }
 
-    fn path(&self, text: &str, origin: &Origin) -> PathBuf {
+    pub(super) fn path(&self, text: &str, origin: &Origin) -> PathBuf {
         let path = PathBuf::from(text);
         // Paths in the file are relative to the file; paths from the environment, like any
         // path an operator types, to the current directory.
@@ -298,7 +303,8 @@ impl Resolver<'_> {
             file.health.bind.as_ref(),
             DEFAULT_HEALTH_BIND,
         );
-        let llm = self.llm(file);
+        let mut llm = self.llm(file);
+        let claude = self.claude(file, &mut llm);
         let decisions = self.decisions(file);
         let overrides = self.env.used();
         let warnings = self
@@ -326,6 +332,7 @@ impl Resolver<'_> {
             public_url,
             health_bind,
             llm,
+            claude,
             decisions,
             overrides,
             warnings,
@@ -1099,7 +1106,7 @@ impl Resolver<'_> {
 }
 
 /// Whether the key of an MCP `env` or `headers` entry names a secret.
-fn looks_secret(key: &str) -> bool {
+pub(super) fn looks_secret(key: &str) -> bool {
     let key = env_key(key);
     SECRET_WORDS.iter().any(|word| key.contains(word))
 }
