@@ -338,4 +338,7 @@ async fn the_demo_runs_through_the_real_cli_and_ends_as_with_the_replay_model() 
         "request bytes through {}: {count} agent sessions, median {median}, largest {largest}; worker calls {worker_calls:?}",
         real.cli.version
     );
+    // The target for a lean session, aito's own prompt included (a default session of the
+    // CLI is several times larger).
+    assert!(median < 12_000, "median session request of {median} bytes");
 }
