@@ -58,9 +58,9 @@ pub struct ClaudeConfig {
     #[serde(rename = "kill_grace_ms", with = "duration_ms")]
     pub kill_grace: Duration,
     /// Workers only (they stream events): kill a worker that prints nothing for this long.
-    /// Default `None`, because one long MCP tool call prints nothing while it runs. Sessions use
-    /// `--output-format json`, which prints once at the end, so only their wall-clock timeout
-    /// applies.
+    /// Default `None`, because one long MCP tool call prints nothing while it runs. Sessions
+    /// print little before their answer (a session waiting on the API is silent), so only
+    /// their wall-clock timeout applies.
     #[serde(rename = "silence_timeout_ms", with = "opt_duration_ms")]
     pub silence_timeout: Option<Duration>,
     /// The most standard output accepted from one run (or, for workers, in one line), in bytes.

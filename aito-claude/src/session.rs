@@ -1,4 +1,4 @@
-//! [`ClaudeSession`]: an [`LlmSession`] that runs `claude -p --output-format json`.
+//! [`ClaudeSession`]: an [`LlmSession`] that runs one lean `claude -p` process per session.
 
 use std::ffi::OsString;
 
