@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs what the tests need
-# (redis-server for the Redis integration tests, Chromium for the dashboard's browser test),
-# then the whole test suite with doc tests, then the browser test.
+# (redis-server for the Redis integration tests, the real Claude Code CLI for the adapter's
+# contract tests, Chromium for the dashboard's browser test), then the whole test suite with
+# doc tests, then the browser test.
 #
 # Tests never use a Redis already running on the machine: each starts its own redis-server on
-# a free port in a temporary directory.
+# a free port in a temporary directory. The Claude Code CLI never reaches the network: the
+# tests point it at a local stand-in for the Messages API (aito-mock-api).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +21,10 @@ if ! command -v redis-server >/dev/null 2>&1; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server
 fi
+
+# The Claude Code CLI, pinned in scripts/claude-code/package.json (and its lock file), into
+# target/claude-code/<version>, where the tests look for it (aito_mock_api::claude_code).
+bash scripts/install-claude-code.sh
 
 echo "test: cargo test --workspace (unit, integration and doc tests)"
 cargo test --workspace

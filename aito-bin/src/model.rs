@@ -169,10 +169,8 @@ pub fn claude_adapters(config: &Config, bus: Arc<dyn Bus>) -> Result<Adapters, E
             "the claude program `{binary}` is not on the PATH: install Claude Code, or set [llm] claude_binary (AITO_LLM_CLAUDE_BINARY) to where it is"
         )));
     }
-    let mut claude = ClaudeConfig::new(binary);
-    if let Some(model) = &config.llm.model {
-        claude = claude.model(model.clone());
-    }
+    // [claude], with the program and model it shares with [llm].
+    let mut claude: ClaudeConfig = config.claude.clone();
     // Secrets go into the CLI's environment; the MCP file gets a reference to them.
     let mut secret_env: Vec<(String, String)> = Vec::new();
     let mut value = |value: &McpValue| -> String {
@@ -224,11 +222,12 @@ pub fn claude_adapters(config: &Config, bus: Arc<dyn Bus>) -> Result<Adapters, E
     }
     let description = format!(
         "claude CLI `{binary}`{}; {} MCP server(s) for workers",
-        config
-            .llm
+        claude
             .model
             .as_ref()
-            .map_or_else(String::new, |model| format!(" with model {model}")),
+            .map_or_else(String::new, |model| format!(
+                " with model {model} by default"
+            )),
         registry.len()
     );
     let workers =

@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use aito_core::budget::Scope;
+use aito_core::daemon::{MonitorSnapshot, Parked};
 use aito_core::decision::{Decision, DecisionStatus, VoteChoice};
 use aito_core::store::{HistoryEntry, Outcome};
 use aito_core::{AgentId, Role, Runtime};
@@ -47,8 +48,14 @@ impl Baseline {
 pub struct AgentWork {
     /// Its role.
     pub role: Role,
-    /// Its sessions, oldest first.
+    /// The triggers it handled, oldest first.
     pub sessions: Vec<HistoryEntry>,
+    /// Model sessions it ran during the run: one per handled trigger, and more when a
+    /// session was tried again (a rate limit, a failure, an unreadable answer) or is still
+    /// waiting to be.
+    pub sessions_run: usize,
+    /// Work it still holds, waiting (for a rate limit, a quota, a budget window) until then.
+    pub waiting: Option<Parked>,
     /// What it spent (sessions and workers).
     pub spent_usd: f64,
 }
@@ -95,6 +102,8 @@ pub struct RunFacts {
     pub elapsed: Duration,
     /// The company's daily budget.
     pub budget_usd_per_day: Option<f64>,
+    /// Each agent's live counters when the run ended (sessions run, work left waiting).
+    pub live: BTreeMap<AgentId, MonitorSnapshot>,
 }
 
 impl Summary {
@@ -129,9 +138,20 @@ impl Summary {
                 .await?
                 .usd_day;
             let before = baseline.agents_usd.get(id).copied().unwrap_or(0.0);
+            let live = facts.live.get(id);
+            let sessions_run = live
+                .map_or(0, |live| {
+                    usize::try_from(live.sessions).unwrap_or(usize::MAX)
+                })
+                .max(sessions.len());
+            let waiting = live
+                .filter(|live| live.queue_len > 0)
+                .and_then(|live| live.parked);
             work.push(AgentWork {
                 role: role.clone(),
                 sessions,
+                sessions_run,
+                waiting,
                 spent_usd: (spent - before).max(0.0),
             });
         }
@@ -201,6 +221,14 @@ fn actions_of(entry: &HistoryEntry) -> String {
     }
 }
 
+fn wait_words(parked: &Parked) -> &'static str {
+    match parked.reason {
+        "quota" => "rate limited by the model",
+        "budget" => "over its budget",
+        _ => "the store could not persist",
+    }
+}
+
 fn vote_word(choice: VoteChoice) -> &'static str {
     match choice {
         VoteChoice::Approve => "approved",
@@ -211,7 +239,7 @@ fn vote_word(choice: VoteChoice) -> &'static str {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sessions: usize = self.agents.iter().map(|agent| agent.sessions.len()).sum();
+        let sessions: usize = self.agents.iter().map(|agent| agent.sessions_run).sum();
         writeln!(
             f,
             "== aito run summary: {} ({:.1} s; model: {}; bus and store: {}) ==",
@@ -222,7 +250,7 @@ impl fmt::Display for Summary {
         )?;
         writeln!(f, "\nWho did what")?;
         for agent in &self.agents {
-            let count = agent.sessions.len();
+            let count = agent.sessions_run;
             writeln!(
                 f,
                 "  {} — {count} session{}, ${:.2}",
@@ -238,6 +266,14 @@ impl fmt::Display for Summary {
                 };
                 writeln!(f, "    - on {}{outcome}", entry.trigger)?;
                 writeln!(f, "      {}{}", entry.summary, actions_of(entry))?;
+            }
+            if let Some(parked) = &agent.waiting {
+                writeln!(
+                    f,
+                    "    - still waiting: {}; it tries again at {}",
+                    wait_words(parked),
+                    parked.until.to_rfc3339()
+                )?;
             }
         }
         writeln!(f, "\nDecisions")?;
@@ -297,6 +333,46 @@ impl fmt::Display for Summary {
                 "\n{} trigger(s) were given up on and dead-lettered; the logs above say why.",
                 self.dead_letters
             )?;
+        }
+        let waiting: Vec<&AgentWork> = self
+            .agents
+            .iter()
+            .filter(|agent| agent.waiting.is_some())
+            .collect();
+        if !waiting.is_empty() {
+            let names: Vec<String> = waiting
+                .iter()
+                .filter_map(|agent| {
+                    let parked = agent.waiting.as_ref()?;
+                    Some(format!(
+                        "{} ({} until {})",
+                        agent.role,
+                        wait_words(parked),
+                        parked.until.to_rfc3339()
+                    ))
+                })
+                .collect();
+            writeln!(
+                f,
+                "\nThe run stopped while {} still held work: {}.",
+                if waiting.len() == 1 {
+                    "one agent"
+                } else {
+                    "agents"
+                },
+                names.join("; ")
+            )?;
+            if self.shared {
+                writeln!(
+                    f,
+                    "  Their triggers are kept in the store and run when their daemons next run."
+                )?;
+            } else {
+                writeln!(
+                    f,
+                    "  This run used the embedded in-memory store, so that work ends with the process; run without --exit-when-idle (or on Redis) to let it finish."
+                )?;
+            }
         }
         let escalated: Vec<&Decision> = self.escalated().collect();
         if escalated.is_empty() {

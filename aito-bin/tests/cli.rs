@@ -286,9 +286,9 @@ const STAND_IN_CLAUDE: &str = r#"#!/bin/sh
 set -e
 record="$(dirname "$0")/calls.log"
 case " $* " in *" -p "*) ;; *) echo "missing -p" >&2; exit 1;; esac
-case " $* " in *" --output-format json "*) ;; *) echo "missing --output-format json" >&2; exit 1;; esac
+case " $* " in *" --output-format stream-json --verbose "*) ;; *) echo "missing --output-format stream-json --verbose" >&2; exit 1;; esac
 prompt="$(cat)"
-printf 'cwd=%s args=%s prompt_bytes=%s\n' "$(pwd)" "$*" "${#prompt}" >> "$record"
+printf 'cwd=%s env=%s args=%s prompt_bytes=%s\n' "$(pwd)" "$AITO_STAND_IN" "$*" "${#prompt}" >> "$record"
 printf '%s\n' '{"type":"result","subtype":"success","is_error":false,"result":"{\"summary\": \"Reviewed the company from the CLI\", \"actions\": []}","session_id":"s-1","total_cost_usd":0.02,"usage":{"input_tokens":120,"output_tokens":30},"num_turns":1,"duration_ms":12}'
 "#;
 
@@ -301,7 +301,9 @@ fn a_company_runs_on_the_claude_cli() {
     std::fs::set_permissions(&claude, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     std::fs::write(
         dir.path().join("aito.toml"),
-        "[company]\nname = \"cli-co\"\n\n[[agents]]\nrole = \"ceo\"\nschedules = []\nrun_on_startup = true\n",
+        "[company]\nname = \"cli-co\"\n\n[[agents]]\nrole = \"ceo\"\nschedules = []\nrun_on_startup = true\n\n\
+         [claude]\nbinary = \"./claude\"\nmodel = \"haiku\"\nextra_args = [\"--permission-mode\", \"default\"]\n\
+         [claude.env]\nAITO_STAND_IN = \"from-aito-toml\"\n",
     )
     .expect("config");
     let run = output({
@@ -316,7 +318,8 @@ fn a_company_runs_on_the_claude_cli() {
                 "127.0.0.1:0",
             ],
         );
-        command.env("AITO_LLM_CLAUDE_BINARY", &claude);
+        // The program comes from [claude] binary, relative to aito.toml.
+        command.env("AITO_LLM_CLAUDE_BINARY", "");
         command
     });
     let (stdout, stderr) = texts(&run);
@@ -327,7 +330,20 @@ fn a_company_runs_on_the_claude_cli() {
     );
     let calls = std::fs::read_to_string(dir.path().join("calls.log")).expect("the CLI was called");
     assert_eq!(calls.matches("cwd=").count(), 1, "one session: {calls}");
-    assert!(calls.contains("--append-system-prompt="), "{calls}");
+    // A lean session, with what [claude] says.
+    for flag in [
+        "--system-prompt=",
+        "--tools=",
+        "--safe-mode",
+        "--strict-mcp-config",
+        "--no-session-persistence",
+        "--model haiku",
+        "--permission-mode default",
+        "env=from-aito-toml",
+    ] {
+        assert!(calls.contains(flag), "{flag} missing: {calls}");
+    }
+    assert!(!calls.contains("--append-system-prompt"), "{calls}");
     let workspace =
         std::fs::canonicalize(dir.path().join("aito-data/workspaces/ceo")).expect("workspace");
     assert!(

@@ -39,11 +39,13 @@ pub const NESTED_SESSION_ENV: &str = "CLAUDECODE";
 pub struct ClaudeConfig {
     /// The program to run: a path, or a name looked up on `PATH`. Default `claude`.
     pub binary: PathBuf,
-    /// The child's working directory; the daemon's own when `None`.
+    /// The working directory of sessions whose request names none; the daemon's own when
+    /// `None`. Workers never use it: each runs in a scratch directory of its own.
     pub working_dir: Option<PathBuf>,
     /// Extra environment for the child, on top of the inherited one. Values are never logged.
     pub env: BTreeMap<String, String>,
-    /// The model when a request names none (`--model`); the CLI's default when `None`.
+    /// The model when a request names none, and the model of workers (`--model`); the CLI's
+    /// default when `None` (its most expensive model: set one).
     pub model: Option<String>,
     /// `CLAUDE_CODE_MAX_RETRIES` for the child: how often the CLI itself retries a failed API
     /// call (429, 529, network) before it gives up and reports the error. Default 2, so a
@@ -56,9 +58,9 @@ pub struct ClaudeConfig {
     #[serde(rename = "kill_grace_ms", with = "duration_ms")]
     pub kill_grace: Duration,
     /// Workers only (they stream events): kill a worker that prints nothing for this long.
-    /// Default `None`, because one long MCP tool call prints nothing while it runs. Sessions use
-    /// `--output-format json`, which prints once at the end, so only their wall-clock timeout
-    /// applies.
+    /// Default `None`, because one long MCP tool call prints nothing while it runs. Sessions
+    /// print little before their answer (a session waiting on the API is silent), so only
+    /// their wall-clock timeout applies.
     #[serde(rename = "silence_timeout_ms", with = "opt_duration_ms")]
     pub silence_timeout: Option<Duration>,
     /// The most standard output accepted from one run (or, for workers, in one line), in bytes.
@@ -116,7 +118,7 @@ impl ClaudeConfig {
         }
     }
 
-    /// Sets the child's working directory.
+    /// Sets the working directory of sessions whose request names none.
     pub fn working_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.working_dir = Some(dir.into());
         self

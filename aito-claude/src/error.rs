@@ -73,6 +73,15 @@ pub enum ClaudeError {
         /// The CLI's message.
         message: String,
     },
+    /// The API could not be reached or failed on its side (a 5xx answer, a refused
+    /// connection, an API call that timed out), after the CLI's own retries.
+    #[error("the model API is unavailable{}: {message}", status_note(*.status))]
+    Unavailable {
+        /// The HTTP status, when the API answered.
+        status: Option<u16>,
+        /// The CLI's message.
+        message: String,
+    },
     /// Credentials missing, refused or out of credit; retrying will not help.
     #[error("claude could not authenticate: {0}")]
     Auth(String),
@@ -101,6 +110,10 @@ pub enum ClaudeError {
     /// The temporary MCP configuration could not be written.
     #[error("could not write the MCP configuration: {0}")]
     McpConfig(String),
+}
+
+fn status_note(status: Option<u16>) -> String {
+    status.map_or_else(String::new, |status| format!(" ({status})"))
 }
 
 fn limit_note(
@@ -138,6 +151,9 @@ impl From<ClaudeError> for LlmError {
                 retry_after,
                 message,
             },
+            ClaudeError::Unavailable { status, message } => {
+                LlmError::Unavailable { status, message }
+            }
             ClaudeError::Auth(message) => LlmError::Auth { message },
             ClaudeError::Exit { code, stderr_tail } => LlmError::Process { code, stderr_tail },
             ClaudeError::Unreadable { reason, preview } => LlmError::Unreadable { reason, preview },
@@ -217,6 +233,12 @@ mod tests {
         .into();
         assert!(matches!(turns, LlmError::Rejected { ref kind, .. } if kind == "error_max_turns"));
         assert!(!turns.is_transient(), "a turn limit is not retried");
+        let down: LlmError = ClaudeError::Unavailable {
+            status: Some(500),
+            message: "API Error: 500".into(),
+        }
+        .into();
+        assert!(down.is_transient(), "a server error is retried");
     }
 
     #[test]

@@ -1,18 +1,20 @@
 //! aito-claude: the Claude Code CLI (`claude`) as aito's model and worker runner.
 //!
 //! Use it when the agents should think with Claude Code in headless mode:
-//! [`ClaudeSession`] implements [`LlmSession`](aito_core::LlmSession) with one
-//! `claude -p --output-format json` process per session, and [`ClaudeWorkers`] implements
-//! [`WorkerSpawner`](aito_core::WorkerSpawner) with one `claude -p --output-format stream-json`
-//! process per worker task, given only the MCP servers the task asked for and streaming its
-//! events to [`Channel::WorkerLogs`](aito_core::Channel::WorkerLogs).
+//! [`ClaudeSession`] implements [`LlmSession`](aito_core::LlmSession) with one `claude -p`
+//! process per session that gets nothing but aito's prompt (no built-in tools, no MCP server,
+//! no `CLAUDE.md`, no transcript left behind), and [`ClaudeWorkers`] implements
+//! [`WorkerSpawner`](aito_core::WorkerSpawner) with one `claude -p` process per worker task,
+//! given only the `mcp__*` tools of the servers the task asked for, in a scratch directory of
+//! its own, streaming its events to [`Channel::WorkerLogs`](aito_core::Channel::WorkerLogs).
 //!
 //! Every child runs in its own process group with the prompt on a stdin that is closed after
 //! writing; stdout and stderr are read concurrently; at the timeout (or when the call is
 //! cancelled) the whole group is terminated (SIGTERM, a grace period, SIGKILL) and reaped. The
 //! CLI's result object is read leniently and classified on `is_error`, `api_error_status`,
 //! `terminal_reason` and its text into rate limits (with the reset time when the CLI names
-//! one), authentication failures, process failures and unreadable output.
+//! one), an unavailable API (5xx, refused connections, timeouts: transient), authentication
+//! failures, rejections, process failures and unreadable output.
 //!
 //! # Modules
 //! - [`config`] holds [`ClaudeConfig`], how to launch the CLI (binary, directory,
@@ -24,8 +26,9 @@
 //! - [`error`] holds [`ClaudeError`] and its mapping onto [`LlmError`](aito_core::LlmError)
 //!   and [`WorkerError`](aito_core::WorkerError).
 //!
-//! The crate also builds `fake-claude`, a stand-in for the CLI that tests and demos drive with
-//! environment variables or a script file (see docs/claude.md).
+//! The crate also builds two test stand-ins (see docs/claude.md): `fake-claude`, which acts as
+//! the CLI does, against a local Messages API server (aito-mock-api) or from a script, and
+//! `test-mcp-server`, a small stdio MCP server with one scripted tool.
 //!
 //! # Example
 //! ```no_run
@@ -46,6 +49,7 @@
 //!         system_prompt: "You are the CTO.".into(),
 //!         prompt: "What should we build next?".into(),
 //!         resume_session: None,
+//!         keep_session: false,
 //!         model: None,
 //!         max_turns: Some(4),
 //!         timeout: Duration::from_secs(600),

@@ -1,5 +1,5 @@
 //! Reading the CLI's failure texts: usage quotas and their reset times, transient rate limits,
-//! overload, and authentication failures.
+//! overload, an API that is down or out of reach, and authentication failures.
 //!
 //! Reset times come in three shapes:
 //! - the old `Claude AI usage limit reached|1760000400` (a Unix epoch);
@@ -54,6 +54,17 @@ static RATE: LazyLock<Regex> =
 
 static OVERLOAD: LazyLock<Regex> = LazyLock::new(|| regex(r"(?i)overloaded|\b529\b"));
 
+/// An API that failed on its side or could not be reached, in the CLI's words (2.1.x):
+/// `API Error: 500 Internal server error. This is a server-side issue, ...`,
+/// `API Error: Unable to connect to API (ConnectionRefused)`,
+/// `API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)`,
+/// `Request timed out`.
+static UNAVAILABLE: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"(?i)unable to connect|connection (?:refused|reset|closed|error|failed)|\be(?:connrefused|connreset|timedout|notfound|hostunreach|netunreach)\b|eai_again|socket hang up|request timed out|network error|fetch failed|server-side issue|\bapi error: 5\d\d\b",
+    )
+});
+
 static RETRY_AFTER: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"(?i)retry[- ]after\D{0,3}(\d{1,6})\s*(ms|milliseconds?|s|sec|seconds?)?\b")
 });
@@ -73,10 +84,15 @@ pub(crate) enum Failure {
     },
     /// Credentials missing or refused.
     Auth,
+    /// The API failed on its side (5xx other than 529) or could not be reached.
+    Unavailable {
+        /// The HTTP status, when the API answered.
+        status: Option<u16>,
+    },
 }
 
-/// Classifies a failure from its HTTP status and text. The status decides when it is one of
-/// 401, 403, 429 and 529; the text decides otherwise. A 429 whose text names a usage limit is
+/// Classifies a failure from its HTTP status and text. The status decides when it is 401, 403,
+/// 429, 529 or another 5xx; the text decides otherwise. A 429 whose text names a usage limit is
 /// a quota.
 pub(crate) fn classify(status: Option<u64>, text: &str, now: DateTime<Utc>) -> Option<Failure> {
     let quota = || Failure::Quota {
@@ -89,6 +105,11 @@ pub(crate) fn classify(status: Option<u64>, text: &str, now: DateTime<Utc>) -> O
         Some(401 | 403) => return Some(Failure::Auth),
         Some(429) if is_quota(text) => return Some(quota()),
         Some(429 | 529) => return Some(transient()),
+        Some(status @ 500..=599) => {
+            return Some(Failure::Unavailable {
+                status: u16::try_from(status).ok(),
+            });
+        }
         _ => {}
     }
     if is_quota(text) {
@@ -97,6 +118,8 @@ pub(crate) fn classify(status: Option<u64>, text: &str, now: DateTime<Utc>) -> O
         Some(Failure::Auth)
     } else if RATE.is_match(text) || OVERLOAD.is_match(text) {
         Some(transient())
+    } else if UNAVAILABLE.is_match(text) && status.is_none() {
+        Some(Failure::Unavailable { status: None })
     } else {
         None
     }
@@ -246,6 +269,7 @@ mod tests {
             &AUTH,
             &RATE,
             &OVERLOAD,
+            &UNAVAILABLE,
             &RETRY_AFTER,
         ] {
             let _ = pattern.is_match("");
@@ -385,7 +409,50 @@ mod tests {
             classify(None, "Reached maximum number of turns (3)", now),
             None
         );
-        assert_eq!(classify(Some(500), "API Error: 500 internal", now), None);
+        assert_eq!(
+            classify(Some(400), "API Error: 400 invalid_request_error", now),
+            None
+        );
+    }
+
+    #[test]
+    fn server_errors_and_unreachable_apis_are_unavailable() {
+        let now = at("2026-11-24T10:00:00Z");
+        let down = |status| Some(Failure::Unavailable { status });
+        assert_eq!(
+            classify(
+                Some(500),
+                "API Error: 500 Internal server error. This is a server-side issue, usually temporary — try again in a moment. If it persists, check your inference gateway (127.0.0.1:4000).",
+                now
+            ),
+            down(Some(500))
+        );
+        assert_eq!(classify(Some(503), "API Error: 503", now), down(Some(503)));
+        for text in [
+            // 2.1.197
+            "API Error: Unable to connect to API (ConnectionRefused)",
+            // 2.1.332
+            "API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)",
+            "Request timed out",
+            "Request timed out. If the API is slow to answer, or a proxy or gateway holds responses, set API_TIMEOUT_MS above 2000.",
+            "API Error: 502 Bad Gateway",
+        ] {
+            assert_eq!(classify(None, text, now), down(None), "{text}");
+        }
+        // Overload stays a transient rate limit, with its own backoff.
+        assert_eq!(
+            classify(
+                None,
+                "API Error: 529 Overloaded. This is a server-side issue",
+                now
+            ),
+            Some(Failure::Transient { retry_after: None })
+        );
+        // A refused request is neither.
+        assert_eq!(
+            classify(Some(400), "Credit balance is too low", now),
+            Some(Failure::Auth)
+        );
     }
 
     #[test]

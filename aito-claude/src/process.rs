@@ -43,6 +43,8 @@ pub(crate) struct Launch<'a> {
     pub(crate) silence: Option<Duration>,
     /// Working directory for this run, over the configured one.
     pub(crate) working_dir: Option<&'a std::path::Path>,
+    /// Environment for this run, under the configured one (which may override it).
+    pub(crate) env: Vec<(String, String)>,
 }
 
 /// Where standard output goes.
@@ -84,7 +86,7 @@ pub(crate) async fn run(launch: Launch<'_>, sink: StdoutSink) -> Result<Exit, Cl
     if let Some(dir) = launch.working_dir.or(config.working_dir.as_deref()) {
         command.current_dir(dir);
     }
-    for (key, value) in config.child_env() {
+    for (key, value) in launch.env.iter().cloned().chain(config.child_env()) {
         command.env(key, value);
     }
     command.env_remove(NESTED_SESSION_ENV);

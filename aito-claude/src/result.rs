@@ -42,15 +42,56 @@ pub(crate) struct CliResult {
     pub(crate) api_error_status: Option<u64>,
     /// `terminal_reason`: `completed`, `api_error`, `blocking_limit`, `prompt_too_long`, ...
     pub(crate) terminal_reason: Option<String>,
+    /// `permission_denials`: tool calls the CLI refused (the run still ends `success`).
+    pub(crate) denials: Vec<Denial>,
 }
 
-/// What the stream said besides the result: reset and retry hints for rate limits.
+/// A tool call the CLI refused, from `permission_denials`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Denial {
+    /// `tool_name`: `mcp__server__tool`, `Read`, ...
+    pub(crate) tool: String,
+    /// `tool_input`, as JSON.
+    pub(crate) input: String,
+}
+
+/// An MCP server as the init event reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ServerStatus {
+    /// Its name.
+    pub(crate) name: String,
+    /// `connected`, `failed`, `needs-auth`, `pending`, ...
+    pub(crate) status: String,
+}
+
+impl ServerStatus {
+    /// Whether the server could not be used: it failed to start or needs a login.
+    pub(crate) fn failed(&self) -> bool {
+        matches!(self.status.as_str(), "failed" | "needs-auth")
+    }
+}
+
+/// What the stream said besides the result: reset and retry hints for rate limits, and the
+/// state of the MCP servers.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Hints {
     /// `rate_limit_event.rate_limit_info.resetsAt` of a rejected request.
     pub(crate) resets_at: Option<DateTime<Utc>>,
     /// The last `system/api_retry` event's `retry_delay_ms`.
     pub(crate) retry_after: Option<Duration>,
+    /// `mcp_servers` of the last `system/init` event.
+    pub(crate) servers: Vec<ServerStatus>,
+}
+
+/// A number of milliseconds in any JSON form (`576`, `576.23`, `"576.23"`), when it is one.
+pub(crate) fn millis(value: &Value) -> Option<Duration> {
+    let ms = match value {
+        Value::Number(number) => number.as_f64()?,
+        Value::String(text) => text.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    // Anything past a year is not a retry hint.
+    (ms.is_finite() && (0.0..=3.2e10).contains(&ms)).then(|| Duration::from_secs_f64(ms / 1000.0))
 }
 
 impl Hints {
@@ -66,8 +107,21 @@ impl Hints {
                 }
             }
             (Some("system"), Some("api_retry")) => {
-                if let Some(ms) = event["retry_delay_ms"].as_u64() {
-                    self.retry_after = Some(Duration::from_millis(ms));
+                if let Some(delay) = millis(&event["retry_delay_ms"]) {
+                    self.retry_after = Some(delay);
+                }
+            }
+            (Some("system"), Some("init")) => {
+                if let Some(servers) = event["mcp_servers"].as_array() {
+                    self.servers = servers
+                        .iter()
+                        .filter_map(|server| {
+                            Some(ServerStatus {
+                                name: server["name"].as_str()?.to_owned(),
+                                status: server["status"].as_str().unwrap_or("unknown").to_owned(),
+                            })
+                        })
+                        .collect();
                 }
             }
             _ => {}
@@ -118,6 +172,21 @@ impl CliResult {
                 .as_u64()
                 .or_else(|| value["api_error_status"].as_str()?.parse().ok()),
             terminal_reason: value["terminal_reason"].as_str().map(str::to_owned),
+            denials: value["permission_denials"]
+                .as_array()
+                .map(|denials| {
+                    denials
+                        .iter()
+                        .map(|denial| Denial {
+                            tool: denial["tool_name"].as_str().unwrap_or("a tool").to_owned(),
+                            input: match &denial["tool_input"] {
+                                Value::Null => String::new(),
+                                input => input.to_string(),
+                            },
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 
@@ -209,11 +278,27 @@ fn rate_limited(
             message,
         },
         Failure::Auth => ClaudeError::Auth(message),
+        Failure::Unavailable { status } => ClaudeError::Unavailable { status, message },
     }
 }
 
-/// Finds the result object in `--output-format json` output: the whole output, else (for an
-/// array of messages, or a warning printed before it) the last result object in it.
+/// What the JSON lines of `--output-format stream-json` output say besides the result.
+pub(crate) fn stream_hints(stdout: &[u8]) -> Hints {
+    let mut hints = Hints::default();
+    for line in stdout.split(|&byte| byte == b'\n') {
+        let line = line.trim_ascii();
+        if line.first() == Some(&b'{')
+            && let Ok(event) = serde_json::from_slice::<Value>(line)
+        {
+            hints.observe(&event);
+        }
+    }
+    hints
+}
+
+/// Finds the result object in `--output-format json` or `stream-json` output: the whole
+/// output, else (for an array of messages, a stream of events, or a warning printed before
+/// it) the last result object in it.
 pub(crate) fn find_in_json_output(stdout: &[u8]) -> Result<CliResult, ClaudeError> {
     let text = String::from_utf8_lossy(stdout);
     let trimmed = text.trim();
@@ -250,9 +335,17 @@ pub(crate) fn find_in_json_output(stdout: &[u8]) -> Result<CliResult, ClaudeErro
         }
         Err(error) => format!("expected a JSON result object, got text that is not JSON ({error})"),
     };
+    // In a stream of events, show where it stopped being one.
+    let from = trimmed
+        .lines()
+        .position(|line| serde_json::from_str::<Value>(line.trim()).is_err())
+        .filter(|first| *first > 0)
+        .and_then(|first| trimmed.lines().nth(first))
+        .and_then(|line| trimmed.find(line))
+        .unwrap_or(0);
     Err(ClaudeError::Unreadable {
         reason,
-        preview: preview(trimmed, 200),
+        preview: preview(&trimmed[from..], 200),
     })
 }
 
@@ -387,7 +480,7 @@ mod tests {
     fn stream_hints_fill_in_reset_and_retry_times() {
         let mut hints = Hints::default();
         hints.observe(&json!({"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1764000000}}));
-        hints.observe(&json!({"type":"system","subtype":"api_retry","retry_delay_ms":1500}));
+        hints.observe(&json!({"type":"system","subtype":"api_retry","retry_delay_ms":1500.75}));
         let quota = read(
             json!({"type":"result","is_error":true,"api_error_status":429,
             "result":"You've hit your weekly limit"}),
@@ -408,7 +501,61 @@ mod tests {
         );
         assert!(matches!(
             busy.outcome(now(), &hints),
-            Err(ClaudeError::RateLimited { quota: false, retry_after: Some(d), .. }) if d == Duration::from_millis(1500)
+            Err(ClaudeError::RateLimited { quota: false, retry_after: Some(d), .. }) if d == Duration::from_micros(1_500_750)
         ));
+    }
+
+    #[test]
+    fn retry_delays_are_read_in_any_numeric_form() {
+        assert_eq!(millis(&json!(1000)), Some(Duration::from_secs(1)));
+        assert_eq!(millis(&json!(576.23)), Some(Duration::from_micros(576_230)));
+        assert_eq!(
+            millis(&json!("1205.97")),
+            Some(Duration::from_micros(1_205_970))
+        );
+        assert_eq!(millis(&json!(-1)), None);
+        assert_eq!(millis(&json!("soon")), None);
+        assert_eq!(millis(&Value::Null), None);
+    }
+
+    #[test]
+    fn server_errors_and_lost_connections_are_unavailable() {
+        let down = read(json!({"type":"result","subtype":"success","is_error":true,
+            "api_error_status":500,"terminal_reason":"api_error",
+            "result":"API Error: 500 Internal server error. This is a server-side issue, usually temporary — try again in a moment."}));
+        assert!(matches!(
+            down.outcome(now(), &Hints::default()),
+            Err(ClaudeError::Unavailable {
+                status: Some(500),
+                ..
+            })
+        ));
+        let refused = read(json!({"type":"result","subtype":"success","is_error":true,
+            "api_error_status":null,"result":"API Error: Unable to connect to API (ConnectionRefused)"}));
+        assert!(matches!(
+            refused.outcome(now(), &Hints::default()),
+            Err(ClaudeError::Unavailable { status: None, .. })
+        ));
+    }
+
+    #[test]
+    fn reads_refused_tool_calls_and_server_states() {
+        let result = read(
+            json!({"type":"result","subtype":"success","is_error":false,"result":"done",
+            "permission_denials":[{"tool_name":"mcp__echo__echo","tool_use_id":"t1","tool_input":{"text":"hi"}}]}),
+        );
+        assert_eq!(
+            result.denials,
+            [Denial {
+                tool: "mcp__echo__echo".into(),
+                input: r#"{"text":"hi"}"#.into()
+            }]
+        );
+        let mut hints = Hints::default();
+        hints.observe(&json!({"type":"system","subtype":"init","mcp_servers":[
+            {"name":"echo","status":"connected"},{"name":"broken","status":"failed"}]}));
+        assert_eq!(hints.servers.len(), 2);
+        assert!(!hints.servers[0].failed());
+        assert!(hints.servers[1].failed());
     }
 }

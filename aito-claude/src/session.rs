@@ -1,4 +1,4 @@
-//! [`ClaudeSession`]: an [`LlmSession`] that runs `claude -p --output-format json`.
+//! [`ClaudeSession`]: an [`LlmSession`] that runs one lean `claude -p` process per session.
 
 use std::ffi::OsString;
 
@@ -10,7 +10,7 @@ use tracing::Instrument;
 use crate::config::ClaudeConfig;
 use crate::error::ClaudeError;
 use crate::process::{self, Launch, StdoutSink};
-use crate::result::{self, Hints};
+use crate::result;
 
 /// The longest single argument Linux accepts (`MAX_ARG_STRLEN`, 32 pages, less the NUL).
 pub(crate) const MAX_ARG_BYTES: usize = 32 * 4096 - 1;
@@ -28,14 +28,30 @@ pub(crate) fn checked_arg(what: &'static str, arg: String) -> Result<OsString, C
     Ok(arg.into())
 }
 
+/// The texts with which the CLI refuses to resume a session it does not have: an unknown
+/// session id, and a value that is neither a session id nor a session title.
+const NO_SUCH_SESSION: [&str; 2] = [
+    "No conversation found with session ID",
+    "--resume requires a valid session ID",
+];
+
 /// Runs one agent session as one headless `claude` process.
 ///
-/// The command is `BINARY -p --output-format json [--model M] [--max-turns N]
-/// [--append-system-prompt=SYSTEM] [--resume=SESSION] [EXTRA_ARGS...]`, built as an argument
-/// list (never a shell string), with the prompt written to stdin, which is then closed. The
-/// child runs in its own process group, without `CLAUDECODE` in its environment and with
+/// The command is `BINARY -p --output-format stream-json --verbose --no-session-persistence
+/// --safe-mode --tools= --strict-mcp-config [--model M] [--max-turns N]
+/// [--system-prompt=SYSTEM] [--resume=SESSION] [EXTRA_ARGS...]`, built as an argument list
+/// (never a shell string), with the prompt written to stdin, which is then closed. A session
+/// only answers with JSON, so it gets nothing else: no built-in tools (`--tools=`), no MCP
+/// server (`--strict-mcp-config` with none), no `CLAUDE.md`, hooks, plugins or skills
+/// (`--safe-mode`), Claude Code's own system prompt replaced by aito's (`--system-prompt`),
+/// and no transcript left on disk unless the session is resumed or is to be kept
+/// (`--no-session-persistence`). The stable system prompt comes first in the request, so it is
+/// the cacheable prefix.
+///
+/// The child runs in its own process group, without `CLAUDECODE` in its environment and with
 /// `CLAUDE_CODE_MAX_RETRIES` set as configured; at the request's timeout the whole group is
-/// terminated. See [`ClaudeConfig`] for the knobs and docs/claude.md for the error mapping.
+/// terminated. A resume the CLI refuses (unknown session) starts a fresh session. See
+/// [`ClaudeConfig`] for the knobs and docs/claude.md for the error mapping.
 #[derive(Clone, Debug)]
 pub struct ClaudeSession {
     config: ClaudeConfig,
@@ -54,7 +70,13 @@ impl ClaudeSession {
 
     /// The arguments for `request` (the prompt is not among them: it goes to stdin).
     pub fn arguments(&self, request: &LlmRequest) -> Result<Vec<OsString>, ClaudeError> {
-        let mut args: Vec<OsString> = vec!["-p".into(), "--output-format".into(), "json".into()];
+        let mut args: Vec<OsString> = ["-p", "--output-format", "stream-json", "--verbose"]
+            .map(OsString::from)
+            .into();
+        if request.resume_session.is_none() && !request.keep_session {
+            args.push("--no-session-persistence".into());
+        }
+        args.extend(["--safe-mode", "--tools=", "--strict-mcp-config"].map(OsString::from));
         if let Some(model) = request.model.as_ref().or(self.config.model.as_ref()) {
             args.push("--model".into());
             args.push(model.into());
@@ -67,7 +89,7 @@ impl ClaudeSession {
             // The `=` form: a value starting with `-` cannot be taken for a flag.
             args.push(checked_arg(
                 "the system prompt",
-                format!("--append-system-prompt={}", request.system_prompt),
+                format!("--system-prompt={}", request.system_prompt),
             )?);
         }
         if let Some(session) = &request.resume_session {
@@ -80,17 +102,41 @@ impl ClaudeSession {
         Ok(args)
     }
 
-    /// Runs the request; [`LlmSession::run`] maps the error onto [`LlmError`].
+    /// Runs the request; [`LlmSession::run`] maps the error onto [`LlmError`]. When the CLI
+    /// has no session to resume, the request runs again as a fresh session.
     pub async fn run_claude(&self, request: LlmRequest) -> Result<LlmResponse, ClaudeError> {
-        let args = self.arguments(&request)?;
+        let Some(session) = request.resume_session.clone() else {
+            return self.run_once(&request).await;
+        };
+        match self.run_once(&request).await {
+            Err(error) if is_unknown_session(&error) => {
+                tracing::warn!(
+                    session,
+                    %error,
+                    "claude has no session to resume; starting a fresh one"
+                );
+                let fresh = LlmRequest {
+                    resume_session: None,
+                    keep_session: true,
+                    ..request
+                };
+                self.run_once(&fresh).await
+            }
+            other => other,
+        }
+    }
+
+    async fn run_once(&self, request: &LlmRequest) -> Result<LlmResponse, ClaudeError> {
+        let args = self.arguments(request)?;
         let exit = process::run(
             Launch {
                 config: &self.config,
                 args,
-                stdin: request.prompt.into_bytes(),
+                stdin: request.prompt.clone().into_bytes(),
                 timeout: request.timeout,
                 silence: None,
                 working_dir: request.working_dir.as_deref(),
+                env: Vec::new(),
             },
             StdoutSink::Whole,
         )
@@ -103,8 +149,9 @@ impl ClaudeSession {
             Ok(result) => result,
             Err(unreadable) => return Err(result::without_result(&exit, unreadable, now)),
         };
+        let hints = result::stream_hints(&exit.stdout);
         let duration = result.duration.unwrap_or(exit.elapsed);
-        match result.outcome(now, &Hints::default()) {
+        match result.outcome(now, &hints) {
             Ok(text) => {
                 tracing::info!(
                     session_id = result.session_id.as_deref().unwrap_or(""),
@@ -135,6 +182,16 @@ impl ClaudeSession {
             }
         }
     }
+}
+
+/// Whether `error` is the CLI refusing to resume a session it does not have.
+fn is_unknown_session(error: &ClaudeError) -> bool {
+    let text = match error {
+        ClaudeError::Exit { stderr_tail, .. } => stderr_tail.as_str(),
+        ClaudeError::ErrorResult { message, .. } => message.as_str(),
+        _ => return false,
+    };
+    NO_SUCH_SESSION.iter().any(|needle| text.contains(needle))
 }
 
 #[async_trait]
@@ -173,6 +230,7 @@ mod tests {
             system_prompt: "-be brief".into(),
             prompt: "secret prompt".into(),
             resume_session: Some("-abc".into()),
+            keep_session: false,
             model: None,
             max_turns: Some(3),
             timeout: Duration::from_secs(5),
@@ -193,17 +251,29 @@ mod tests {
             [
                 "-p",
                 "--output-format",
-                "json",
+                "stream-json",
+                "--verbose",
+                "--safe-mode",
+                "--tools=",
+                "--strict-mcp-config",
                 "--model",
                 "haiku",
                 "--max-turns",
                 "3",
-                "--append-system-prompt=-be brief",
+                "--system-prompt=-be brief",
                 "--resume=-abc",
                 "--verbose"
             ]
             .map(OsString::from)
         );
+        // Not resumed and not to be kept: no transcript is written.
+        let mut fresh = request();
+        fresh.resume_session = None;
+        let args = session.arguments(&fresh).unwrap();
+        assert!(args.contains(&OsString::from("--no-session-persistence")));
+        fresh.keep_session = true;
+        let args = session.arguments(&fresh).unwrap();
+        assert!(!args.contains(&OsString::from("--no-session-persistence")));
         assert!(
             !args
                 .iter()

@@ -26,6 +26,10 @@ use crate::process::{self, Launch, StdoutSink};
 use crate::result::{self, CliResult, Hints};
 use crate::session::checked_arg;
 
+/// With deferred tool loading, the CLI may offer MCP tools only behind a search tool; a
+/// worker gets every tool of its servers up front instead.
+const TOOL_SEARCH_ENV: &str = "ENABLE_TOOL_SEARCH";
+
 /// The default instructions appended to a worker's system prompt; `{role}` is replaced by the
 /// requesting agent's role.
 pub const DEFAULT_WORKER_PROMPT: &str = "You are a worker for the {role} agent of an autonomous \
@@ -39,11 +43,17 @@ that failed.";
 /// 1. refuses, before anything starts, a server unknown to the [`McpRegistry`]
 ///    ([`WorkerError::UnknownServer`], listing the known ones) or not in
 ///    [`WorkerTask::allowed_servers`] ([`WorkerError::NotAllowed`]);
-/// 2. writes a private temporary MCP configuration holding only the requested servers
-///    (removed when the task ends, on every path);
-/// 3. runs `BINARY -p --output-format stream-json --verbose [--model M] [--max-turns N]
-///    --append-system-prompt=INSTRUCTIONS [EXTRA_ARGS...] --mcp-config FILE --strict-mcp-config
-///    [--allowedTools mcp__a,mcp__b]` with the task on stdin, in its own process group;
+/// 2. writes a private temporary MCP configuration holding only the requested servers, and
+///    makes a scratch working directory for the worker (both removed when the task ends, on
+///    every path);
+/// 3. runs `BINARY -p --output-format stream-json --verbose --no-session-persistence --tools=
+///    --setting-sources=user [--model M] [--max-turns N] --system-prompt=INSTRUCTIONS
+///    [EXTRA_ARGS...] --mcp-config FILE --strict-mcp-config [--allowedTools mcp__a,mcp__b]`
+///    with the task on stdin, in the scratch directory, in its own process group, with
+///    `ENABLE_TOOL_SEARCH=false`. So the worker has the `mcp__*` tools of its servers and no
+///    others (`--tools=` removes Claude Code's built-in tools, `Read` and `Bash` among them),
+///    sees neither the daemon's directory nor project settings or `CLAUDE.md` files above its
+///    own, and leaves no transcript;
 /// 4. publishes every stdout line, in order, to [`Channel::WorkerLogs`] as a
 ///    [`MessageType::WorkerLog`] envelope from `worker:<task id>` whose payload is
 ///    `{"taskId", "agent", "role", "seq", "event"}` (a stream-json event) or
@@ -52,8 +62,11 @@ that failed.";
 ///    `"truncated": true` and its size in `"bytes"`;
 /// 5. returns the final result with its status, cost, usage and duration. Failures while
 ///    running (an error result, a rate limit, a crash, unreadable output) are a
-///    [`WorkerStatus::Failed`] result whose text says what happened; the timeout (or
-///    [`ClaudeConfig::silence_timeout`]) kills the process group and is
+///    [`WorkerStatus::Failed`] result whose text says what happened; so is a run in which
+///    the CLI refused a tool call (it still ends "success" then, with the refusal only in
+///    `permission_denials`), and a run in which every requested MCP server failed to start.
+///    A server that failed while others worked is named in the result's text. The timeout
+///    (or [`ClaudeConfig::silence_timeout`]) kills the process group and is
 ///    [`WorkerStatus::TimedOut`].
 ///
 /// The `worker_result` message back to the agent is the daemon's job.
@@ -113,7 +126,8 @@ impl ClaudeWorkers {
         self
     }
 
-    /// Where the temporary MCP configurations are written (default: the system temp dir).
+    /// Where the workers' temporary files go: their MCP configurations and their scratch
+    /// working directories (default: the system temp dir).
     pub fn with_config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config_dir = dir.into();
         self
@@ -132,12 +146,17 @@ impl ClaudeWorkers {
         servers: &[String],
         mcp_config: &std::path::Path,
     ) -> Result<Vec<OsString>, ClaudeError> {
-        let mut args: Vec<OsString> = vec![
-            "-p".into(),
-            "--output-format".into(),
-            "stream-json".into(),
-            "--verbose".into(),
-        ];
+        let mut args: Vec<OsString> = [
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--no-session-persistence",
+            "--tools=",
+            "--setting-sources=user",
+        ]
+        .map(OsString::from)
+        .into();
         if let Some(model) = &self.config.model {
             args.push("--model".into());
             args.push(model.into());
@@ -150,7 +169,7 @@ impl ClaudeWorkers {
         if !instructions.is_empty() {
             args.push(checked_arg(
                 "the worker instructions",
-                format!("--append-system-prompt={instructions}"),
+                format!("--system-prompt={instructions}"),
             )?);
         }
         args.extend(self.config.extra_args.iter().map(OsString::from));
@@ -264,6 +283,15 @@ impl ClaudeWorkers {
         check_allowed(task)?;
 
         let config_file = self.registry.write_config(&servers, &self.config_dir)?;
+        let scratch = tempfile::Builder::new()
+            .prefix("aito-worker-")
+            .tempdir_in(&self.config_dir)
+            .map_err(|error| {
+                WorkerError::Spawn(format!(
+                    "could not make a scratch directory in {}: {error}",
+                    self.config_dir.display()
+                ))
+            })?;
         let args = self.arguments(task, &servers, config_file.path())?;
         let start = Instant::now();
         let (lines_tx, mut lines_rx) = mpsc::channel::<Vec<u8>>(64);
@@ -274,7 +302,9 @@ impl ClaudeWorkers {
                 stdin: Self::prompt(task).into_bytes(),
                 timeout: task.timeout,
                 silence: self.config.silence_timeout,
-                working_dir: None,
+                working_dir: Some(scratch.path()),
+                // Every tool of its servers in the request, none deferred behind a search tool.
+                env: vec![(TOOL_SEARCH_ENV.to_owned(), "false".to_owned())],
             },
             StdoutSink::Lines(lines_tx),
         );
@@ -288,6 +318,9 @@ impl ClaudeWorkers {
         let (outcome, stream) = tokio::join!(run, forward);
         if let Err(error) = config_file.close() {
             tracing::warn!(%error, "could not remove the temporary MCP configuration");
+        }
+        if let Err(error) = scratch.close() {
+            tracing::warn!(%error, "could not remove the worker's scratch directory");
         }
         let elapsed = start.elapsed();
         let finished =
@@ -323,12 +356,16 @@ impl ClaudeWorkers {
             tracing::debug!(stderr = %exit.stderr_tail, "worker wrote to stderr");
         }
         let now = Utc::now();
+        let problems = Problems::of(&servers, stream.result.as_ref(), &stream.hints);
         Ok(match &stream.result {
             Some(result) => match result.outcome(now, &stream.hints) {
-                Ok(text) => finished(WorkerStatus::Succeeded, text, Some(result), exit.elapsed),
+                Ok(text) => {
+                    let (status, text) = problems.judge(text);
+                    finished(status, text, Some(result), exit.elapsed)
+                }
                 Err(error) => finished(
                     WorkerStatus::Failed,
-                    error.to_string(),
+                    problems.annotate(error.to_string()),
                     Some(result),
                     exit.elapsed,
                 ),
@@ -340,9 +377,98 @@ impl ClaudeWorkers {
                     preview: stream.last_line.clone(),
                 };
                 let error = result::without_result(&exit, unreadable, now);
-                finished(WorkerStatus::Failed, error.to_string(), None, exit.elapsed)
+                finished(
+                    WorkerStatus::Failed,
+                    problems.annotate(error.to_string()),
+                    None,
+                    exit.elapsed,
+                )
             }
         })
+    }
+}
+
+/// What kept a worker from using its tools: calls the CLI refused, servers that failed.
+#[derive(Debug, Default)]
+struct Problems {
+    /// `tool {input}` of each refused call.
+    refused: Vec<String>,
+    /// Requested servers the CLI reported as failed (or needing a login).
+    failed_servers: Vec<String>,
+    /// Whether every requested server failed.
+    all_failed: bool,
+}
+
+impl Problems {
+    fn of(servers: &[String], result: Option<&CliResult>, hints: &Hints) -> Self {
+        let refused = result
+            .map(|result| {
+                result
+                    .denials
+                    .iter()
+                    .map(|denial| {
+                        format!("{} {}", denial.tool, preview(&denial.input, 200))
+                            .trim_end()
+                            .to_owned()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let failed_servers: Vec<String> = servers
+            .iter()
+            .filter(|server| {
+                hints
+                    .servers
+                    .iter()
+                    .any(|status| status.name == **server && status.failed())
+            })
+            .cloned()
+            .collect();
+        Self {
+            all_failed: !servers.is_empty() && failed_servers.len() == servers.len(),
+            refused,
+            failed_servers,
+        }
+    }
+
+    /// The status and text of a run that ended in success, given what went wrong in it.
+    fn judge(&self, text: String) -> (WorkerStatus, String) {
+        if !self.refused.is_empty() {
+            let text = format!(
+                "the worker did not finish: {} tool call(s) were refused ({}); its last words: {text}",
+                self.refused.len(),
+                self.refused.join("; ")
+            );
+            (WorkerStatus::Failed, self.servers_note(text))
+        } else if self.all_failed {
+            let text = format!(
+                "the worker had no tools: every MCP server of its task failed to start ({}); its last words: {text}",
+                self.failed_servers.join(", ")
+            );
+            (WorkerStatus::Failed, text)
+        } else {
+            (WorkerStatus::Succeeded, self.servers_note(text))
+        }
+    }
+
+    /// A failure's text, with what went wrong with the tools.
+    fn annotate(&self, text: String) -> String {
+        let text = if self.refused.is_empty() {
+            text
+        } else {
+            format!("{text} (refused tool calls: {})", self.refused.join("; "))
+        };
+        self.servers_note(text)
+    }
+
+    fn servers_note(&self, text: String) -> String {
+        if self.failed_servers.is_empty() {
+            return text;
+        }
+        format!(
+            "{text}\n\n[MCP server(s) that failed to start, whose tools the worker did not have: {}]",
+            self.failed_servers.join(", ")
+        )
     }
 }
 

@@ -67,15 +67,35 @@ fn usage_errors_exit_1_with_the_cli_messages() {
             "Error: Invalid MCP configuration:\nMCP config file not found: /nonexistent.json",
         ),
         (
-            &["-p"],
-            &[("CLAUDECODE", "1")],
-            "Error: Claude Code cannot be launched inside another Claude Code session.",
+            &["-p", "--max-turns", "abc"],
+            &[],
+            "error: option '--max-turns <turns>' argument 'abc' is invalid. must be a number",
+        ),
+        (
+            &["-p", "--resume=-abc"],
+            &[],
+            "Error: --resume requires a valid session ID or session title when used with --print.",
         ),
     ] {
         let output = run(&fake, args, "hello", env);
         assert_eq!(output.status.code(), Some(1), "{args:?}");
         assert!(
             stderr(&output).starts_with(message),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    // What 2.1.332 accepts: odd turn limits, and CLAUDECODE in print mode.
+    for (args, env) in [
+        (&["-p", "--max-turns", "0"][..], &[][..]),
+        (&["-p", "--max-turns=-1"], &[]),
+        (&["-p", "--max-turns", "2.5"], &[]),
+        (&["-p"], &[("CLAUDECODE", "1")]),
+    ] {
+        let output = run(&fake, args, "hello", env);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
             "{args:?}: {}",
             stderr(&output)
         );
@@ -113,7 +133,7 @@ fn stream_json_is_init_then_assistant_then_result_with_mcp_servers_echoed() {
     let config = fake.dir.path().join("mcp.json");
     std::fs::write(
         &config,
-        r#"{"mcpServers":{"a":{"type":"stdio","command":"x"},"b":{"url":"https://h/mcp"}}}"#,
+        r#"{"mcpServers":{"a":{"type":"stdio","command":"sh"},"b":{"url":"https://h/mcp"},"c":{"command":"/nonexistent/server"}}}"#,
     )
     .unwrap();
     let output = run(
@@ -139,13 +159,17 @@ fn stream_json_is_init_then_assistant_then_result_with_mcp_servers_echoed() {
     );
     assert_eq!(
         events[0]["mcp_servers"],
-        json!([{"name": "a", "status": "connected"}, {"name": "b", "status": "failed"}])
+        json!([
+            {"name": "a", "status": "connected"},
+            {"name": "b", "status": "failed"},
+            {"name": "c", "status": "failed"}
+        ])
     );
     let session = &events[0]["session_id"];
     assert!(events.iter().all(|e| &e["session_id"] == session));
     assert_eq!(
         fake.records()[0]["mcpConfigs"][0]["content"]["mcpServers"]["a"]["command"],
-        json!("x")
+        json!("sh")
     );
 }
 

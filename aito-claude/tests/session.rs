@@ -17,6 +17,7 @@ fn request(timeout: Duration) -> LlmRequest {
         system_prompt: "-You are the CTO.".into(),
         prompt: "Plan the week.\nState: {\"focus\": \"launch\"}".into(),
         resume_session: None,
+        keep_session: false,
         model: None,
         max_turns: None,
         timeout,
@@ -82,12 +83,16 @@ async fn success_parses_text_cost_usage_turns_and_duration() {
         json!([
             "-p",
             "--output-format",
-            "json",
+            "stream-json",
+            "--verbose",
+            "--safe-mode",
+            "--tools=",
+            "--strict-mcp-config",
             "--model",
             "haiku",
             "--max-turns",
             "5",
-            "--append-system-prompt=-You are the CTO.",
+            "--system-prompt=-You are the CTO.",
             "--resume=0ce8853f-aabe-488c-bbc2-a05f10b1cdc3"
         ])
     );
@@ -333,7 +338,7 @@ async fn output_past_the_limit_is_unreadable_and_nothing_is_left_running() {
     match run(config, request(Duration::from_secs(60))).await {
         Err(LlmError::Unreadable { reason, preview }) => {
             assert!(reason.contains("1048576"), "{reason}");
-            assert!(preview.starts_with("{\"type\":\"result\""), "{preview}");
+            assert!(preview.starts_with("{\"type\":"), "{preview}");
         }
         other => panic!("expected unreadable output, got {other:?}"),
     }
@@ -437,4 +442,81 @@ async fn a_process_that_left_the_group_cannot_hold_the_run_open() {
     // Grace (300 ms) plus the one-second drain, far from the 30 s timeout.
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     assert!(group_gone(procs.pgid));
+}
+
+#[tokio::test]
+async fn server_errors_lost_connections_and_api_timeouts_are_transient_unavailability() {
+    for (mode, status) in [
+        ("server_error", Some(500)),
+        ("connection_refused", None),
+        ("api_timeout", None),
+    ] {
+        let fake = Fake::new();
+        match run(
+            fake.config(&[("mode", mode)]),
+            request(Duration::from_secs(20)),
+        )
+        .await
+        {
+            Err(error @ LlmError::Unavailable { .. }) => {
+                assert!(error.is_transient(), "{mode}");
+                assert!(
+                    matches!(error, LlmError::Unavailable { status: s, .. } if s == status),
+                    "{mode}: {error:?}"
+                );
+            }
+            other => panic!("{mode}: expected the API to be unavailable, got {other:?}"),
+        }
+    }
+    let fake = Fake::new();
+    match run(
+        fake.config(&[("mode", "low_credit")]),
+        request(Duration::from_secs(20)),
+    )
+    .await
+    {
+        Err(error @ LlmError::Auth { .. }) => assert!(!error.is_transient()),
+        other => panic!("expected low credit to be final, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_session_to_resume_runs_again_as_a_fresh_kept_session() {
+    let fake = Fake::new();
+    let script = fake.dir.path().join("script.json");
+    std::fs::write(
+        &script,
+        r#"[{"mode": "unknown_resume"}, {"mode": "success", "result": "fresh"}]"#,
+    )
+    .unwrap();
+    let config = fake
+        .config(&[])
+        .env("FAKE_CLAUDE_SCRIPT", script.display().to_string());
+    let mut asked = request(Duration::from_secs(20));
+    asked.resume_session = Some("0ce8853f-aabe-488c-bbc2-a05f10b1cdc3".into());
+    let response = run(config, asked).await.unwrap();
+    assert_eq!(response.text, "fresh");
+    let records = fake.records();
+    assert_eq!(records.len(), 2, "{records:?}");
+    let argv = |record: &serde_json::Value| -> Vec<String> {
+        record["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|arg| arg.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        argv(&records[0]).contains(&"--resume=0ce8853f-aabe-488c-bbc2-a05f10b1cdc3".to_owned())
+    );
+    let fresh = argv(&records[1]);
+    assert!(
+        !fresh.iter().any(|arg| arg.starts_with("--resume")),
+        "{fresh:?}"
+    );
+    // Kept, so that it can be resumed in turn.
+    assert!(
+        !fresh.contains(&"--no-session-persistence".to_owned()),
+        "{fresh:?}"
+    );
 }

@@ -20,8 +20,8 @@ use tempfile::TempDir;
 
 const REGISTRY: &str = r#"
 [mcp.telegram]
-command = "npx"
-args = ["-y", "telegram-mcp"]
+command = "sh"
+args = ["-c", "exec telegram-mcp"]
 env = { TELEGRAM_BOT_TOKEN = "${TELEGRAM_BOT_TOKEN}" }
 
 [mcp.jira]
@@ -114,8 +114,13 @@ fn assistant_text(envelope: &Envelope) -> Option<&str> {
 #[tokio::test]
 async fn ten_streamed_lines_reach_worker_logs_in_order() {
     let fake = Fake::new();
-    let mut setup =
-        setup(fake.config(&[("lines", "10"), ("result", "posted"), ("cost", "0.5")])).await;
+    let mut setup = setup(fake.config(&[
+        ("lines", "10"),
+        ("result", "posted"),
+        ("cost", "0.5"),
+        ("record_env", "ENABLE_TOOL_SEARCH"),
+    ]))
+    .await;
     let task = task(&["telegram"], &["telegram"], Duration::from_secs(30));
     let result = setup.workers.spawn(task.clone()).await.unwrap();
     assert_eq!(result.status, WorkerStatus::Succeeded);
@@ -154,13 +159,39 @@ async fn ten_streamed_lines_reach_worker_logs_in_order() {
         .map(|a| a.as_str().unwrap())
         .collect();
     assert_eq!(
-        &argv[..4],
-        ["-p", "--output-format", "stream-json", "--verbose"]
+        &argv[..7],
+        [
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--no-session-persistence",
+            "--tools=",
+            "--setting-sources=user"
+        ]
     );
     assert!(
         argv.iter()
-            .any(|a| a.starts_with("--append-system-prompt=You are a worker for the cmo agent"))
+            .any(|a| a.starts_with("--system-prompt=You are a worker for the cmo agent"))
     );
+    // Its own scratch directory, never the daemon's, and every tool of its servers up front.
+    let cwd = record["cwd"].as_str().unwrap();
+    let scratch = setup.mcp_dir.path().canonicalize().unwrap();
+    assert!(cwd.starts_with(&scratch.display().to_string()), "{cwd}");
+    assert!(
+        std::path::Path::new(cwd)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("aito-worker-"),
+        "{cwd}"
+    );
+    assert_ne!(std::path::Path::new(cwd), std::env::current_dir().unwrap());
+    assert!(
+        !std::path::Path::new(cwd).exists(),
+        "the scratch directory is removed"
+    );
+    assert_eq!(record["env"]["ENABLE_TOOL_SEARCH"], json!("false"));
     assert_eq!(
         record["stdin"],
         json!("Post the weekly update\n\nContext from the cmo agent:\nLaunch is on Friday.")

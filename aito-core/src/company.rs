@@ -16,7 +16,7 @@ use crate::bus::{Bus, BusError};
 use crate::clock::Clock;
 use crate::context::{ContextProvider, NoContext};
 use crate::control::{self, ControlError};
-use crate::daemon::{AgentDaemon, Monitor, MonitorSnapshot};
+use crate::daemon::{AgentDaemon, Monitor, MonitorSnapshot, Parked};
 use crate::decision_engine::DecisionEngine;
 use crate::directory::{AgentEntry, Directory};
 use crate::envelope::{Envelope, MessageType, Priority, Sender};
@@ -422,6 +422,50 @@ impl RunningCompany {
             } else {
                 quiet = Duration::ZERO;
             }
+        }
+    }
+
+    /// Waits as [`RunningCompany::wait_idle`] does, but an agent that holds work and waits for
+    /// the model's rate limit or quota to lift does not count as idle while its wait ends
+    /// within `patience`: it resumes by itself, so the company is not done. Returns the
+    /// agents still waiting when it returns (a longer model wait, a budget window), so that
+    /// the caller can say which work is left.
+    pub async fn wait_settled(
+        &self,
+        settle: Duration,
+        patience: Duration,
+    ) -> Vec<(AgentId, Role, Parked)> {
+        let step = (settle / 10).max(Duration::from_millis(1));
+        let patience = chrono::Duration::from_std(patience).unwrap_or(chrono::Duration::MAX);
+        let mut quiet = Duration::ZERO;
+        loop {
+            let now = self.runtime.clock.now();
+            let snapshots = self.snapshots();
+            let settled = snapshots.iter().all(|(_, _, snapshot)| {
+                snapshot.is_idle()
+                    && !snapshot.parked.is_some_and(|parked| {
+                        snapshot.queue_len > 0
+                            && parked.is_model_limit()
+                            && parked.until - now <= patience
+                    })
+            });
+            if settled {
+                quiet += step;
+            } else {
+                quiet = Duration::ZERO;
+            }
+            if quiet >= settle {
+                return snapshots
+                    .into_iter()
+                    .filter_map(|(id, role, snapshot)| {
+                        snapshot
+                            .parked
+                            .filter(|_| snapshot.queue_len > 0)
+                            .map(|parked| (id, role, parked))
+                    })
+                    .collect();
+            }
+            tokio::time::sleep(step).await;
         }
     }
 

@@ -20,9 +20,14 @@ pub struct LlmRequest {
     pub system_prompt: String,
     /// The prompt: state, history, decisions, context, trigger.
     pub prompt: String,
-    /// A session to resume, when the agent keeps one.
+    /// A session to resume, when the agent keeps one. An adapter that finds no such session
+    /// starts a fresh one.
     #[serde(default)]
     pub resume_session: Option<String>,
+    /// Keep this session so that a later request can resume it. Off by default: a session
+    /// that is not resumed leaves nothing behind (Claude Code writes no transcript).
+    #[serde(default)]
+    pub keep_session: bool,
     /// The model, when not the adapter's default.
     #[serde(default)]
     pub model: Option<String>,
@@ -94,6 +99,16 @@ pub enum LlmError {
         /// The provider's message.
         message: String,
     },
+    /// The provider could not be reached or failed on its side: a 5xx answer, a refused or
+    /// broken connection, an API call that timed out. Transient: retried with backoff.
+    #[error("model API unavailable{}: {message}", status_hint(.status))]
+    Unavailable {
+        /// The HTTP status, when the provider answered (500, 502, 503, ...).
+        #[serde(default)]
+        status: Option<u16>,
+        /// What the adapter or the provider said.
+        message: String,
+    },
     /// The session ran past its timeout and was killed.
     #[error("session timed out after {after:?}")]
     Timeout {
@@ -148,12 +163,19 @@ fn reset_hint(resets_at: &Option<DateTime<Utc>>, retry_after: &Option<Duration>)
     }
 }
 
+fn status_hint(status: &Option<u16>) -> String {
+    status.map_or_else(String::new, |status| format!(" ({status})"))
+}
+
 impl LlmError {
     /// Whether trying again later (after backoff) may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
             LlmError::RateLimited { quota, .. } => !quota,
-            LlmError::Timeout { .. } | LlmError::Process { .. } | LlmError::Other { .. } => true,
+            LlmError::Unavailable { .. }
+            | LlmError::Timeout { .. }
+            | LlmError::Process { .. }
+            | LlmError::Other { .. } => true,
             LlmError::Unreadable { .. } => true,
             LlmError::Auth { .. } | LlmError::Rejected { .. } => false,
         }
@@ -229,6 +251,14 @@ mod tests {
                 retry_after: Some(Duration::from_secs(90)),
                 message: "limit".into(),
             },
+            LlmError::Unavailable {
+                status: Some(503),
+                message: "down".into(),
+            },
+            LlmError::Unavailable {
+                status: None,
+                message: "connection refused".into(),
+            },
             LlmError::Timeout {
                 after: Duration::from_secs(300),
             },
@@ -252,6 +282,9 @@ mod tests {
             },
         ];
         for error in errors {
+            if matches!(error, LlmError::Unavailable { .. }) {
+                assert!(error.is_transient(), "{error}");
+            }
             let text = serde_json::to_string(&error).unwrap();
             assert_eq!(
                 serde_json::from_str::<LlmError>(&text).unwrap(),

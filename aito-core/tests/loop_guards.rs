@@ -264,3 +264,57 @@ async fn a_human_raising_the_budget_resumes_the_agent_at_once() {
     assert_eq!(status[0].budget_usd_per_day, 2.0);
     company.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn settling_waits_for_an_agent_parked_on_a_rate_limit_and_names_a_longer_wait() {
+    let limited = |retry_after: Duration, quota: bool| ScriptedResponse {
+        role: Some(Role::Ceo),
+        error: Some(aito_core::LlmError::RateLimited {
+            quota,
+            resets_at: None,
+            retry_after: Some(retry_after),
+            message: "API Error: Request rejected (429)".into(),
+        }),
+        ..ScriptedResponse::default()
+    };
+    let planned = || {
+        answer(
+            Role::Ceo,
+            "Plan",
+            json!({"summary": "planned", "actions": []}),
+        )
+    };
+
+    // A short wait: the company is not settled until the agent has tried again.
+    let harness = Harness::new(vec![limited(Duration::from_secs(30), false), planned()]);
+    let company = harness
+        .company(quiet_agents(&[Role::Ceo]))
+        .start()
+        .expect("start");
+    common::task(&company, "ceo", "Plan").await;
+    let waiting = company
+        .wait_settled(Duration::from_secs(1), Duration::from_secs(600))
+        .await;
+    assert!(waiting.is_empty(), "{waiting:?}");
+    assert_eq!(harness.sessions_of(&Role::Ceo), 2);
+    assert_eq!(harness.history("ceo").await[0].summary, "planned");
+    company.shutdown().await;
+
+    // A wait past the patience: settling ends, naming the agent and when it tries again.
+    let harness = Harness::new(vec![limited(Duration::from_secs(7200), true), planned()]);
+    let company = harness
+        .company(quiet_agents(&[Role::Ceo]))
+        .start()
+        .expect("start");
+    common::task(&company, "ceo", "Plan").await;
+    let waiting = company
+        .wait_settled(Duration::from_secs(1), Duration::from_secs(600))
+        .await;
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    let (_, role, parked) = &waiting[0];
+    assert_eq!(role, &Role::Ceo);
+    assert!(parked.is_model_limit());
+    assert!(parked.until - harness.clock.now() > chrono::Duration::minutes(100));
+    assert_eq!(harness.sessions_of(&Role::Ceo), 1, "no second session yet");
+    company.shutdown().await;
+}

@@ -27,6 +27,10 @@ const IDLE_SETTLE: Duration = Duration::from_millis(1000);
 /// How long to wait for every daemon to report that it serves.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `--exit-when-idle` waits for an agent parked on the model's rate limit or quota when it
+/// tries again within this long; a longer wait ends the run, and the summary names the agent.
+const PARK_PATIENCE: Duration = Duration::from_secs(15 * 60);
+
 /// Runs the company.
 pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
     let url = redis_url(args.connection.redis.as_deref(), &config)?;
@@ -96,6 +100,11 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
         () = running.stopped() => Ok(()),
     };
     let runtime = running.runtime().clone();
+    let live = running
+        .snapshots()
+        .into_iter()
+        .map(|(id, _, snapshot)| (id, snapshot))
+        .collect();
     running.shutdown().await;
     dashboard_stop.cancel();
     match dashboard.await {
@@ -115,6 +124,7 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
             shared: backend.redis.is_some(),
             elapsed: started.elapsed(),
             budget_usd_per_day: config.company_budget.usd_per_day,
+            live,
         },
     )
     .await?;
@@ -136,7 +146,9 @@ fn check_kickoff(kickoff: &[Kickoff], directory: &Directory) -> Result<(), Error
 }
 
 /// Waits for the daemons, sends the scenario's first messages, and with `exit_when_idle`
-/// returns once the company has nothing left to do (else never).
+/// returns once the company has nothing left to do (else never). An agent parked on the
+/// model's rate limit or quota is waited for when it tries again within [`PARK_PATIENCE`];
+/// one that waits longer is named in the log (and the summary) as work left.
 async fn drive(
     running: &RunningCompany,
     agents: &[(AgentId, Role)],
@@ -157,8 +169,20 @@ async fn drive(
         tracing::info!(to = %message.to, kind = %message.kind, %id, "scenario message sent");
     }
     if exit_when_idle {
-        running.wait_idle(IDLE_SETTLE).await;
-        tracing::info!("every agent is idle; stopping");
+        let waiting = running.wait_settled(IDLE_SETTLE, PARK_PATIENCE).await;
+        if waiting.is_empty() {
+            tracing::info!("every agent is idle; stopping");
+        }
+        for (_, role, parked) in waiting {
+            tracing::warn!(
+                %role,
+                until = %parked.until.to_rfc3339(),
+                reason = parked.reason,
+                "stopping while {role} still holds work: it waits until {} ({})",
+                parked.until.to_rfc3339(),
+                parked.reason
+            );
+        }
         Ok(())
     } else {
         std::future::pending().await

@@ -15,6 +15,7 @@ const SECTION_PREFIXES: [&str; 9] = [
     "AITO_DASHBOARD_",
     "AITO_HEALTH_",
     "AITO_LLM_",
+    "AITO_CLAUDE_",
     "AITO_DECISIONS_",
 ];
 

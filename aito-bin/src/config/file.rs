@@ -34,6 +34,9 @@ pub struct FileConfig {
     /// `[llm]`.
     #[serde(default)]
     pub llm: LlmSection,
+    /// `[claude]`: how the Claude Code CLI runs.
+    #[serde(default)]
+    pub claude: Option<Spanned<super::claude::ClaudeSection>>,
     /// `[decisions]`.
     #[serde(default)]
     pub decisions: DecisionsSection,

@@ -14,7 +14,9 @@
 //! - `resolve`: file plus environment, checked, into a [`Config`].
 //! - [`webhooks`]: `[webhooks.<name>]`, the sources of signed webhooks.
 //! - `render`: the resolved configuration as TOML, secrets masked (`aito config check`).
+//! - [`claude`](mod@claude): `[claude]`, how the Claude Code CLI runs.
 
+pub mod claude;
 pub mod env;
 pub mod error;
 pub mod file;
@@ -253,6 +255,8 @@ pub struct Config {
     pub health_bind: SocketAddr,
     /// The model.
     pub llm: LlmSettings,
+    /// How the Claude Code CLI runs (`[claude]`); its program and model are also in `llm`.
+    pub claude: aito_claude::ClaudeConfig,
     /// Decision deadlines.
     pub decisions: DecisionSettings,
     /// Environment variables that changed a value.

@@ -219,6 +219,7 @@ pub(super) fn render(config: &Config) -> String {
         llm.insert("max_turns".into(), Value::Integer(i64::from(turns)));
     }
     root.insert("llm".into(), Value::Table(llm));
+    root.insert("claude".into(), super::claude::render(&config.claude));
 
     let mut decisions = Table::new();
     decisions.insert("minor_hours".into(), hours(config.decisions.minor));

@@ -201,7 +201,7 @@ impl Resolver<'_> {
         })
     }
 
-    fn path(&self, text: &str, origin: &Origin) -> PathBuf {
+    pub(super) fn path(&self, text: &str, origin: &Origin) -> PathBuf {
         let path = PathBuf::from(text);
         // Paths in the file are relative to the file; paths from the environment, like any
         // path an operator types, to the current directory.
@@ -304,7 +304,8 @@ impl Resolver<'_> {
             file.health.bind.as_ref(),
             DEFAULT_HEALTH_BIND,
         );
-        let llm = self.llm(file);
+        let mut llm = self.llm(file);
+        let claude = self.claude(file, &mut llm);
         let decisions = self.decisions(file);
         let overrides = self.env.used();
         let warnings = self
@@ -334,6 +335,7 @@ impl Resolver<'_> {
             webhooks,
             health_bind,
             llm,
+            claude,
             decisions,
             overrides,
             warnings,
@@ -1107,7 +1109,7 @@ impl Resolver<'_> {
 }
 
 /// Whether the key of an MCP `env` or `headers` entry names a secret.
-fn looks_secret(key: &str) -> bool {
+pub(super) fn looks_secret(key: &str) -> bool {
     let key = env_key(key);
     SECRET_WORDS.iter().any(|word| key.contains(word))
 }

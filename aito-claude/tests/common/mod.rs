@@ -126,3 +126,45 @@ pub fn huge_text(bytes: usize) -> String {
 pub fn is_empty_dir(dir: &Path) -> bool {
     std::fs::read_dir(dir).unwrap().next().is_none()
 }
+
+/// `test-mcp-server`, built with this package.
+pub fn test_mcp_server() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_test-mcp-server"))
+}
+
+/// The real Claude Code CLI against a mock Messages API server: the server, a scratch home,
+/// and a config that runs the CLI offline against the server.
+pub struct Real {
+    pub cli: aito_mock_api::ClaudeCode,
+    pub server: aito_mock_api::MockServer,
+    pub home: TempDir,
+}
+
+impl Real {
+    /// Fails (panics) with a message naming the npm package when the CLI is not installed.
+    pub fn new() -> Self {
+        Self {
+            cli: aito_mock_api::ClaudeCode::require(),
+            server: aito_mock_api::MockServer::start().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A config running the real CLI against this server, with a short kill grace.
+    pub fn config(&self) -> ClaudeConfig {
+        let mut config = ClaudeConfig::new(&self.cli.binary).kill_grace(Duration::from_millis(500));
+        for (key, value) in aito_mock_api::ClaudeCode::env(&self.server, self.home.path()) {
+            config = config.env(key, value);
+        }
+        config
+    }
+
+    /// No request tried to reach another host.
+    pub fn assert_stayed_local(&self) {
+        let foreign = self.server.foreign();
+        assert!(
+            foreign.is_empty(),
+            "the CLI tried to leave the machine: {foreign:#?}"
+        );
+    }
+}

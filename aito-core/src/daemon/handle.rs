@@ -199,6 +199,7 @@ impl AgentDaemon {
                 system_prompt: request_prompt.system,
                 prompt: request_prompt.user,
                 resume_session: None,
+                keep_session: false,
                 model: self.spec.model.clone(),
                 max_turns: settings.max_turns,
                 timeout: settings.session_timeout,

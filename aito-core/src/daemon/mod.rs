@@ -23,7 +23,7 @@ use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use monitor::{Monitor, MonitorSnapshot};
+pub use monitor::{Monitor, MonitorSnapshot, Parked};
 use queue::{Pushed, Queued, TriggerQueue};
 use workers::WorkerPool;
 
@@ -513,7 +513,10 @@ impl AgentDaemon {
                 let parked = self
                     .parked_until()
                     .await
-                    .filter(|until| *until > clock.now());
+                    .filter(|(until, _)| *until > clock.now());
+                self.monitor
+                    .set_parked(parked.map(|(until, reason)| Parked { until, reason }));
+                let parked = parked.map(|(until, _)| until);
                 match (paused, parked) {
                     (true, _) => {
                         self.monitor.set_blocked(true);
@@ -549,6 +552,7 @@ impl AgentDaemon {
                 }
             }
             self.monitor.set_blocked(false);
+            self.monitor.set_parked(None);
             self.publish_status(Activity::Idle, None, None).await;
             tokio::select! {
                 () = term.wake.notified() => {}
@@ -579,14 +583,21 @@ impl AgentDaemon {
         }
     }
 
-    async fn parked_until(&self) -> Option<DateTime<Utc>> {
+    /// When the agent's wait ends, and why it waits.
+    async fn parked_until(&self) -> Option<(DateTime<Utc>, &'static str)> {
         let value = self
             .runtime
             .store
             .get_value(&self.park_key())
             .await
             .ok()??;
-        serde_json::from_value(value.get("until")?.clone()).ok()
+        let until = serde_json::from_value(value.get("until")?.clone()).ok()?;
+        let reason = match value.get("reason").and_then(serde_json::Value::as_str) {
+            Some("budget") => WaitReason::Budget,
+            Some("store") => WaitReason::Store,
+            _ => WaitReason::Quota,
+        };
+        Some((until, reason.as_str()))
     }
 
     /// Publishes the agent's status for the dashboard and `aito status`.

@@ -1,7 +1,9 @@
 //! What a daemon is doing right now, readable without touching the store.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 /// Live counters of one daemon, shared with whoever runs it.
@@ -13,7 +15,25 @@ pub struct Monitor {
     workers: AtomicUsize,
     handled: AtomicU64,
     sessions: AtomicU64,
+    parked: Mutex<Option<Parked>>,
     changed: Notify,
+}
+
+/// An agent that holds work but waits before its next session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parked {
+    /// When it tries again.
+    pub until: DateTime<Utc>,
+    /// Why: `quota` (a rate limit or usage quota of the model), `budget` (a budget window),
+    /// `store` (the store could not persist).
+    pub reason: &'static str,
+}
+
+impl Parked {
+    /// Whether it waits for the model's rate limit or quota to lift.
+    pub fn is_model_limit(&self) -> bool {
+        self.reason == "quota"
+    }
 }
 
 /// A snapshot of a [`Monitor`].
@@ -31,6 +51,8 @@ pub struct MonitorSnapshot {
     pub handled: u64,
     /// Model sessions run since start.
     pub sessions: u64,
+    /// Work waits until then (a rate limit, a quota, a budget window), when it does.
+    pub parked: Option<Parked>,
 }
 
 impl MonitorSnapshot {
@@ -50,6 +72,10 @@ impl Monitor {
             workers: self.workers.load(Ordering::SeqCst),
             handled: self.handled.load(Ordering::SeqCst),
             sessions: self.sessions.load(Ordering::SeqCst),
+            parked: *self
+                .parked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
         }
     }
 
@@ -75,6 +101,14 @@ impl Monitor {
 
     pub(crate) fn set_blocked(&self, blocked: bool) {
         self.blocked.store(blocked, Ordering::SeqCst);
+        self.touch();
+    }
+
+    pub(crate) fn set_parked(&self, parked: Option<Parked>) {
+        *self
+            .parked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = parked;
         self.touch();
     }
 

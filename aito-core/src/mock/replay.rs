@@ -300,6 +300,7 @@ mod tests {
             system_prompt: String::new(),
             prompt: prompt.to_owned(),
             resume_session: None,
+            keep_session: false,
             model: None,
             max_turns: None,
             timeout: Duration::from_secs(1),
