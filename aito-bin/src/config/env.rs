@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Prefixes of the variables that override `aito.toml`; a variable with one of these
 /// prefixes that no field reads is reported, since it is most likely a typo.
-const SECTION_PREFIXES: [&str; 9] = [
+const SECTION_PREFIXES: &[&str] = &[
     "AITO_COMPANY_",
     "AITO_AGENTS_",
     "AITO_MCP_",
@@ -16,6 +16,7 @@ const SECTION_PREFIXES: [&str; 9] = [
     "AITO_HEALTH_",
     "AITO_LLM_",
     "AITO_CLAUDE_",
+    "AITO_CONTEXT_",
     "AITO_DECISIONS_",
 ];
 
