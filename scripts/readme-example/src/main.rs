@@ -8,7 +8,7 @@
 use std::error::Error;
 use std::time::Duration;
 
-use aito_core::{Role, RunningCompany, StateStore};
+use aito_core::{Role, RunningCompany};
 
 /// The model's script, written where the README's example looks for it.
 const SCRIPT: &str = include_str!("../script.json");
