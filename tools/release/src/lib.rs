@@ -3,7 +3,9 @@
 //!
 //! - `packages`: the published crates, `NAME VERSION` one a line, read from `cargo metadata`
 //!   (a crate with `publish = false` is left out), for the packaging step.
-//! - `check`: every published crate's manifest (description, license, repository, homepage,
+//! - `check`: every member is either published or listed as never published
+//!   (`[workspace.metadata.release] unpublished` in the root manifest); every published crate's
+//!   manifest (description, license, repository, homepage,
 //!   documentation, readme, keywords, categories, docs.rs metadata, versions on workspace
 //!   dependencies) and its `cargo package --list` (both license files and the readme, nothing
 //!   from `tests/`, `benches/` or `examples/`).

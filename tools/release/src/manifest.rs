@@ -36,10 +36,47 @@ fn problem(package: &Package, message: impl Into<String>) -> Problem {
     }
 }
 
+/// Members that are neither published nor listed as unpublished, and list entries that do
+/// not hold: every crate says on purpose whether its users get it.
+pub fn publication_problems(workspace: &Workspace) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for package in &workspace.members {
+        let listed = workspace.unpublished.contains(&package.name);
+        if !package.is_published() && !listed {
+            problems.push(problem(
+                package,
+                "is neither published (`publish = true` and the metadata of docs/releasing.md, \
+                 \"Adding a crate to the release\") nor listed in the root manifest's \
+                 [workspace.metadata.release] unpublished",
+            ));
+        } else if package.is_published() && listed {
+            problems.push(problem(
+                package,
+                "is published but listed in [workspace.metadata.release] unpublished",
+            ));
+        }
+    }
+    for name in &workspace.unpublished {
+        if !workspace
+            .members
+            .iter()
+            .any(|package| &package.name == name)
+        {
+            problems.push(Problem {
+                package: name.clone(),
+                message: "is listed in [workspace.metadata.release] unpublished but is not a \
+                          member of the workspace"
+                    .to_owned(),
+            });
+        }
+    }
+    problems
+}
+
 /// The manifest problems of every published member of `workspace`.
 pub fn manifest_problems(workspace: &Workspace) -> Vec<Problem> {
     let published: Vec<&Package> = workspace.published().collect();
-    let mut problems = Vec::new();
+    let mut problems = publication_problems(workspace);
     for package in &published {
         problems.extend(package_problems(package));
         problems.extend(dependency_problems(package, workspace));
@@ -346,10 +383,16 @@ mod tests {
     }
 
     fn workspace(members: Vec<Package>) -> Workspace {
+        let unpublished = members
+            .iter()
+            .filter(|package| !package.is_published())
+            .map(|package| package.name.clone())
+            .collect();
         Workspace {
             root: PathBuf::from("/w"),
             target_dir: PathBuf::from("/w/target"),
             members,
+            unpublished,
         }
     }
 
@@ -438,6 +481,33 @@ mod tests {
                 "aito-x: depends on aito-core by path without a version: give it one in the root [workspace.dependencies]",
                 "aito-x: dev-depends on aito-mock with a version, but aito-mock is not published: give it no version in the root [workspace.dependencies] (cargo then leaves it out of the published manifest)",
             ]
+        );
+    }
+
+    #[test]
+    fn every_member_is_published_or_listed_as_unpublished() {
+        let dir = tempfile::tempdir().expect("dir");
+        let new_crate = Package {
+            name: "aito-new".to_owned(),
+            publish: Some(Vec::new()),
+            ..Package::default()
+        };
+        let mut ws = workspace(vec![complete("aito-x", dir.path())]);
+        ws.members.push(new_crate);
+        ws.unpublished = vec!["aito-x".to_owned(), "aito-gone".to_owned()];
+        let problems = messages(&manifest_problems(&ws));
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(
+            problems[0].starts_with("aito-x: is published but listed"),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[1].starts_with("aito-new: is neither published"),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[2].starts_with("aito-gone: is listed"),
+            "{problems:#?}"
         );
     }
 

@@ -18,6 +18,9 @@ pub struct Workspace {
     pub target_dir: PathBuf,
     /// The members.
     pub members: Vec<Package>,
+    /// The members the root manifest says stay unpublished
+    /// (`[workspace.metadata.release] unpublished`).
+    pub unpublished: Vec<String>,
 }
 
 /// One member package, with the fields the release checks read.
@@ -110,6 +113,8 @@ struct Metadata {
     workspace_members: Vec<String>,
     workspace_root: PathBuf,
     target_directory: PathBuf,
+    #[serde(default)]
+    metadata: Value,
 }
 
 impl Workspace {
@@ -138,10 +143,23 @@ impl Workspace {
                 Some(packages.swap_remove(at))
             })
             .collect();
+        let unpublished = metadata
+            .metadata
+            .pointer("/release/unpublished")
+            .and_then(Value::as_array)
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         Self {
             root: metadata.workspace_root,
             target_dir: metadata.target_directory,
             members,
+            unpublished,
         }
     }
 
@@ -220,6 +238,7 @@ mod tests {
             "workspace_members": ["a", "b"],
             "workspace_root": "/w",
             "target_directory": "/w/target",
+            "metadata": {"release": {"unpublished": ["b"]}},
         }))
         .expect("metadata");
         let workspace = Workspace::from_metadata(metadata);
@@ -227,6 +246,7 @@ mod tests {
         assert_eq!(names, ["a", "b"], "members only, in workspace order");
         let published: Vec<&str> = workspace.published().map(|p| p.name.as_str()).collect();
         assert_eq!(published, ["a"]);
+        assert_eq!(workspace.unpublished, ["b"]);
         assert_eq!(
             workspace
                 .member_at(Path::new("/w/b"))
