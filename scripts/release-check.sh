@@ -48,16 +48,19 @@ release() {
 step "build aito-release"
 cargo build --quiet --locked -p aito-release
 
-# name version, one a line.
-mapfile -t published < <(release packages)
-if [ "${#published[@]}" -eq 0 ]; then
+# name, version and directory of each published crate.
+names=()
+versions=()
+dirs=()
+while read -r name version dir; do
+    names+=("$name")
+    versions+=("$version")
+    dirs+=("$dir")
+done < <(release packages)
+if [ "${#names[@]}" -eq 0 ]; then
     echo "release-check: no published crate in the workspace" >&2
     exit 1
 fi
-names=()
-for line in "${published[@]}"; do
-    names+=("${line%% *}")
-done
 echo "published: ${names[*]}"
 
 step "manifests and package contents (aito-release check)"
@@ -74,7 +77,15 @@ tag="$(git describe --tags --abbrev=0 --match 'v[0-9]*' 2>/dev/null || true)"
 if [ -n "$tag" ]; then
     step "cargo semver-checks against $tag"
     ensure_cargo_tool cargo-semver-checks "$CARGO_SEMVER_CHECKS_VERSION" semver-checks
-    cargo semver-checks --workspace --baseline-rev "$tag"
+    # A crate added since the tag has nothing to be compared with.
+    new_crates=()
+    for i in "${!names[@]}"; do
+        if ! git cat-file -e "$tag:${dirs[$i]}/Cargo.toml" 2>/dev/null; then
+            echo "(${names[$i]} is new since $tag: nothing to compare it with)"
+            new_crates+=(--exclude "${names[$i]}")
+        fi
+    done
+    cargo semver-checks --workspace --baseline-rev "$tag" "${new_crates[@]}"
 else
     echo "(no release tag yet: semver-checks starts with the first release; the snapshots stand in)"
 fi
@@ -98,16 +109,13 @@ cargo package --locked --allow-dirty "${names[@]/#/-p=}"
 rm -rf "$unpacked"
 mkdir -p "$unpacked"
 patches=()
-for line in "${published[@]}"; do
-    name="${line%% *}"
-    version="${line##* }"
+core_version=""
+for i in "${!names[@]}"; do
+    name="${names[$i]}"
+    version="${versions[$i]}"
     tar -xzf "$target/package/$name-$version.crate" -C "$unpacked"
     patches+=(--config "patch.crates-io.$name.path=\"$unpacked/$name-$version\"")
-done
-
-core_version=""
-for line in "${published[@]}"; do
-    if [ "${line%% *}" = aito-core ]; then core_version="${line##* }"; fi
+    if [ "$name" = aito-core ]; then core_version="$version"; fi
 done
 step "the packaged aito-core $core_version on its own: doc tests"
 (cd "$unpacked/aito-core-$core_version" && cargo test --locked --doc --target-dir "$target")

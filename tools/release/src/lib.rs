@@ -1,7 +1,7 @@
 //! `aito-release`: the release checks of the aito workspace, run by `scripts/release-check.sh`
 //! (and so by CI). docs/releasing.md says when to run which.
 //!
-//! - `packages`: the published crates, `NAME VERSION` one a line, read from `cargo metadata`
+//! - `packages`: the published crates, `NAME VERSION DIR` one a line, read from `cargo metadata`
 //!   (a crate with `publish = false` is left out), for the packaging step.
 //! - `check`: every member is either published or listed as never published
 //!   (`[workspace.metadata.release] unpublished` in the root manifest); every published crate's

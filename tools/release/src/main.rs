@@ -23,7 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Print the published crates, `NAME VERSION` one a line, in workspace order.
+    /// Print the published crates, `NAME VERSION DIR` one a line (DIR from the workspace
+    /// root), in workspace order.
     Packages,
     /// Check every published crate's manifest and package contents.
     Check,
@@ -69,7 +70,9 @@ fn run(cli: Cli) -> Result<Vec<Problem>, Error> {
     match cli.command {
         Cmd::Packages => {
             for package in workspace.published() {
-                println!("{} {}", package.name, package.version);
+                let dir = package.dir();
+                let dir = dir.strip_prefix(&workspace.root).unwrap_or(dir);
+                println!("{} {} {}", package.name, package.version, dir.display());
             }
             Ok(Vec::new())
         }
