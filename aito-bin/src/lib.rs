@@ -15,6 +15,10 @@
 //! - [`health`]: `aito agent`'s `/healthz` and `/readyz`, and the probe of `aito health`.
 //! - [`dashboard`]: the axum dashboard (pages, JSON API, health, metrics).
 //!
+//! # Features
+//! - `tls` (off by default): `rediss://` URLs, Redis over TLS (aito-redis's `tls`):
+//!   `cargo install aito-bin --features tls`.
+//!
 //! # Example
 //! ```
 //! use aito_bin::config::{Config, ConfigSource, Env};

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The demo scenario's text.
-pub const DEMO: &str = include_str!("../../examples/scenarios/demo.json");
+pub const DEMO: &str = include_str!("../defaults/demo.json");
 
 /// A scenario that could not be read.
 #[derive(Debug, thiserror::Error)]

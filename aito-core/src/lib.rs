@@ -18,7 +18,15 @@
 //!   aito-claude).
 //! - [`DecisionPolicy`]: tiers, reviewers, deadlines, outcomes ([`DefaultPolicy`]).
 //!
-//! With the `test-utils` feature every trait also has a `mockall` mock (`MockBus`, ...).
+//! # Features
+//! - `test-utils` (off by default): a `mockall` mock of every trait, for your tests:
+//!   `bus::MockBus`, `store::MockStateStore`, `llm::MockLlmSession`,
+//!   `worker::MockWorkerSpawner`, `policy::MockDecisionPolicy` and
+//!   `context::MockContextProvider`. Turn it on in `[dev-dependencies]`:
+//!   `aito-core = { version = "0.1", features = ["test-utils"] }`.
+//!
+//! The in-memory adapters ([`MemoryBus`], [`MemoryStore`]), the scripted model ([`ReplayLlm`]),
+//! the scripted workers ([`MockWorkers`]) and the contract tests ([`testkit`]) need no feature.
 //!
 //! # Map
 //! - Domain: [`envelope`] (the wire format), [`channel`], [`id`], [`role`], [`trigger`],

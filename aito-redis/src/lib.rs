@@ -22,6 +22,15 @@
 //! Every key is under a prefix (default `aito:`); pub/sub channel names are not, so outside
 //! tools keep working. docs/redis.md lists every key and channel.
 //!
+//! # Features
+//! Both are off by default.
+//! - `tls`: `rediss://` URLs, Redis over TLS through rustls (the ring provider, the system's
+//!   root certificates). Without it a `rediss://` URL is refused with an error naming the
+//!   feature.
+//! - `testing`: the `testing` module's `RedisServer`, a private `redis-server` on a free port in
+//!   a temporary directory, for your tests (turn it on in `[dev-dependencies]`; it needs
+//!   `redis-server` on the `PATH`).
+//!
 //! # Example
 //! ```no_run
 //! use aito_core::{Bus, Channel, Envelope, MessageType, Sender, StateStore, Subscription};

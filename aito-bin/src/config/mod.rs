@@ -40,7 +40,7 @@ pub use error::{ConfigError, Origin, Problem};
 use crate::model::LlmChoice;
 
 /// The default configuration for the seven roles (the repository's `aito.toml`).
-pub const DEFAULT_TOML: &str = include_str!("../../../aito.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../defaults/aito.toml");
 
 /// The file looked for in the current directory when none is named.
 pub const DEFAULT_FILE: &str = "aito.toml";
