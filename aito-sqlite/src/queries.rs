@@ -55,4 +55,5 @@ queries! {
     RELEASE => "bus/release.sql",
     RENEW => "bus/renew.sql",
     TRIM_QUEUE => "bus/trim_queue.sql",
+    PENDING => "bus/pending.sql",
 }

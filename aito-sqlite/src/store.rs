@@ -109,7 +109,7 @@ impl StateStore for SqliteStore {
         let key = agent.to_string();
         let written = self
             .db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 let found: u64 = conn
                     .prepare_cached(q::STATE_LOAD)?
                     .query_row([&key], |row| row.get::<_, i64>(0))
@@ -185,7 +185,7 @@ impl StateStore for SqliteStore {
         let status = decision.status.as_str().to_owned();
         let created = self
             .db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Ok(conn
                     .prepare_cached(q::DECISION_CREATE)?
                     .execute(params![id, status, doc])?)
@@ -226,7 +226,7 @@ impl StateStore for SqliteStore {
         let status = decision.status.as_str().to_owned();
         let outcome = self
             .db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 let changed = conn.prepare_cached(q::DECISION_UPDATE)?.execute(params![
                     id,
                     status,
@@ -286,7 +286,7 @@ impl StateStore for SqliteStore {
         let key = key.to_owned();
         Ok(self
             .db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Ok(conn
                     .prepare_cached(q::MARK_SET)?
                     .execute(params![key, expires, now])?
@@ -318,7 +318,7 @@ impl StateStore for SqliteStore {
         let (name, holder) = (name.to_owned(), holder.to_owned());
         Ok(self
             .db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Ok(conn
                     .prepare_cached(q::LEASE_ACQUIRE)?
                     .execute(params![name, holder, expires, now])?
@@ -330,7 +330,7 @@ impl StateStore for SqliteStore {
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
         self.db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 conn.prepare_cached(q::LEASE_RELEASE)?
                     .execute(params![name, holder])?;
                 Ok(())
@@ -349,7 +349,7 @@ impl StateStore for SqliteStore {
         let key = key.to_owned();
         Ok(self
             .db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Ok(conn
                     .prepare_cached(q::COUNTER_ADD)?
                     .query_row(params![key, amount, expires, now], |row| row.get(0))?)
@@ -399,7 +399,7 @@ impl StateStore for SqliteStore {
         let expires = ttl.map(|ttl| self.expiry(ttl).1);
         let key = key.to_owned();
         self.db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 conn.prepare_cached(q::VALUE_SET)?
                     .execute(params![key, text, expires])?;
                 Ok(())
@@ -411,7 +411,7 @@ impl StateStore for SqliteStore {
     async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 conn.prepare_cached(q::VALUE_DELETE)?.execute([key])?;
                 Ok(())
             })
@@ -500,7 +500,7 @@ impl StateStore for SqliteStore {
         let text = encode("status", status)?;
         let agent = status.id.to_string();
         self.db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 conn.prepare_cached(q::STATUS_PUT)?
                     .execute(params![agent, text])?;
                 Ok(())

@@ -237,6 +237,7 @@ async fn a_damaged_file_is_refused_with_a_clear_error() {
                 .await
                 .unwrap();
         }
+        embedded.db.checkpoint().await.unwrap();
     }
     let path = dir.path().join(DATABASE_FILE);
     let bytes = std::fs::read(&path).unwrap();

@@ -116,6 +116,8 @@ pub(crate) struct Inner {
     instance: String,
     next_subscriber: AtomicU64,
     watching: OnceLock<CancellationToken>,
+    /// Acknowledged rows whose deletion is queued: deleted together by one statement.
+    acks: Arc<Mutex<Vec<i64>>>,
 }
 
 impl Drop for Inner {
@@ -157,6 +159,7 @@ impl SqliteBus {
                 instance: format!("p{}-{nanos:08x}", std::process::id()),
                 next_subscriber: AtomicU64::new(0),
                 watching: OnceLock::new(),
+                acks: Arc::new(Mutex::new(Vec::new())),
             }),
         }
     }
@@ -164,6 +167,19 @@ impl SqliteBus {
     /// The database.
     pub fn database(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// Messages on durable channels not yet acknowledged, of every queue.
+    pub async fn pending(&self) -> Result<usize, crate::Error> {
+        self.inner
+            .db
+            .read(|conn| {
+                let count: i64 = conn
+                    .prepare_cached(q::PENDING)?
+                    .query_row([], |row| row.get(0))?;
+                Ok(usize::try_from(count).unwrap_or(0))
+            })
+            .await
     }
 
     fn publish_live(&self, channel: Channel, envelope: Envelope) {
@@ -190,6 +206,27 @@ impl SqliteBus {
             watch::spawn(Arc::downgrade(&self.inner), cancel.clone());
             cancel
         });
+    }
+}
+
+impl Inner {
+    /// Queues the deletion of an acknowledged row; the acknowledgements that arrive before the
+    /// database thread gets to it are deleted with it.
+    pub(crate) fn acknowledge(&self, seq: i64) {
+        let first = {
+            let mut acks = lock(&self.acks);
+            acks.push(seq);
+            acks.len() == 1
+        };
+        if first {
+            let acks = Arc::clone(&self.acks);
+            self.db.submit(move |conn| {
+                let seqs = std::mem::take(&mut *lock(&acks));
+                let list = serde_json::to_string(&seqs).unwrap_or_else(|_| "[]".to_owned());
+                conn.prepare_cached(q::ACK)?.execute([list])?;
+                Ok(())
+            });
+        }
     }
 }
 
@@ -243,7 +280,7 @@ impl Bus for SqliteBus {
         let name = channel.name();
         self.inner
             .db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 let sql = match channel {
                     Channel::Agent(_) => q::PUBLISH_INBOX,
                     _ => q::PUBLISH_GROUP,

@@ -99,7 +99,10 @@ impl Reader {
             let notified = self.holder.notify.notified();
             tokio::select! {
                 () = self.cancel.cancelled() => return,
-                () = notified => {}
+                () = notified => {
+                    // Let the publications of the moment land: one claim for all of them.
+                    tokio::task::yield_now().await;
+                }
                 permit = self.sender.reserve(), if room == 0 => {
                     if permit.is_err() {
                         return;
@@ -174,7 +177,9 @@ impl Reader {
                         claimed.rows.push(row?);
                     }
                 }
-                if claimed.rows.len() < room {
+                // Only when nothing could be claimed: while this reader holds deliveries it
+                // looks again at every renewal anyway.
+                if claimed.rows.is_empty() {
                     let mut next = conn.prepare_cached(q::NEXT_RELEASE)?;
                     for queue in &queues {
                         let at: Option<i64> = next
@@ -198,7 +203,7 @@ impl Reader {
         let token = self.holder.token.clone();
         self.inner
             .db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 conn.prepare_cached(q::RENEW)?
                     .execute(params![token, until])?;
                 Ok(())
@@ -221,10 +226,7 @@ impl Reader {
                     _ => String::new(),
                 };
                 tracing::warn!(seq, channel = %row.channel, reason = %reason, preview = %preview(&row.envelope, 200), "malformed envelope on the bus; skipped");
-                self.inner.db.submit(move |conn| {
-                    conn.prepare_cached(q::ACK)?.execute([seq])?;
-                    Ok(())
-                });
+                self.inner.acknowledge(seq);
                 return true;
             }
         };
@@ -262,21 +264,15 @@ struct SqliteAck {
 
 #[async_trait]
 impl Acknowledge for SqliteAck {
+    /// Queues the deletion of the row, to be committed with the database's next batch (within
+    /// milliseconds), and returns: the handler does not wait for a commit of its own. Should
+    /// the process die before that commit, the envelope is delivered again, flagged, and the
+    /// receiver drops it as already handled (at least once, never lost).
     async fn ack(mut self: Box<Self>) -> Result<(), BusError> {
         self.settled = true;
         self.holder.outstanding.fetch_sub(1, Ordering::Relaxed);
-        let seq = self.seq;
-        self.inner
-            .db
-            .write(move |conn| {
-                conn.prepare_cached(q::ACK)?.execute([seq])?;
-                Ok(())
-            })
-            .await
-            .map_err(|err| {
-                tracing::warn!(error = %err, seq, "acknowledgement failed; the envelope will be delivered again");
-                BusError::from(err)
-            })
+        self.inner.acknowledge(self.seq);
+        Ok(())
     }
 }
 
