@@ -71,6 +71,11 @@ pub enum Command {
     /// Show an agent's or the company's budget and spend, or change it (a human raising or
     /// lowering a limit; an agent waiting for its budget resumes at once when it allows).
     Budget(BudgetArgs),
+    /// Write the company out as JSON lines (state, history, decisions, spend, logs, messages not
+    /// yet handled), from its data directory or Redis: to move it, or to keep a copy.
+    Export(ExportArgs),
+    /// Read a company written by `aito export` into an empty data directory or Redis.
+    Import(ImportArgs),
     /// The agents' searchable memory (the `[context]` section).
     Context {
         /// What to do with it.
@@ -145,6 +150,31 @@ pub struct RunArgs {
     /// replay does.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+}
+
+/// `aito export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where to write [default: standard output].
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// The company's bus and store.
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `aito import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file `aito export` wrote.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Where the company goes: a data directory (created when absent) or Redis; it must hold
+    /// no company yet.
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// `aito replay`.

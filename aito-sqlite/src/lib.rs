@@ -18,6 +18,8 @@
 //! - [`schema`]: numbered migrations (`migrations/*.sql`), the version recorded in the file;
 //!   an older file is upgraded, a newer one refused.
 //! - [`clean`]: the periodic clean-up that keeps the file bounded.
+//! - [`SqliteStore`] implements [`Export`](aito_core::export::Export): the company as records,
+//!   pending messages included, for `aito export`.
 //! - [`lock`]: [`DirLock`], one running company per data directory.
 //! - [`error`]: [`Error`], mapped onto the traits' errors.
 //!
@@ -51,6 +53,7 @@ pub mod bus;
 pub mod clean;
 pub mod db;
 pub mod error;
+mod export;
 pub mod lock;
 mod queries;
 pub mod schema;

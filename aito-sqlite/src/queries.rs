@@ -56,4 +56,13 @@ queries! {
     RENEW => "bus/renew.sql",
     TRIM_QUEUE => "bus/trim_queue.sql",
     PENDING => "bus/pending.sql",
+    EXPORT_STATES => "export/states.sql",
+    EXPORT_HISTORY => "export/history.sql",
+    EXPORT_MARKS => "export/marks.sql",
+    EXPORT_COUNTERS => "export/counters.sql",
+    EXPORT_VALUES => "export/values.sql",
+    EXPORT_LOGS => "export/logs.sql",
+    EXPORT_DEAD_LETTERS => "export/dead_letters.sql",
+    EXPORT_STATUSES => "export/statuses.sql",
+    EXPORT_MESSAGES => "export/messages.sql",
 }
