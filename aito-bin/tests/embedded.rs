@@ -337,13 +337,41 @@ fn a_second_run_on_the_same_directory_is_refused_while_the_first_runs() {
         stderr.contains("is in use by another `aito run` (aito run, pid"),
         "{stderr}"
     );
-    // The first is unharmed: the operator's commands still reach it.
-    let report = status(dir.path());
-    assert_eq!(
-        report["agents"].as_array().map(Vec::len),
-        Some(7),
-        "{report}"
+    // The first is unharmed: the operator's commands still reach it. The demo escalates its
+    // critical decision; answered from here, the running company hears of it at once.
+    let id = eventually("the escalation", Duration::from_secs(60), || {
+        let report = status(dir.path());
+        report["decisions"].as_array().and_then(|decisions| {
+            decisions
+                .iter()
+                .find(|d| d["status"] == "escalated")
+                .and_then(|d| d["id"].as_str().map(str::to_owned))
+        })
+    });
+    let decide = output(aito(
+        dir.path(),
+        &["decide", &id, "approve", "--reason", "go ahead"],
+    ));
+    assert_eq!(decide.status.code(), Some(0), "{}", texts(&decide).1);
+    eventually(
+        "the proposer told, by the running company",
+        Duration::from_secs(30),
+        || {
+            let told = query(
+                dir.path(),
+                "SELECT entry FROM history WHERE entry LIKE '%decision_result from orchestrator%'",
+            );
+            (!told.is_empty()).then_some(())
+        },
     );
+    // The context index is the running company's; a search reads what it committed.
+    let search = output(aito(
+        dir.path(),
+        &["context", "search", "treasury", "--agent", "ceo"],
+    ));
+    let (stdout, stderr) = texts(&search);
+    assert_eq!(search.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.starts_with("CEO would get"), "{stdout}");
     let (code, _) = first.terminate(Duration::from_secs(30));
     assert_eq!(code, Some(0));
 }
@@ -375,6 +403,20 @@ fn a_damaged_database_is_refused_with_exit_2_and_left_as_it_was() {
             "left as it was"
         );
     }
+    // A real company's file, cut short.
+    std::fs::remove_file(&file).expect("remove");
+    let demo = output(quiet(
+        dir.path(),
+        &["run", "--exit-when-idle", "--bind", "127.0.0.1:0"],
+    ));
+    assert_eq!(demo.status.code(), Some(0), "{}", texts(&demo).1);
+    let whole = std::fs::read(&file).expect("read");
+    assert!(whole.len() >= 16 * 4096, "{} bytes", whole.len());
+    std::fs::write(&file, &whole[..whole.len() / 2]).expect("truncate");
+    let status = output(aito(dir.path(), &["status"]));
+    let (stdout, stderr) = texts(&status);
+    assert_eq!(status.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("is not a usable aito database"), "{stderr}");
 }
 
 #[test]

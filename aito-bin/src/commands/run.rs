@@ -125,6 +125,12 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
     };
     let runtime = running.runtime().clone();
     running.shutdown().await;
+    if let Some(embedded) = &backend.embedded {
+        // Everything into the file itself: it is whole on its own after a clean stop.
+        if let Err(err) = embedded.db.checkpoint().await {
+            tracing::warn!(error = %err, "could not checkpoint the database");
+        }
+    }
     dashboard_stop.cancel();
     match dashboard.await {
         Ok(Ok(())) => {}
