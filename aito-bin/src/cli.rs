@@ -37,7 +37,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole company in this process, with the dashboard.
     ///
-    /// The company is kept in the data directory ([company] data_dir, default aito-data/):
+    /// The company is kept in the data directory (company.data_dir in aito.toml, default aito-data/):
     /// state, history, spend, decisions and unhandled messages survive a restart, and the
     /// operator's commands (status, send, decide, budget) work beside it. --memory keeps it in
     /// memory instead (gone when the process ends); --redis puts it on Redis. Without --llm: the
@@ -116,7 +116,7 @@ pub struct Connection {
     pub redis: Option<String>,
 
     /// The data directory of a company kept on this machine (without Redis) [default:
-    /// [company] data_dir, AITO_COMPANY_DATA_DIR, or aito-data].
+    /// company.data_dir in aito.toml, AITO_COMPANY_DATA_DIR, or aito-data].
     #[arg(long, value_name = "DIR", conflicts_with = "redis")]
     pub data_dir: Option<PathBuf>,
 }

@@ -1,5 +1,5 @@
 //! [`Error`]: what can go wrong with the database file, mapped onto
-//! [`StoreError`](aito_core::StoreError) and [`BusError`](aito_core::BusError) at the trait
+//! [`StoreError`] and [`BusError`] at the trait
 //! boundary.
 
 use std::path::PathBuf;

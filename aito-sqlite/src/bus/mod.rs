@@ -3,13 +3,13 @@
 //! - Durable channels are rows of `messages`: an agent inbox is one queue, read by every
 //!   consumer of that agent; `Broadcast`, `Head` and `CLevel` get one queue per subscribing
 //!   group (a publication adds a row to each). A row is deleted when it is acknowledged.
-//! - A subscription's reader ([`reader`]) claims rows for itself (holds them), hands them out,
+//! - A subscription's reader (`reader`) claims rows for itself (holds them), hands them out,
 //!   and keeps its holds fresh while they are handled. A delivery dropped without an
 //!   acknowledgement can be taken by anyone of its group after [`HOLD`]; the rows of an ended
 //!   subscription are free at once; those of a killed process lapse after [`HOLD`], or are
 //!   taken back at once by a restarted consumer of the same name.
 //! - Readers sleep until something is published: by this process (they are woken directly) or
-//!   by another process that opened the same file ([`watch`]: the file's changes are watched,
+//!   by another process that opened the same file (`watch`: the file's changes are watched,
 //!   so an idle reader uses no CPU).
 //! - Live channels (`WorkerLogs`, `Decisions`, `Events`) reach the subscribers of this process.
 
