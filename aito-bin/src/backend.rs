@@ -1,11 +1,14 @@
-//! The bus and store a process uses: the embedded in-memory pair (one process only), or Redis
-//! (shared by every process of a company).
+//! The bus and store a process uses: the durable embedded pair in the data directory (one
+//! SQLite file, shared with the operator's commands), the in-memory pair (this process only,
+//! gone when it ends), or Redis (shared by every process of a company).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aito_core::{Bus, MemoryBus, MemoryStore, StateStore};
 use aito_redis::{RedisBus, RedisConfig, RedisStateStore, RedisUrl};
+use aito_sqlite::{DirLock, Embedded};
 
 use crate::error::Error;
 
@@ -15,6 +18,17 @@ use crate::error::Error;
 /// 0.03 %, scripts/measure-rss.sh).
 const STREAM_BLOCK: Duration = Duration::from_secs(5);
 
+/// Where a backend keeps the company.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// In this process's memory.
+    Memory,
+    /// The SQLite file at this path.
+    Embedded(PathBuf),
+    /// This Redis (URL masked, with the prefix).
+    Redis(String),
+}
+
 /// A bus and a store.
 #[derive(Clone)]
 pub struct Backend {
@@ -22,26 +36,42 @@ pub struct Backend {
     pub bus: Arc<dyn Bus>,
     /// The store.
     pub store: Arc<dyn StateStore>,
-    /// The Redis URL (password masked), or `None` for the embedded pair.
-    pub redis: Option<String>,
+    /// Where they keep the company.
+    pub kind: Kind,
+    /// The embedded adapters, when that is what they are.
+    pub embedded: Option<Embedded>,
+    /// The data directory's lock, held by `aito run` for as long as the backend lives.
+    pub lock: Option<Arc<DirLock>>,
 }
 
 impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backend")
-            .field("redis", &self.redis)
+            .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
 }
 
 impl Backend {
-    /// The embedded in-memory bus and store: a company in this process only, gone when it
-    /// ends.
-    pub fn embedded() -> Self {
+    /// The in-memory bus and store: a company in this process only, gone when it ends.
+    pub fn memory() -> Self {
         Self {
             bus: Arc::new(MemoryBus::new()),
             store: Arc::new(MemoryStore::new()),
-            redis: None,
+            kind: Kind::Memory,
+            embedded: None,
+            lock: None,
+        }
+    }
+
+    /// The durable embedded bus and store of an open data directory.
+    pub fn embedded(embedded: Embedded, lock: Option<DirLock>) -> Self {
+        Self {
+            bus: Arc::new(embedded.bus.clone()),
+            store: Arc::new(embedded.store.clone()),
+            kind: Kind::Embedded(embedded.db.path().to_path_buf()),
+            embedded: Some(embedded),
+            lock: lock.map(Arc::new),
         }
     }
 
@@ -64,23 +94,23 @@ impl Backend {
         Ok(Self {
             bus: Arc::new(bus),
             store: Arc::new(store),
-            redis: Some(format!("{} (prefix {prefix})", url.masked())),
+            kind: Kind::Redis(format!("{} (prefix {prefix})", url.masked())),
+            embedded: None,
+            lock: None,
         })
     }
 
-    /// Redis when a URL is given, else the embedded pair.
-    pub async fn open(url: Option<&RedisUrl>, prefix: &str) -> Result<Self, Error> {
-        match url {
-            Some(url) => Self::redis(url, prefix).await,
-            None => Ok(Self::embedded()),
-        }
+    /// Whether the bus and store outlive this process (and other processes can reach them).
+    pub fn is_shared(&self) -> bool {
+        !matches!(self.kind, Kind::Memory)
     }
 
     /// What this backend is, for people.
     pub fn describe(&self) -> String {
-        match &self.redis {
-            Some(url) => format!("redis {url}"),
-            None => "embedded (in-memory, this process only)".to_owned(),
+        match &self.kind {
+            Kind::Memory => "in memory (this process only)".to_owned(),
+            Kind::Embedded(path) => format!("embedded, {}", path.display()),
+            Kind::Redis(url) => format!("redis {url}"),
         }
     }
 }

@@ -37,7 +37,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole company in this process, with the dashboard.
     ///
-    /// On the embedded in-memory bus and store unless --redis is given. Without --llm: the
+    /// The company is kept in the data directory (company.data_dir in aito.toml, default aito-data/):
+    /// state, history, spend, decisions and unhandled messages survive a restart, and the
+    /// operator's commands (status, send, decide, budget) work beside it. --memory keeps it in
+    /// memory instead (gone when the process ends); --redis puts it on Redis. Without --llm: the
     /// claude CLI when it is on the PATH, else the built-in demo scenario (a replay model and
     /// scripted workers), which sends its own first task to the CEO. Stops on Ctrl-C or
     /// SIGTERM (or, with --exit-when-idle, once nothing is left to do) and prints a summary.
@@ -68,6 +71,11 @@ pub enum Command {
     /// Show an agent's or the company's budget and spend, or change it (a human raising or
     /// lowering a limit; an agent waiting for its budget resumes at once when it allows).
     Budget(BudgetArgs),
+    /// Write the company out as JSON lines (state, history, decisions, spend, logs, messages not
+    /// yet handled), from its data directory or Redis: to move it, or to keep a copy.
+    Export(ExportArgs),
+    /// Read a company written by `aito export` into an empty data directory or Redis.
+    Import(ImportArgs),
     /// The agents' searchable memory (the `[context]` section).
     Context {
         /// What to do with it.
@@ -106,6 +114,11 @@ pub struct Connection {
     /// with a password is better given in AITO_REDIS_URL than on the command line.
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
+
+    /// The data directory of a company kept on this machine (without Redis) [default:
+    /// company.data_dir in aito.toml, AITO_COMPANY_DATA_DIR, or aito-data].
+    #[arg(long, value_name = "DIR", conflicts_with = "redis")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `aito run`.
@@ -123,14 +136,45 @@ pub struct RunArgs {
     #[arg(long)]
     pub exit_when_idle: bool,
 
+    /// Keep the company in memory only: nothing is written to the data directory, and
+    /// everything is gone when the process ends (tests, throw-away runs).
+    #[arg(long, conflicts_with_all = ["redis", "data_dir"])]
+    pub memory: bool,
+
     /// The dashboard's address [env: AITO_DASHBOARD_BIND or AITO_BIND; default 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
 
     /// Record the run as JSON lines (sessions, actions, workers, ticks, outside messages) for
-    /// `aito replay`.
+    /// `aito replay`. A recorded run keeps its company in memory (unless --redis), as its
+    /// replay does.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+}
+
+/// `aito export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where to write [default: standard output].
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// The company's bus and store.
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `aito import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file `aito export` wrote.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Where the company goes: a data directory (created when absent) or Redis; it must hold
+    /// no company yet.
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 /// `aito replay`.

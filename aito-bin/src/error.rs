@@ -64,6 +64,9 @@ pub enum Error {
     /// The bus failed.
     #[error("bus: {0}")]
     Bus(#[from] BusError),
+    /// The data directory or its database is unusable (damaged, newer, in use).
+    #[error(transparent)]
+    Data(#[from] aito_sqlite::Error),
     /// A decision could not be answered.
     #[error(transparent)]
     Decision(#[from] DecisionError),
@@ -77,6 +80,11 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Usage(_) | Error::Scenario(_) => EXIT_USAGE,
+            // A file that cannot be used as it is: nothing was started.
+            Error::Data(
+                aito_sqlite::Error::Corrupt { .. } | aito_sqlite::Error::NewerSchema { .. },
+            ) => EXIT_USAGE,
+            Error::Data(_) => EXIT_RUNTIME,
             Error::Diverged
             | Error::NoCompany(_)
             | Error::Redis { .. }

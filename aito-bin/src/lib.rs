@@ -6,7 +6,8 @@
 //! (2 for usage and configuration, 1 at run time) becomes the process's.
 //!
 //! - [`config`]: `aito.toml` with `AITO_*` overrides, checked with file, line and field.
-//! - [`backend`]: the embedded in-memory bus and store, or Redis.
+//! - [`backend`]: the bus and store: embedded in the data directory, in memory, or Redis.
+//! - [`data_dir`]: the data directory, for `aito run` and for the operator's commands.
 //! - [`model`]: the model and workers (`claude`, the demo, a replay scenario); the Claude
 //!   adapter is built in [`model::claude_adapters`].
 //! - [`scenario`]: replay scenarios, and the built-in demo.
@@ -36,6 +37,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod dashboard;
+pub mod data_dir;
 pub mod error;
 pub mod health;
 pub mod logging;

@@ -12,6 +12,7 @@ use aito_core::store::{HistoryEntry, Outcome};
 use aito_core::{AgentId, Role, Runtime};
 use chrono::{DateTime, Utc};
 
+use crate::data_dir::Found;
 use crate::error::Error;
 
 /// Spend when the run started, to report what the run itself spent.
@@ -71,6 +72,10 @@ pub struct Summary {
     pub backend: String,
     /// Whether the bus and store outlive this process.
     pub shared: bool,
+    /// What `aito decide` needs besides the id to reach this company (` --data-dir DIR`, ...).
+    pub answer_flags: String,
+    /// What the run found in its data directory from earlier runs.
+    pub found: Option<Found>,
     /// How long the run took.
     pub elapsed: Duration,
     /// Each agent's work, in the configured order.
@@ -98,6 +103,10 @@ pub struct RunFacts {
     pub backend: String,
     /// Whether the bus and store outlive this process.
     pub shared: bool,
+    /// What `aito decide` needs besides the id to reach this company (` --data-dir DIR`, ...).
+    pub answer_flags: String,
+    /// What the run found in its data directory from earlier runs.
+    pub found: Option<Found>,
     /// How long the run took.
     pub elapsed: Duration,
     /// The company's daily budget.
@@ -175,6 +184,8 @@ impl Summary {
             model: facts.model,
             backend: facts.backend,
             shared: facts.shared,
+            answer_flags: facts.answer_flags,
+            found: facts.found,
             elapsed: facts.elapsed,
             agents: work,
             decisions,
@@ -248,6 +259,9 @@ impl fmt::Display for Summary {
             self.model,
             self.backend
         )?;
+        if let Some(found) = &self.found {
+            writeln!(f, "Company {}", found.describe())?;
+        }
         writeln!(f, "\nWho did what")?;
         for agent in &self.agents {
             let count = agent.sessions_run;
@@ -387,16 +401,23 @@ impl fmt::Display for Summary {
             )?;
             for decision in &escalated {
                 writeln!(f, "  {}  \"{}\"", decision.id, decision.title)?;
+                if self.shared {
+                    writeln!(
+                        f,
+                        "    answer: aito decide {}{} approve --reason \"...\"   (or reject)",
+                        decision.id, self.answer_flags
+                    )?;
+                }
             }
             if self.shared {
                 writeln!(
                     f,
-                    "  Answer with `aito decide <ID> approve|reject --reason TEXT` (same --redis), or on the dashboard."
+                    "  Answer now or later from this directory: the company is kept, and the proposer hears the answer at once\n  while `aito run` runs, else when it next starts. Or answer on the dashboard while it runs."
                 )?;
             } else {
                 writeln!(
                     f,
-                    "  This run used the embedded in-memory store, which ends with the process, so these stay unanswered.\n  To answer escalations, run on Redis (--redis URL) and use `aito decide <ID> approve|reject --reason TEXT`,\n  or answer them on the dashboard while `aito run` is running."
+                    "  This run kept the company in memory (--memory), which ends with the process, so these stay unanswered.\n  Without --memory the company is kept in its data directory and `aito decide <ID> approve|reject --reason TEXT`\n  answers them, now or later; or answer them on the dashboard while `aito run` is running."
                 )?;
             }
         }

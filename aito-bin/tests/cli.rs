@@ -150,7 +150,7 @@ fn config_check_prints_the_resolved_configuration_with_secrets_masked() {
 }
 
 #[test]
-fn clients_without_redis_say_there_is_no_company_to_talk_to() {
+fn clients_where_no_company_ever_ran_say_there_is_no_company_and_create_none() {
     let dir = tempfile::tempdir().expect("tempdir");
     for args in [
         &[
@@ -175,12 +175,16 @@ fn clients_without_redis_say_there_is_no_company_to_talk_to() {
         let (stdout, stderr) = texts(&run);
         assert_eq!(run.status.code(), Some(1), "{args:?}: {stdout}{stderr}");
         assert!(
-            stderr.contains("no company to talk to"),
+            stderr.contains("no company in ./aito-data: `aito run` keeps one there"),
             "{args:?}: {stderr}"
         );
-        assert!(stderr.contains("AITO_REDIS_URL"), "{args:?}: {stderr}");
+        assert!(stderr.contains("--redis URL"), "{args:?}: {stderr}");
         assert!(stdout.is_empty(), "{args:?}: {stdout}");
     }
+    assert!(
+        !dir.path().join("aito-data").exists(),
+        "a client does not create a company"
+    );
 }
 
 #[test]

@@ -128,7 +128,10 @@ fn the_demo_runs_the_whole_company_and_ends_with_a_summary() {
         stdout.contains("Open escalations: 1 decision still waits for a human"),
         "{stdout}"
     );
-    assert!(stdout.contains("embedded in-memory store"), "{stdout}");
+    assert!(
+        stdout.contains("answer: aito decide "),
+        "the command that answers it: {stdout}"
+    );
 
     // The CTO carried out the approved decision in its workspace.
     let hosting = dir.path().join("aito-data/workspaces/cto/ops/hosting.md");

@@ -107,6 +107,7 @@ pub mod directory;
 pub mod envelope;
 pub mod event;
 mod execute;
+pub mod export;
 pub mod id;
 pub mod llm;
 pub mod memory;

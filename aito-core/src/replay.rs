@@ -13,7 +13,9 @@
 //!
 //! Before comparing, ids, commit hashes and clock readings are normalized, since those differ
 //! between runs by nature. The decision policy and the context provider are not recorded: a
-//! replay uses the defaults unless given others.
+//! replay uses the defaults unless given others, and the company-knowledge section of prompts
+//! is left out of the comparison (a provider's passages depend on its index, which a replay
+//! does not have: knowledge files change, an index on disk remembers earlier runs).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::Path;
@@ -120,14 +122,32 @@ static HASH: LazyLock<Regex> =
 
 /// Normalizes what differs between runs by nature: ids, commit hashes, clock readings.
 fn normalize(text: &str) -> String {
+    let text = without_knowledge(text);
     let mut ids: HashMap<String, usize> = HashMap::new();
-    let text = UUID.replace_all(text, |caps: &regex::Captures<'_>| {
+    let text = UUID.replace_all(&text, |caps: &regex::Captures<'_>| {
         let next = ids.len() + 1;
         let n = *ids.entry(caps[0].to_ascii_lowercase()).or_insert(next);
         format!("<id{n}>")
     });
     let text = TIME.replace_all(&text, "<time>");
     HASH.replace_all(&text, "<hash>").into_owned()
+}
+
+/// `text` without the company-knowledge section of a prompt (from its heading to the section
+/// that follows it: the history or the trigger).
+fn without_knowledge(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = text.find(crate::prompt::CONTEXT_HEADER) else {
+        return std::borrow::Cow::Borrowed(text);
+    };
+    let rest = &text[start + crate::prompt::CONTEXT_HEADER.len()..];
+    let end = ["\n# Recent history", "\n# Trigger"]
+        .iter()
+        .filter_map(|next| rest.find(next))
+        .min()
+        .map_or(text.len(), |at| {
+            start + crate::prompt::CONTEXT_HEADER.len() + at + 1
+        });
+    std::borrow::Cow::Owned(format!("{}{}", &text[..start], &text[end..]))
 }
 
 /// The first line where two texts differ, for the report.
@@ -776,5 +796,30 @@ impl Replay {
             divergences: divergences.len(),
             divergence: divergences.into_iter().next(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_knowledge_section_is_left_out_of_the_comparison_and_nothing_else() {
+        let with = format!(
+            "# Now\nIt is <time>.\n\n{}[knowledge/a.md]\nalpha\n\n# Recent history (oldest first)\n- did b\n\n# Trigger\nt\n",
+            crate::prompt::CONTEXT_HEADER
+        );
+        let without =
+            "# Now\nIt is <time>.\n\n# Recent history (oldest first)\n- did b\n\n# Trigger\nt\n";
+        assert_eq!(normalize(&with), normalize(without));
+        let other = format!(
+            "{}[knowledge/b.md]\nbeta\n\n# Trigger\nt\n",
+            crate::prompt::CONTEXT_HEADER
+        );
+        assert_eq!(normalize(&other), "# Trigger\nt\n");
+        assert_ne!(
+            normalize(without),
+            normalize("# Now\nIt is <time>.\n\n# Trigger\nt\n")
+        );
     }
 }

@@ -1,5 +1,9 @@
-//! Message dispatch on the embedded bus: MemoryBus publish → handler → ack, beside raw tokio
-//! mpsc in the same run, so the ratio is visible.
+//! Message dispatch on the embedded buses: MemoryBus and the durable SqliteBus, publish →
+//! handler → ack, beside raw tokio mpsc in the same run, so the ratios are visible.
+//!
+//! SqliteBus: every publish and every acknowledgement is committed to a file (WAL mode,
+//! `synchronous = NORMAL`) in a temporary directory before it returns; one publisher awaits each
+//! publish in turn, as an agent does, or several publish at once.
 //!
 //! Run: `cargo bench -p aito-benches --bench dispatch`.
 
@@ -9,11 +13,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aito_core::{AgentId, Bus, Channel, Envelope, MemoryBus, MessageType, Sender, Subscription};
+use aito_sqlite::Embedded;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use tokio::runtime::Runtime;
 
 const MESSAGES: usize = 100_000;
+
+/// Messages per round on the durable bus.
+const DURABLE_MESSAGES: usize = 20_000;
 
 fn envelopes(n: usize) -> Vec<Envelope> {
     let template = Envelope::new(
@@ -56,6 +64,48 @@ async fn memory_bus_round(batch: Vec<Envelope>) -> Duration {
     }
     handler.await.expect("handler");
     start.elapsed()
+}
+
+/// Publishes `batch` to one agent's inbox on a fresh SqliteBus, from `publishers` tasks that
+/// each await every publish, while a handler task receives and acknowledges every one.
+async fn sqlite_bus_round(batch: Vec<Envelope>, publishers: usize) -> Duration {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let embedded = Embedded::open(dir.path()).await.expect("open");
+    let bus = Arc::new(embedded.bus.clone());
+    let agent = AgentId::random();
+    let mut deliveries = bus
+        .subscribe(Subscription::new("g", "c", [Channel::Agent(agent)]))
+        .await
+        .expect("subscribe");
+    let count = batch.len();
+    let start = Instant::now();
+    let handler = tokio::spawn(async move {
+        for _ in 0..count {
+            let delivery = deliveries.next().await.expect("delivery");
+            delivery.ack().await.expect("ack");
+        }
+    });
+    let per = count.div_ceil(publishers);
+    let mut batch = batch;
+    let mut tasks = Vec::new();
+    while !batch.is_empty() {
+        let part: Vec<Envelope> = batch.drain(..per.min(batch.len())).collect();
+        let bus = Arc::clone(&bus);
+        tasks.push(tokio::spawn(async move {
+            for envelope in part {
+                bus.publish(Channel::Agent(agent), envelope)
+                    .await
+                    .expect("publish");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("publisher");
+    }
+    handler.await.expect("handler");
+    let elapsed = start.elapsed();
+    drop(embedded);
+    elapsed
 }
 
 /// The same traffic through a bare unbounded tokio channel.
@@ -102,6 +152,36 @@ fn dispatch(c: &mut Criterion) {
         });
     });
     group.finish();
+
+    let mut durable = c.benchmark_group("dispatch_durable");
+    durable.throughput(Throughput::Elements(DURABLE_MESSAGES as u64));
+    durable.sample_size(10);
+    for publishers in [1, 8] {
+        durable.bench_function(
+            format!("sqlite_bus_publish_to_handler/{publishers}_publishers"),
+            |b| {
+                b.iter_custom(|iterations| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iterations {
+                        let batch = envelopes(DURABLE_MESSAGES);
+                        total += runtime.block_on(sqlite_bus_round(batch, publishers));
+                    }
+                    total
+                });
+            },
+        );
+    }
+    durable.bench_function("memory_bus_publish_to_handler", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                let batch = envelopes(DURABLE_MESSAGES);
+                total += runtime.block_on(memory_bus_round(batch));
+            }
+            total
+        });
+    });
+    durable.finish();
 }
 
 criterion_group!(benches, dispatch);

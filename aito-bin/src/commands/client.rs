@@ -1,5 +1,6 @@
-//! The operator's client: `aito send`, `aito status`, `aito decide`. They reach a running
-//! company through its store and bus, which only Redis shares between processes.
+//! The operator's client: `aito send`, `aito status`, `aito decide`, `aito budget`. They reach
+//! a company through its store and bus: on Redis (`--redis`), or kept in its data directory on
+//! this machine (the default), whether its `aito run` is running or not.
 
 use aito_core::budget::{BudgetChange, Scope};
 use aito_core::decision::DecisionStatus;
@@ -10,19 +11,26 @@ use super::redis_url;
 use crate::backend::Backend;
 use crate::cli::{Answer, BudgetArgs, Connection, DecideArgs, Limit, SendArgs, StatusArgs};
 use crate::config::Config;
+use crate::data_dir;
 use crate::error::Error;
 use crate::model::observer;
 use crate::status;
 
+/// The company's bus and store as a client reaches them: Redis when a URL is given (flag,
+/// variable or file), else the data directory.
+pub(crate) async fn backend(connection: &Connection, config: &Config) -> Result<Backend, Error> {
+    match redis_url(connection.redis.as_deref(), config)? {
+        Some(url) => Backend::redis(&url, &config.redis.prefix).await,
+        None => {
+            let dir = data_dir::dir(connection.data_dir.as_deref(), config);
+            data_dir::open_for_client(&dir, config).await
+        }
+    }
+}
+
 /// The company as a client sees it: adapters, directory and decision engine, no daemon.
 async fn connect(connection: &Connection, config: &Config) -> Result<(Backend, Company), Error> {
-    let url = redis_url(connection.redis.as_deref(), config)?.ok_or_else(|| {
-        Error::NoCompany(format!(
-            "no company to talk to: give --redis URL or set AITO_REDIS_URL to the Redis of a running company. A company started by `aito run` without Redis lives inside that process only; use its dashboard instead (http://{} by default)",
-            config.dashboard_bind
-        ))
-    })?;
-    let backend = Backend::redis(&url, &config.redis.prefix).await?;
+    let backend = backend(connection, config).await?;
     let company = observer(config, &backend)?;
     Ok((backend, company))
 }

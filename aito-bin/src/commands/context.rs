@@ -7,10 +7,9 @@ use aito_context::{Inspection, TantivyContext, budget_for, search_as};
 use aito_core::context::ContextQuery;
 use aito_core::{Clock, CompanyBuilder, Role, Runtime};
 
-use super::redis_url;
-use crate::backend::Backend;
 use crate::cli::ContextSearchArgs;
 use crate::config::Config;
+use crate::data_dir;
 use crate::error::Error;
 use crate::model::observer;
 
@@ -98,17 +97,26 @@ pub async fn search(args: ContextSearchArgs, config: Config) -> Result<(), Error
         budget_chars: budget_for(&config.settings()),
     };
     let now = chrono::Utc::now();
-    let inspection = match redis_url(args.connection.redis.as_deref(), &config)? {
-        // With the company's store at hand, an index in memory learns its past first.
-        Some(url) if settings.index_dir(&config.data_dir).is_none() => {
-            let backend = Backend::redis(&url, &config.redis.prefix).await?;
-            let company = observer(&config, &backend)?;
-            let context = provider(&config, Clock::system())?
-                .ok_or_else(|| Error::Runtime("no context provider".to_owned()))?;
-            remember(&context, company.runtime()).await;
-            Inspection::of(&context, &query, now)
+    let mut config = config;
+    config.data_dir = data_dir::dir(args.connection.data_dir.as_deref(), &config);
+    let inspection = if settings.index_dir(&config.data_dir).is_none() {
+        // An index kept in memory learns the company's past from its store first, when there
+        // is a company to learn from (on Redis, or in the data directory).
+        match super::client::backend(&args.connection, &config).await {
+            Ok(backend) => {
+                let company = observer(&config, &backend)?;
+                let context = provider(&config, Clock::system())?
+                    .ok_or_else(|| Error::Runtime("no context provider".to_owned()))?;
+                remember(&context, company.runtime()).await;
+                Inspection::of(&context, &query, now)
+            }
+            Err(Error::NoCompany(_)) => {
+                search_as(&settings, &config.base, &config.data_dir, &query, now)
+            }
+            Err(err) => return Err(err),
         }
-        _ => search_as(&settings, &config.base, &config.data_dir, &query, now),
+    } else {
+        search_as(&settings, &config.base, &config.data_dir, &query, now)
     }
     .map_err(|err| Error::Runtime(format!("the search failed: {err}")))?;
     print!("{}", inspection.render());

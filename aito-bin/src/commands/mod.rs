@@ -8,6 +8,7 @@ pub mod context;
 pub mod dashboard;
 pub mod replay;
 pub mod run;
+pub mod transfer;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -43,6 +44,8 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
         Command::Decide(args) => client::decide(args, load(path, &env)?).await,
         Command::Budget(args) => client::budget(args, load(path, &env)?).await,
         Command::Replay(args) => replay::replay(args).await,
+        Command::Export(args) => transfer::export(args, load(path, &env)?).await,
+        Command::Import(args) => transfer::import(args, load(path, &env)?).await,
         Command::Context {
             command: ContextCommand::Search(args),
         } => context::search(args, load(path, &env)?).await,

@@ -15,6 +15,7 @@ use crate::backend::Backend;
 use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::dashboard;
+use crate::data_dir;
 use crate::error::Error;
 use crate::model::{self, Purpose};
 use crate::scenario::Kickoff;
@@ -35,7 +36,34 @@ const PARK_PATIENCE: Duration = Duration::from_secs(15 * 60);
 pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
     let url = redis_url(args.connection.redis.as_deref(), &config)?;
     let choice = model::choose(args.llm.clone(), &config, Purpose::Company)?;
-    let backend = Backend::open(url.as_ref(), &config.redis.prefix).await?;
+    if let model::LlmChoice::Replay(path) = &choice {
+        // A scenario that cannot be read is a usage error: found before anything is opened.
+        crate::scenario::Scenario::from_file(path)?;
+    }
+    let dir = data_dir::dir(args.connection.data_dir.as_deref(), &config);
+    // The context index on disk lives in the same directory.
+    let mut config = config;
+    config.data_dir = dir.clone();
+    let (backend, found) = match &url {
+        _ if args.memory => (Backend::memory(), None),
+        // A recording is replayed on an empty company in memory; recorded on one, the replay
+        // sees what the run saw.
+        None if args.record.is_some() => {
+            tracing::info!("recording: the company is kept in memory, as its replay will be");
+            (Backend::memory(), None)
+        }
+        Some(url) => (Backend::redis(url, &config.redis.prefix).await?, None),
+        None => {
+            let ids: Vec<AgentId> = config
+                .agents
+                .iter()
+                .filter_map(|agent| agent.spec.id)
+                .collect();
+            let (backend, found) = data_dir::open_for_run(&dir, &ids).await?;
+            tracing::info!("company {}", found.describe());
+            (backend, Some(found))
+        }
+    };
     let adapters = model::adapters(&choice, &config, Arc::clone(&backend.bus))?;
     let (builder, context) = super::context::attach(
         config.company_builder(),
@@ -106,6 +134,12 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
         .map(|(id, _, snapshot)| (id, snapshot))
         .collect();
     running.shutdown().await;
+    if let Some(embedded) = &backend.embedded {
+        // Everything into the file itself: it is whole on its own after a clean stop.
+        if let Err(err) = embedded.db.checkpoint().await {
+            tracing::warn!(error = %err, "could not checkpoint the database");
+        }
+    }
     dashboard_stop.cancel();
     match dashboard.await {
         Ok(Ok(())) => {}
@@ -121,7 +155,9 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
         RunFacts {
             model: adapters.description.clone(),
             backend: backend.describe(),
-            shared: backend.redis.is_some(),
+            shared: backend.is_shared(),
+            answer_flags: answer_flags(&args, &url),
+            found,
             elapsed: started.elapsed(),
             budget_usd_per_day: config.company_budget.usd_per_day,
             live,
@@ -130,6 +166,35 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
     .await?;
     print!("{summary}");
     Ok(())
+}
+
+/// What `aito decide` needs besides the id to reach this run's company (printed in the
+/// summary): the `--redis` or `--data-dir` given on this command line, if any.
+fn answer_flags(args: &RunArgs, url: &Option<aito_redis::RedisUrl>) -> String {
+    if let Some(text) = &args.connection.redis {
+        // The flag's own text: a password in it is the user's to retype (masked here).
+        let masked = url
+            .as_ref()
+            .map_or_else(|| text.clone(), |url| url.masked());
+        return format!(" --redis {masked}");
+    }
+    match &args.connection.data_dir {
+        Some(dir) => format!(" --data-dir {}", shell_word(&dir.display().to_string())),
+        None => String::new(),
+    }
+}
+
+/// `text` as one shell word.
+fn shell_word(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c))
+    {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// Refuses a scenario whose first messages go to no one in this company.

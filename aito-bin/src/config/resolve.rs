@@ -59,6 +59,7 @@ pub(super) fn resolve(
         env,
         base,
         problems: Vec::new(),
+        notes: Vec::new(),
     };
     let config = resolver.config(&file, source);
     if resolver.problems.is_empty() {
@@ -121,6 +122,7 @@ pub(super) struct Resolver<'a> {
     pub(super) env: &'a Env,
     base: &'a Path,
     problems: Vec<Problem>,
+    notes: Vec<String>,
 }
 
 impl Resolver<'_> {
@@ -250,7 +252,7 @@ impl Resolver<'_> {
             Some((dir, origin)) => self.path(&dir, &origin),
             None => self.base.join(DEFAULT_DATA_DIR),
         };
-        let context = self.context(file);
+        let context = self.context(file, matches!(source, ConfigSource::BuiltIn));
         let company_budget = self.budget(
             "AITO_COMPANY_BUDGET_",
             "company.budget",
@@ -308,7 +310,7 @@ impl Resolver<'_> {
         let claude = self.claude(file, &mut llm);
         let decisions = self.decisions(file);
         let overrides = self.env.used();
-        let warnings = self
+        let mut warnings: Vec<String> = self
             .env
             .unused()
             .into_iter()
@@ -317,6 +319,7 @@ impl Resolver<'_> {
             })
             .chain(webhook_warnings)
             .collect();
+        warnings.append(&mut self.notes);
         Config {
             source,
             company,
@@ -343,7 +346,11 @@ impl Resolver<'_> {
     }
 
     /// `[context]`, with `AITO_CONTEXT_*` overrides; the variables alone turn it on.
-    fn context(&mut self, file: &FileConfig) -> Option<aito_context::ContextConfig> {
+    fn context(
+        &mut self,
+        file: &FileConfig,
+        built_in: bool,
+    ) -> Option<aito_context::ContextConfig> {
         let vars = [
             "AITO_CONTEXT_KNOWLEDGE",
             "AITO_CONTEXT_STORAGE",
@@ -415,6 +422,20 @@ impl Resolver<'_> {
                     format!("expected a number of days, saw {text:?}"),
                 ),
             }
+        }
+        if built_in && self.env.get("AITO_CONTEXT_KNOWLEDGE").is_none() {
+            // The built-in configuration names the repository's folder, which is only there
+            // when aito runs in a checkout: elsewhere the agents go without knowledge files.
+            context.knowledge.retain(|folder| {
+                let there = self.base.join(folder).is_dir();
+                if !there {
+                    self.notes.push(format!(
+                        "no {} folder here, so the agents get no company knowledge files (the built-in configuration's [context] knowledge; see docs/context.md)",
+                        folder.display()
+                    ));
+                }
+                there
+            });
         }
         for folder in &context.knowledge {
             let path = self.base.join(folder);

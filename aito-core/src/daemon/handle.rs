@@ -451,6 +451,12 @@ impl AgentDaemon {
     async fn build_prompt(&self, trigger: &Trigger, now: DateTime<Utc>) -> Prompt {
         let runtime = &self.runtime;
         let settings = &runtime.settings;
+        // The context first (it may take a while): what the prompt shows of the store is read
+        // last, as close as can be to the moment the prompt is ready (which a replay follows).
+        let context_budget = (settings.prompt_budget as f64 * settings.context_share) as usize;
+        // The provider fills the section under its heading.
+        let passages_budget = context_budget.saturating_sub(prompt::CONTEXT_HEADER.chars().count());
+        let context = self.context(trigger, passages_budget).await;
         let state = match runtime.store.load_state(self.id).await {
             Ok(state) => state.value,
             Err(err) => {
@@ -464,10 +470,6 @@ impl AgentDaemon {
             .await
             .unwrap_or_default();
         let decisions = self.decisions_involving_me(state.last_loop_at).await;
-        let context_budget = (settings.prompt_budget as f64 * settings.context_share) as usize;
-        // The provider fills the section under its heading.
-        let passages_budget = context_budget.saturating_sub(prompt::CONTEXT_HEADER.chars().count());
-        let context = self.context(trigger, passages_budget).await;
         prompt::build(&PromptInput {
             agent: self.id,
             role: &self.spec.role,

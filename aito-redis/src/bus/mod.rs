@@ -11,7 +11,7 @@
 
 mod hub;
 pub mod ingest;
-mod reader;
+pub(crate) mod reader;
 mod tracker;
 
 use std::sync::Arc;

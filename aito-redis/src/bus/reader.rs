@@ -111,6 +111,25 @@ pub(crate) fn autoclaim_reply(value: &Value) -> Result<(String, Vec<Entry>, Vec<
     Ok((next, entries, deleted))
 }
 
+/// The envelope texts of every entry of stream `key`, oldest first (for export).
+pub(crate) async fn read_entries<C: redis::aio::ConnectionLike + Send>(
+    connection: &mut C,
+    key: &str,
+) -> Result<Vec<String>, Error> {
+    let reply: Value = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(connection)
+        .await?;
+    let entries = items(&reply).ok_or_else(|| Error::reply("XRANGE", "stream entries", &reply))?;
+    Ok(entries
+        .iter()
+        .filter_map(entry)
+        .filter_map(|entry| entry.text)
+        .collect())
+}
+
 /// Creates the group of `spec` if it does not exist (creating the stream too).
 pub(crate) async fn ensure_group<C: redis::aio::ConnectionLike + Send>(
     connection: &mut C,

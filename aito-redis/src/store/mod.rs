@@ -3,6 +3,7 @@
 
 mod counters;
 mod decisions;
+mod export;
 mod lists;
 mod marks;
 mod state;

@@ -1,0 +1,168 @@
+//! [`Export`] for Redis: the keys under the prefix, listed with `SCAN` and read by kind.
+//! Agent inboxes (`stream:agent:<uuid>`) are exported whole (they hold exactly the messages not
+//! yet acknowledged); broadcasts still unread by some group are not, nor are leases and
+//! ingestion claims.
+
+use std::str::FromStr;
+
+use aito_core::export::{Export, Record};
+use aito_core::{AgentId, Channel, Envelope, StateStore, StoreError};
+use async_trait::async_trait;
+
+use super::{RedisStateStore, decode};
+use crate::bus::reader::read_entries;
+use crate::error::Error;
+
+/// Keys read per `SCAN` step.
+const SCAN_COUNT: usize = 500;
+
+/// Lists are read whole up to this many entries.
+const ALL: usize = 1_000_000;
+
+/// `text` with the glob characters of `MATCH` escaped.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl RedisStateStore {
+    async fn keys_under_prefix(&self) -> Result<Vec<String>, Error> {
+        let pattern = format!("{}*", glob_escape(&self.config.prefix));
+        let mut cursor = "0".to_owned();
+        let mut keys = Vec::new();
+        loop {
+            let (next, batch): (String, Vec<String>) = redis::cmd("SCAN")
+                .arg(&cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(&mut self.connection())
+                .await?;
+            keys.extend(batch);
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    /// What is left of a key's time to live, in ms; `None` for a key without one.
+    async fn ttl_left(&self, key: &str) -> Result<Option<u64>, Error> {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(u64::try_from(ttl).ok())
+    }
+}
+
+#[async_trait]
+impl Export for RedisStateStore {
+    async fn export(&self) -> Result<Vec<Record>, StoreError> {
+        let keys = self.keys_under_prefix().await?;
+        let prefix = self.config.prefix.clone();
+        let mut records = Vec::new();
+        let mut messages = Vec::new();
+        for key in &keys {
+            let Some(rest) = key.strip_prefix(&prefix) else {
+                continue;
+            };
+            if let Some(agent) = rest.strip_prefix("state:") {
+                let Ok(agent) = AgentId::from_str(agent) else {
+                    continue;
+                };
+                let state = self.load_state(agent).await?;
+                records.push(Record::State {
+                    agent,
+                    state: state.value,
+                });
+            } else if let Some(agent) = rest.strip_prefix("history:") {
+                let Ok(agent) = AgentId::from_str(agent) else {
+                    continue;
+                };
+                for entry in self.history(agent, ALL).await? {
+                    records.push(Record::History { agent, entry });
+                }
+            } else if let Some(mark) = rest.strip_prefix("mark:") {
+                if let Some(ttl_ms) = self.ttl_left(key).await? {
+                    records.push(Record::Mark {
+                        key: mark.to_owned(),
+                        ttl_ms,
+                    });
+                }
+            } else if let Some(counter) = rest.strip_prefix("counter:") {
+                let (value, ttl) = (self.counter(counter).await?, self.ttl_left(key).await?);
+                if let Some(ttl_ms) = ttl {
+                    records.push(Record::Counter {
+                        key: counter.to_owned(),
+                        value,
+                        ttl_ms,
+                    });
+                }
+            } else if let Some(name) = rest.strip_prefix("value:") {
+                let text: Option<String> = redis::cmd("GET")
+                    .arg(key)
+                    .query_async(&mut self.connection())
+                    .await
+                    .map_err(Error::from)?;
+                if let Some(text) = text {
+                    records.push(Record::Value {
+                        key: name.to_owned(),
+                        value: decode(key, &text)?,
+                        ttl_ms: self.ttl_left(key).await?,
+                    });
+                }
+            } else if let Some(name) = rest.strip_prefix("log:") {
+                for entry in self.read_log(name, ALL).await? {
+                    records.push(Record::Log {
+                        name: name.to_owned(),
+                        entry,
+                    });
+                }
+            } else if let Some(agent) = rest.strip_prefix("stream:agent:") {
+                let Ok(agent) = AgentId::from_str(agent) else {
+                    continue;
+                };
+                for text in read_entries(&mut self.connection(), key).await? {
+                    match Envelope::from_json(&text) {
+                        Ok(envelope) => messages.push(Record::Message {
+                            channel: Channel::Agent(agent),
+                            group: None,
+                            envelope: Box::new(envelope),
+                        }),
+                        Err(err) => {
+                            tracing::warn!(stream = %key, error = %err, "a malformed entry is not exported")
+                        }
+                    }
+                }
+            }
+        }
+        for decision in self.decisions(None).await? {
+            records.push(Record::Decision {
+                decision: Box::new(decision),
+            });
+        }
+        for letter in self.dead_letters(None, ALL).await? {
+            records.push(Record::DeadLetter {
+                letter: Box::new(letter),
+            });
+        }
+        for status in self.statuses().await? {
+            records.push(Record::Status {
+                status: Box::new(status),
+            });
+        }
+        records.append(&mut messages);
+        Ok(records)
+    }
+}

@@ -1,0 +1,1 @@
+INSERT INTO groups (channel, grp) VALUES (?1, ?2) ON CONFLICT DO NOTHING

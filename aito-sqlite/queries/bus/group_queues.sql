@@ -1,0 +1,1 @@
+SELECT channel || '#' || grp FROM groups

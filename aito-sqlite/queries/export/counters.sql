@@ -1,0 +1,1 @@
+SELECT key, value, expires FROM counters WHERE expires > ?1 ORDER BY key

@@ -1,0 +1,1 @@
+SELECT letter FROM dead_letters ORDER BY seq

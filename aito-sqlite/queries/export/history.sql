@@ -1,0 +1,1 @@
+SELECT agent, entry FROM history ORDER BY seq

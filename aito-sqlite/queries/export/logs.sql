@@ -1,0 +1,1 @@
+SELECT name, entry FROM logs ORDER BY seq

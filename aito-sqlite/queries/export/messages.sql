@@ -1,0 +1,1 @@
+SELECT queue, channel, envelope FROM messages ORDER BY seq

@@ -1,0 +1,1 @@
+SELECT agent, doc FROM states ORDER BY agent

@@ -1,0 +1,1 @@
+INSERT INTO dead_letters (agent, letter) VALUES (?1, ?2)

@@ -1,0 +1,1 @@
+SELECT version, doc FROM decisions WHERE id = ?1

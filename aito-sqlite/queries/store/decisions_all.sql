@@ -1,0 +1,1 @@
+SELECT version, doc FROM decisions ORDER BY ord

@@ -1,0 +1,1 @@
+INSERT INTO history (agent, entry) VALUES (?1, ?2)

@@ -1,0 +1,1 @@
+INSERT INTO logs (name, entry) VALUES (?1, ?2)

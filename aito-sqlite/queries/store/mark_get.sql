@@ -1,0 +1,1 @@
+SELECT 1 FROM marks WHERE key = ?1 AND expires > ?2

@@ -1,0 +1,1 @@
+DELETE FROM marks WHERE expires <= ?1

@@ -1,0 +1,1 @@
+DELETE FROM kv WHERE expires IS NOT NULL AND expires <= ?1

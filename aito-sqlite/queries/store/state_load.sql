@@ -1,0 +1,1 @@
+SELECT version, doc FROM states WHERE agent = ?1

@@ -1,0 +1,1 @@
+SELECT doc FROM statuses ORDER BY agent

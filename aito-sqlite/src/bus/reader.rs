@@ -1,0 +1,302 @@
+//! The reader of one subscription: claims rows from its queues (first, once, those its
+//! consumer held before it was restarted), hands them out as deliveries, keeps their holds
+//! fresh while they are handled, and sleeps until woken (a publication, a dropped delivery,
+//! a change by another process) or until a hold it waits for lapses.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use aito_core::bus::Acknowledge;
+use aito_core::envelope::preview;
+use aito_core::{BusError, Channel, Delivery, Envelope};
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{BUFFER, HOLD, Holder, Inner};
+use crate::error::Error;
+use crate::queries as q;
+use crate::store::millis;
+
+/// Rows claimed by one query at most.
+const BATCH: usize = 64;
+
+/// One claimed row.
+struct Row {
+    seq: i64,
+    channel: String,
+    envelope: String,
+    deliveries: i64,
+}
+
+#[derive(Default)]
+struct Claimed {
+    rows: Vec<Row>,
+    /// When the earliest hold by someone else on these queues lapses, in ms since the epoch.
+    next_release: Option<i64>,
+}
+
+pub(super) struct Reader {
+    pub(super) inner: Arc<Inner>,
+    pub(super) holder: Arc<Holder>,
+    pub(super) queues: Vec<String>,
+    pub(super) sender: mpsc::Sender<Delivery>,
+    pub(super) cancel: CancellationToken,
+}
+
+impl Reader {
+    pub(super) async fn run(self) {
+        let mut own_first = true;
+        let mut start = 0;
+        let mut renewed = Instant::now();
+        let mut failures = 0u32;
+        loop {
+            if self.cancel.is_cancelled() {
+                return;
+            }
+            let room = self.sender.capacity().min(BATCH);
+            let mut next_release = None;
+            if room > 0 {
+                match self.claim(room, own_first, start).await {
+                    Ok(claimed) => {
+                        failures = 0;
+                        own_first = false;
+                        start = start.wrapping_add(1);
+                        let full = claimed.rows.len() >= room;
+                        for row in claimed.rows {
+                            if !self.deliver(row).await {
+                                return;
+                            }
+                        }
+                        if full {
+                            continue;
+                        }
+                        next_release = claimed.next_release;
+                    }
+                    Err(err) => {
+                        failures += 1;
+                        tracing::warn!(error = %err, consumer = %self.holder.consumer, "could not read the bus; retrying");
+                        let pause = Duration::from_millis(100 << failures.min(5));
+                        tokio::select! {
+                            () = self.cancel.cancelled() => return,
+                            () = tokio::time::sleep(pause) => {}
+                        }
+                        continue;
+                    }
+                }
+            }
+            // Sleep until something may have changed.
+            let now = self.inner.db.now_ms();
+            let lapse = next_release.map(|at| {
+                Instant::now() + Duration::from_millis(u64::try_from(at - now).unwrap_or(0))
+            });
+            let holding = self.holder.outstanding.load(Ordering::Relaxed) > 0;
+            let renew = holding.then(|| renewed + HOLD / 3);
+            let notified = self.holder.notify.notified();
+            tokio::select! {
+                () = self.cancel.cancelled() => return,
+                () = notified => {
+                    // Let the publications of the moment land: one claim for all of them.
+                    tokio::task::yield_now().await;
+                }
+                permit = self.sender.reserve(), if room == 0 => {
+                    if permit.is_err() {
+                        return;
+                    }
+                }
+                () = sleep_until(lapse) => {}
+                () = sleep_until(renew) => {
+                    renewed = Instant::now();
+                    if let Err(err) = self.renew().await {
+                        tracing::warn!(error = %err, "could not keep the held deliveries fresh");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn claim(&self, room: usize, own_first: bool, start: usize) -> Result<Claimed, Error> {
+        let now = self.inner.db.now_ms();
+        let until = now.saturating_add(millis(HOLD));
+        let holder = Arc::clone(&self.holder);
+        let queues = self.queues.clone();
+        self.inner
+            .db
+            .write(move |conn| {
+                let mut claimed = Claimed::default();
+                if holder.closed.load(Ordering::SeqCst) {
+                    return Ok(claimed);
+                }
+                let map = |row: &rusqlite::Row<'_>| {
+                    Ok(Row {
+                        seq: row.get(0)?,
+                        channel: row.get(1)?,
+                        envelope: row.get(2)?,
+                        deliveries: row.get(3)?,
+                    })
+                };
+                if own_first {
+                    let mut own = conn.prepare_cached(q::CLAIM_OWN)?;
+                    for queue in &queues {
+                        let left = room.saturating_sub(claimed.rows.len());
+                        if left == 0 {
+                            break;
+                        }
+                        let rows = own.query_map(
+                            params![queue, holder.token, holder.consumer, until, left as i64],
+                            map,
+                        )?;
+                        for row in rows {
+                            claimed.rows.push(row?);
+                        }
+                    }
+                }
+                let mut claim = conn.prepare_cached(q::CLAIM)?;
+                for index in 0..queues.len() {
+                    let left = room.saturating_sub(claimed.rows.len());
+                    if left == 0 {
+                        break;
+                    }
+                    let queue = &queues[(start + index) % queues.len()];
+                    let rows = claim.query_map(
+                        params![
+                            queue,
+                            holder.token,
+                            holder.consumer,
+                            until,
+                            now,
+                            left as i64
+                        ],
+                        map,
+                    )?;
+                    for row in rows {
+                        claimed.rows.push(row?);
+                    }
+                }
+                // Only when nothing could be claimed: while this reader holds deliveries it
+                // looks again at every renewal anyway.
+                if claimed.rows.is_empty() {
+                    let mut next = conn.prepare_cached(q::NEXT_RELEASE)?;
+                    for queue in &queues {
+                        let at: Option<i64> = next
+                            .query_row(params![queue, now, holder.token], |row| row.get(0))
+                            .optional()?
+                            .flatten();
+                        claimed.next_release = match (claimed.next_release, at) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
+                    }
+                }
+                claimed.rows.sort_by_key(|row| row.seq);
+                Ok(claimed)
+            })
+            .await
+    }
+
+    async fn renew(&self) -> Result<(), Error> {
+        let until = self.inner.db.now_ms().saturating_add(millis(HOLD));
+        let token = self.holder.token.clone();
+        self.inner
+            .db
+            .write_one(move |conn| {
+                conn.prepare_cached(q::RENEW)?
+                    .execute(params![token, until])?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Hands one row out; `false` when the subscription has ended.
+    async fn deliver(&self, row: Row) -> bool {
+        let seq = row.seq;
+        let (channel, envelope) = match (
+            Channel::from_str(&row.channel),
+            Envelope::from_json(&row.envelope),
+        ) {
+            (Ok(channel), Ok(envelope)) => (channel, envelope),
+            (channel, envelope) => {
+                let reason = match (channel, envelope) {
+                    (Err(err), _) => err.to_string(),
+                    (_, Err(err)) => err.to_string(),
+                    _ => String::new(),
+                };
+                tracing::warn!(seq, channel = %row.channel, reason = %reason, preview = %preview(&row.envelope, 200), "malformed envelope on the bus; skipped");
+                self.inner.acknowledge(seq);
+                return true;
+            }
+        };
+        self.holder.outstanding.fetch_add(1, Ordering::Relaxed);
+        let ack = SqliteAck {
+            inner: Arc::clone(&self.inner),
+            holder: Arc::clone(&self.holder),
+            seq,
+            settled: false,
+        };
+        let delivery = Delivery::new(
+            Arc::new(envelope),
+            channel,
+            row.deliveries > 1,
+            Box::new(ack),
+        );
+        self.sender.send(delivery).await.is_ok()
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Acknowledges one delivery: deletes its row.
+struct SqliteAck {
+    inner: Arc<Inner>,
+    holder: Arc<Holder>,
+    seq: i64,
+    settled: bool,
+}
+
+#[async_trait]
+impl Acknowledge for SqliteAck {
+    /// Queues the deletion of the row, to be committed with the database's next batch (within
+    /// milliseconds), and returns: the handler does not wait for a commit of its own. Should
+    /// the process die before that commit, the envelope is delivered again, flagged, and the
+    /// receiver drops it as already handled (at least once, never lost).
+    async fn ack(mut self: Box<Self>) -> Result<(), BusError> {
+        self.settled = true;
+        self.holder.outstanding.fetch_sub(1, Ordering::Relaxed);
+        self.inner.acknowledge(self.seq);
+        Ok(())
+    }
+}
+
+impl Drop for SqliteAck {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        self.holder.outstanding.fetch_sub(1, Ordering::Relaxed);
+        if self.holder.closed.load(Ordering::SeqCst) {
+            // The subscription's end frees everything it held.
+            return;
+        }
+        let seq = self.seq;
+        let from = self.inner.db.now_ms().saturating_add(millis(HOLD));
+        let (token, dropped) = (self.holder.token.clone(), self.holder.dropped.clone());
+        self.inner.db.submit(move |conn| {
+            conn.prepare_cached(q::DROP)?
+                .execute(params![seq, from, token, dropped])?;
+            Ok(())
+        });
+        // The reader learns when the dropped row comes free.
+        self.holder.notify.notify_one();
+    }
+}
+
+const _: () = assert!(BATCH <= BUFFER);
