@@ -4,7 +4,8 @@
 # it before tagging a release.
 #
 #   1. every published crate's manifest and package contents      aito-release check
-#   2. the README's embedding example is its program's text       aito-release readme
+#   2. the image's Claude Code CLI is the one the tests run        deploy/Dockerfile
+#      the README's embedding example is its program's text       aito-release readme
 #   3. the public API: the committed snapshots                    aito-release api
 #      and cargo semver-checks against the last release tag, once there is one
 #   4. the docs as docs.rs builds them (all features, --cfg docsrs)
@@ -65,6 +66,14 @@ echo "published: ${names[*]}"
 
 step "manifests and package contents (aito-release check)"
 release check
+
+step "the image's Claude Code CLI is the version the tests run"
+tested="$(sed -n 's/.*"@anthropic-ai\/claude-code": "\([^"]*\)".*/\1/p' scripts/claude-code/package.json)"
+image="$(sed -n 's/^ARG CLAUDE_CODE_VERSION=//p' deploy/Dockerfile)"
+if [ -z "$tested" ] || [ "$tested" != "$image" ]; then
+    echo "release-check: deploy/Dockerfile installs Claude Code '$image', the tests run '$tested' (scripts/claude-code/package.json)" >&2
+    exit 1
+fi
 
 step "the README's embedding example is its program's text (aito-release readme)"
 release readme
