@@ -108,6 +108,9 @@ RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" \
 
 step "licenses, bans and sources (cargo deny, offline)"
 ensure_cargo_tool cargo-deny "$CARGO_DENY_VERSION" deny
+# cargo deny reads the graph of every platform (windows-sys included), so the packages of all
+# targets must be in the local cache first; `cargo fetch` with no --target fetches them all.
+cargo fetch --locked --quiet
 cargo deny --offline --locked check licenses bans sources
 
 step "cargo package: ${names[*]} (each built from its package)"
