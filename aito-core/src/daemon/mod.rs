@@ -10,6 +10,7 @@ mod guards;
 mod handle;
 mod intake;
 pub mod monitor;
+mod persist;
 mod queue;
 mod unwind;
 pub(crate) mod workers;

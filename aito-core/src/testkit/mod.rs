@@ -11,6 +11,7 @@
 //! ```
 
 pub mod bus_contract;
+pub mod faults;
 pub mod store_contract;
 
 use std::future::Future;
@@ -63,6 +64,7 @@ macro_rules! store_contract_tests {
             logs_are_bounded_and_ordered,
             dead_letters_are_kept_per_agent,
             statuses_are_listed,
+            finishing_a_trigger_is_atomic_and_idempotent,
         );
     };
 }
