@@ -145,38 +145,37 @@ impl<Op: Copy + Eq + Hash> Faults<Op> {
         }
         Some(fault)
     }
+}
 
-    /// Runs `call` under the fault planned for it. `failure` builds the error of a failed call;
-    /// `dropped` the success of a dropped one (`None` when the call cannot be dropped).
-    async fn run<T, E>(
-        &self,
-        op: Op,
-        call: impl Future<Output = Result<T, E>>,
-        failure: impl FnOnce(&str) -> E,
-        dropped: impl FnOnce() -> Option<T>,
-    ) -> Result<T, E> {
-        match self.next(op) {
-            None => call.await,
-            Some(Fault::Fail) => Err(failure("injected failure")),
-            Some(Fault::FailAfter) => {
-                let _ = call.await;
-                Err(failure("injected failure after the call went through"))
-            }
-            Some(Fault::Delay(delay)) => {
-                tokio::time::sleep(delay).await;
-                call.await
-            }
-            Some(Fault::DelayAfter(delay)) => {
-                let reply = call.await;
-                tokio::time::sleep(delay).await;
-                reply
-            }
-            Some(Fault::Hang) => std::future::pending().await,
-            Some(Fault::Drop) => match dropped() {
-                Some(value) => Ok(value),
-                None => Err(failure("injected failure")),
-            },
+/// Runs `call` under `fault`. `failure` builds the error of a failed call; `dropped` the
+/// success of a dropped one (`None` when the call cannot be dropped).
+async fn strike<T, E>(
+    fault: Option<Fault>,
+    call: impl Future<Output = Result<T, E>>,
+    failure: impl FnOnce(&str) -> E,
+    dropped: impl FnOnce() -> Option<T>,
+) -> Result<T, E> {
+    match fault {
+        None => call.await,
+        Some(Fault::Fail) => Err(failure("injected failure")),
+        Some(Fault::FailAfter) => {
+            let _ = call.await;
+            Err(failure("injected failure after the call went through"))
         }
+        Some(Fault::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            call.await
+        }
+        Some(Fault::DelayAfter(delay)) => {
+            let reply = call.await;
+            tokio::time::sleep(delay).await;
+            reply
+        }
+        Some(Fault::Hang) => std::future::pending().await,
+        Some(Fault::Drop) => match dropped() {
+            Some(value) => Ok(value),
+            None => Err(failure("injected failure")),
+        },
     }
 }
 
@@ -248,14 +247,13 @@ impl FaultyStore {
         call: impl Future<Output = Result<T, StoreError>>,
         dropped: impl FnOnce() -> Option<T>,
     ) -> Result<T, StoreError> {
-        self.faults
-            .run(
-                op,
-                call,
-                |what| StoreError::Unavailable(format!("{what} ({op:?})")),
-                dropped,
-            )
-            .await
+        strike(
+            self.faults.next(op),
+            call,
+            |what| StoreError::Unavailable(format!("{what} ({op:?})")),
+            dropped,
+        )
+        .await
     }
 }
 
@@ -427,7 +425,10 @@ impl StateStore for FaultyStore {
 #[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BusOp {
+    /// Every publish, whatever the channel.
     Publish,
+    /// Publishes to one channel (counted besides [`BusOp::Publish`]; a fault on either strikes).
+    PublishTo(Channel),
     Subscribe,
     Ping,
 }
@@ -470,22 +471,33 @@ impl FaultyBus {
         call: impl Future<Output = Result<T, BusError>>,
         dropped: impl FnOnce() -> Option<T>,
     ) -> Result<T, BusError> {
-        self.faults
-            .run(
-                op,
-                call,
-                |what| BusError::Unavailable(format!("{what} ({op:?})")),
-                dropped,
-            )
-            .await
+        let fault = self.faults.next(op);
+        Self::run_with(fault, op, call, dropped).await
+    }
+
+    async fn run_with<T>(
+        fault: Option<Fault>,
+        op: BusOp,
+        call: impl Future<Output = Result<T, BusError>>,
+        dropped: impl FnOnce() -> Option<T>,
+    ) -> Result<T, BusError> {
+        strike(
+            fault,
+            call,
+            |what| BusError::Unavailable(format!("{what} ({op:?})")),
+            dropped,
+        )
+        .await
     }
 }
 
 #[async_trait]
 impl Bus for FaultyBus {
     async fn publish(&self, channel: Channel, envelope: Envelope) -> Result<(), BusError> {
+        let any = self.faults.next(BusOp::Publish);
+        let this = self.faults.next(BusOp::PublishTo(channel));
         let call = self.inner.publish(channel, envelope);
-        self.run(BusOp::Publish, call, nothing).await
+        Self::run_with(any.or(this), BusOp::PublishTo(channel), call, nothing).await
     }
 
     async fn subscribe(&self, subscription: Subscription) -> Result<Deliveries, BusError> {
