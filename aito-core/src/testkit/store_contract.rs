@@ -168,6 +168,7 @@ fn decision(status: DecisionStatus) -> Decision {
         escalation: None,
         human: None,
         version: 0,
+        outbox: Vec::new(),
     }
 }
 
