@@ -43,6 +43,7 @@ macro_rules! bus_contract_tests {
             live_channels_reach_current_subscribers_only,
             envelopes_arrive_intact,
             a_thousand_envelopes_arrive_exactly_once,
+            a_new_group_gets_what_was_published_before_it_subscribed,
         );
     };
 }
