@@ -329,7 +329,8 @@ pub trait StateStore: Send + Sync {
     /// Writes `decision` if the stored version is still `decision.version`; returns the new one.
     async fn update_decision(&self, decision: &Decision) -> Result<u64, StoreError>;
 
-    /// Decisions with `status` (all when `None`), oldest first.
+    /// Decisions with `status` (all when `None`), oldest first. A stored decision that does not
+    /// decode is left out (and logged as an error), so it cannot hide the others.
     async fn decisions(&self, status: Option<DecisionStatus>) -> Result<Vec<Decision>, StoreError>;
 
     /// Sets an idempotency mark; `true` if it was not set (the caller goes ahead).

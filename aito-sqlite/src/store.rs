@@ -275,13 +275,21 @@ impl StateStore for SqliteStore {
                 })
             })
             .await?;
-        rows.iter()
-            .map(|(version, doc)| {
-                let mut decision: Decision = decode("decision", doc)?;
-                decision.version = *version as u64;
-                Ok(decision)
+        Ok(rows
+            .iter()
+            .filter_map(|(version, doc)| match decode::<Decision>("decision", doc) {
+                Ok(mut decision) => {
+                    decision.version = *version as u64;
+                    Some(decision)
+                }
+                Err(err) => {
+                    // One document that does not decode must not hide the others (nor stop
+                    // the deadline checks that list them): it is left out and reported.
+                    tracing::error!(error = %err, "a stored decision does not decode; left out");
+                    None
+                }
             })
-            .collect()
+            .collect::<Vec<_>>())
     }
 
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
