@@ -114,6 +114,7 @@ fn vetoed(
         escalation: None,
         human: None,
         version: 1,
+        outbox: Vec::new(),
     }
 }
 

@@ -77,6 +77,7 @@ fn decision(title: &str, status: DecisionStatus, reason: &str, at: DateTime<Utc>
         escalation: None,
         human: None,
         version: 1,
+        outbox: Vec::new(),
     };
     let choice = if status == DecisionStatus::Revising {
         VoteChoice::Veto

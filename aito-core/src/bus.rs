@@ -223,8 +223,9 @@ impl Deliveries {
 /// # Guarantees
 /// - **Durable channels** ([`Channel::is_durable`]): an envelope published to `Agent(id)` is kept
 ///   until a subscriber of that agent acknowledges it, including while no subscriber exists.
-///   `Broadcast`, `Head` and `CLevel` keep one copy per subscribing group, for envelopes
-///   published after that group first subscribed.
+///   `Broadcast`, `Head` and `CLevel` keep one copy per subscribing group; a group that
+///   subscribes for the first time starts with the newest envelopes the channel kept (at
+///   least the last thousand), so one deployed late still hears what was sent before.
 /// - **At least once**: a delivery that is not acknowledged (the handler crashed, the
 ///   delivery or the subscription was dropped) is delivered again, flagged by
 ///   [`Delivery::is_redelivery`], to a live subscriber of the same group: at once when the

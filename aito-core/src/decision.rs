@@ -210,6 +210,16 @@ pub struct HumanAnswer {
     pub at: DateTime<Utc>,
 }
 
+/// A notice about a decision (a transition, a request for votes, a result), stored with the
+/// change it announces and removed once it is published, so the two cannot part.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    /// Where it goes.
+    pub channel: crate::channel::Channel,
+    /// What it says.
+    pub envelope: crate::envelope::Envelope,
+}
+
 /// A decision and everything that happened to it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
@@ -254,6 +264,11 @@ pub struct Decision {
     /// Store version, for compare-and-set. Set by the store.
     #[serde(default)]
     pub version: u64,
+    /// Notices of its changes not published yet (the outbox): written in the same store
+    /// operation as the change, removed once published; whoever holds the company lease
+    /// publishes what a failed publish left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox: Vec<Notice>,
 }
 
 impl Decision {

@@ -13,7 +13,9 @@ use crate::bus::{Bus, BusError};
 use crate::channel::Channel;
 use crate::clock::Clock;
 use crate::context::{ContextProvider, Knowledge, NoContext};
-use crate::decision::{Decision, DecisionStatus, HumanAnswer, Tier, Transition, Vote, VoteChoice};
+use crate::decision::{
+    Decision, DecisionStatus, HumanAnswer, Notice, Tier, Transition, Vote, VoteChoice,
+};
 use crate::directory::Directory;
 use crate::envelope::{Envelope, MessageType, Priority, Sender};
 use crate::event::Event;
@@ -158,6 +160,7 @@ impl DecisionEngine {
             escalation: None,
             human: None,
             version: 0,
+            outbox: Vec::new(),
         };
         if decision.reviewers.contains(role) {
             decision.votes.push(Vote {
@@ -185,9 +188,12 @@ impl DecisionEngine {
         if decision.status == DecisionStatus::Pending {
             self.request_votes(&decision, &mut effects);
         }
+        let (notices, escalated) = self.compose(&decision, 0, cause, effects);
+        decision.outbox = notices;
         self.store.create_decision(&decision).await?;
         decision.version = 1;
-        self.announce(&decision, 0, cause, effects).await;
+        self.after_change(&decision, 0, escalated).await;
+        self.deliver(&mut decision).await;
         Ok(decision)
     }
 
@@ -434,10 +440,13 @@ impl DecisionEngine {
             let seen = decision.history.len();
             let mut effects = Vec::new();
             change(self, &mut decision, self.clock.now(), &mut effects)?;
+            let (notices, escalated) = self.compose(&decision, seen, cause, effects);
+            decision.outbox.extend(notices);
             match self.store.update_decision(&decision).await {
                 Ok(version) => {
                     decision.version = version;
-                    self.announce(&decision, seen, cause, effects).await;
+                    self.after_change(&decision, seen, escalated).await;
+                    self.deliver(&mut decision).await;
                     return Ok(decision);
                 }
                 Err(StoreError::Conflict { .. }) => tokio::task::yield_now().await,
@@ -532,14 +541,16 @@ impl DecisionEngine {
         }
     }
 
-    /// Publishes the transitions since `seen` on `Decisions`, and the effects.
-    async fn announce(
+    /// The notices of the transitions since `seen` (on `Decisions`) and of the effects, and
+    /// the escalation events among them.
+    fn compose(
         &self,
         decision: &Decision,
         seen: usize,
         cause: &Cause,
         effects: Vec<Effect>,
-    ) {
+    ) -> (Vec<Notice>, bool) {
+        let mut notices = Vec::new();
         for (index, transition) in decision.history.iter().enumerate().skip(seen) {
             let payload = json!({
                 "decisionId": decision.id,
@@ -554,11 +565,14 @@ impl DecisionEngine {
             });
             let mut envelope = Envelope::new(MessageType::Decision, Sender::Orchestrator, payload);
             envelope.id = MessageId::derived(&format!("{}/transition/{index}", decision.id));
-            self.publish(Channel::Decisions, envelope).await;
+            notices.push(Notice {
+                channel: Channel::Decisions,
+                envelope,
+            });
         }
         let transitions = decision.history.len();
-        self.remember(decision, seen).await;
-        for effect in effects {
+        let mut escalated = false;
+        for (index, effect) in effects.into_iter().enumerate() {
             match effect {
                 Effect::Notify {
                     to,
@@ -581,30 +595,111 @@ impl DecisionEngine {
                     envelope.origin = cause.origin;
                     envelope.chain = cause.chain.clone();
                     envelope.correlation_id = Some(decision.id.to_string());
-                    self.publish(Channel::Agent(to), envelope).await;
+                    notices.push(Notice {
+                        channel: Channel::Agent(to),
+                        envelope,
+                    });
                 }
                 Effect::Event(event) => {
-                    if let Event::Escalated { .. } = &event {
-                        let record = json!({
-                            "decisionId": decision.id,
-                            "title": decision.title,
-                            "tier": decision.tier,
-                            "reason": decision.escalation,
-                            "at": self.clock.now(),
-                        });
-                        if let Err(err) = self
-                            .store
-                            .append_log(crate::store::logs::ESCALATIONS, &record, 1000)
-                            .await
-                        {
-                            tracing::warn!(error = %err, "could not record escalation");
-                        }
-                    }
+                    escalated |= matches!(event, Event::Escalated { .. });
                     tracing::info!(decision = %decision.id, event = event.name(), "decision event");
-                    self.publish(Channel::Events, event.to_envelope()).await;
+                    let mut envelope = event.to_envelope();
+                    envelope.id =
+                        MessageId::derived(&format!("{}/event/{transitions}/{index}", decision.id));
+                    notices.push(Notice {
+                        channel: Channel::Events,
+                        envelope,
+                    });
                 }
             }
         }
+        (notices, escalated)
+    }
+
+    /// What follows a stored change besides its notices: the escalation log, the context
+    /// provider.
+    async fn after_change(&self, decision: &Decision, seen: usize, escalated: bool) {
+        if escalated {
+            let record = json!({
+                "decisionId": decision.id,
+                "title": decision.title,
+                "tier": decision.tier,
+                "reason": decision.escalation,
+                "at": self.clock.now(),
+            });
+            if let Err(err) = self
+                .store
+                .append_log(crate::store::logs::ESCALATIONS, &record, 1000)
+                .await
+            {
+                tracing::warn!(error = %err, "could not record escalation");
+            }
+        }
+        self.remember(decision, seen).await;
+    }
+
+    /// Publishes the decision's outbox and removes what was published from the stored
+    /// decision. What could not be published stays for [`drain_outboxes`](Self::drain_outboxes).
+    async fn deliver(&self, decision: &mut Decision) {
+        let mut published = Vec::new();
+        for notice in &decision.outbox {
+            match self
+                .bus
+                .publish(notice.channel, notice.envelope.clone())
+                .await
+            {
+                Ok(()) => published.push(notice.envelope.id.clone()),
+                Err(err) => {
+                    log_publish_error(notice.channel, &err);
+                    break;
+                }
+            }
+        }
+        if published.is_empty() {
+            return;
+        }
+        for _ in 0..CAS_ATTEMPTS {
+            decision
+                .outbox
+                .retain(|notice| !published.contains(&notice.envelope.id));
+            match self.store.update_decision(decision).await {
+                Ok(version) => {
+                    decision.version = version;
+                    return;
+                }
+                Err(StoreError::Conflict { .. }) => match self.store.decision(decision.id).await {
+                    Ok(Some(stored)) => *decision = stored,
+                    _ => return,
+                },
+                Err(err) => {
+                    // The notices stay stored; publishing them again is harmless (their ids
+                    // are derived, receivers de-duplicate).
+                    tracing::warn!(decision = %decision.id, error = %err, "could not clear published notices");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Publishes the notices that failed publishes left in any decision's outbox. Called by
+    /// whoever holds the company lease, with the deadline checks.
+    pub async fn drain_outboxes(&self) -> Result<usize, DecisionError> {
+        let mut drained = 0;
+        for mut decision in self.store.decisions(None).await? {
+            if decision.outbox.is_empty() {
+                continue;
+            }
+            let waiting = decision.outbox.len();
+            self.deliver(&mut decision).await;
+            drained += waiting.saturating_sub(decision.outbox.len());
+        }
+        if drained > 0 {
+            tracing::info!(
+                notices = drained,
+                "published decision notices left by a failed publish"
+            );
+        }
+        Ok(drained)
     }
 
     /// Offers the decision to the context provider if it reached an outcome since `seen`.
@@ -622,12 +717,6 @@ impl DecisionEngine {
         };
         if let Err(err) = self.context.observe(&knowledge).await {
             tracing::warn!(decision = %decision.id, error = %err, "context provider could not index a decision");
-        }
-    }
-
-    async fn publish(&self, channel: Channel, envelope: Envelope) {
-        if let Err(err) = self.bus.publish(channel, envelope).await {
-            log_publish_error(channel, &err);
         }
     }
 }

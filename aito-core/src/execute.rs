@@ -1,5 +1,13 @@
 //! Carrying out a model's response: messages, actions, each at most once per stable id.
 //!
+//! Each one writes its intent (an idempotency mark) before its effect and its completion (the
+//! outcome) after. A redelivery after a crash that finds the completion reports the outcome
+//! recorded, without acting again. One that finds the intent alone was cut off: an effect that
+//! can be repeated safely (a message or task with its derived id, which receivers
+//! de-duplicate; an alert; files written again and committed) is carried out again, and so is
+//! one whose recorded outcome was a failure; any other (a worker, a decision, a request to a
+//! human) is reported to the agent as failed, never as done.
+//!
 //! Actions come from a model and are untrusted: every one is checked (recipients exist, votes
 //! come from reviewers, files stay in the workspace, workers ask only for allowed servers), and
 //! whatever is refused or fails is written into the agent's notes for its next prompt.
@@ -23,6 +31,27 @@ use crate::store::ActionRecord;
 use crate::trigger::Cause;
 use crate::worker::WorkerTask;
 use crate::workspace::{CommitOutcome, Workspace};
+
+/// Whether an action found started and not finished may be carried out again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Repeat {
+    /// Doing it twice gives what doing it once gives: envelopes with derived ids (receivers
+    /// de-duplicate them), files written again with the same content and committed.
+    Safe,
+    /// A second time costs or changes something more: a worker, a decision, a human request.
+    Never,
+}
+
+impl Repeat {
+    fn of(action: &Action) -> Self {
+        match action {
+            Action::CreateTask { .. } | Action::Alert { .. } | Action::Operational { .. } => {
+                Repeat::Safe
+            }
+            _ => Repeat::Never,
+        }
+    }
+}
 
 /// Who acts, and on behalf of which trigger.
 pub(crate) struct ActionContext<'a> {
@@ -53,6 +82,10 @@ impl ActionContext<'_> {
         format!("action:{}:{id}", self.agent)
     }
 
+    fn completion_key(&self, id: &str) -> String {
+        format!("action-done:{}:{id}", self.agent)
+    }
+
     /// Carries out `response`: messages, then actions, in order.
     pub(crate) async fn execute(&self, response: &ModelResponse) -> Execution {
         let mut execution = Execution::default();
@@ -62,7 +95,9 @@ impl ActionContext<'_> {
         for (index, message) in response.messages.iter().enumerate() {
             let id = format!("{}#m{index}", self.trigger_id);
             let at = self.pace().await;
-            let result = self.once(&id, self.send_message(&id, message)).await;
+            let result = self
+                .once(&id, Repeat::Safe, self.send_message(&id, message))
+                .await;
             self.record(&mut execution, id, "message", result, at);
         }
         for (index, action) in response.actions.iter().enumerate() {
@@ -75,7 +110,10 @@ impl ActionContext<'_> {
                 Action::Invalid { kind, reason } => {
                     Err(format!("action #{index} ({kind}) was skipped: {reason}"))
                 }
-                action => self.once(&id, self.act(&id, action)).await,
+                action => {
+                    self.once(&id, Repeat::of(action), self.act(&id, action))
+                        .await
+                }
             };
             self.record(&mut execution, id, action.kind(), result, at);
         }
@@ -115,24 +153,98 @@ impl ActionContext<'_> {
         });
     }
 
-    /// Runs `work` unless action `id` already ran (at most once, across crashes).
+    /// Runs `work` unless action `id` already ran (at most once, across crashes): writes the
+    /// intent, runs it, writes the completion. See the module documentation for what a
+    /// redelivery does with an intent it finds.
     async fn once(
         &self,
         id: &str,
+        repeat: Repeat,
         work: impl Future<Output = Result<String, String>>,
     ) -> Result<String, String> {
-        match self
-            .runtime
-            .store
+        let store = &self.runtime.store;
+        let first = match store
             .first_time(&self.mark_key(id), self.runtime.settings.mark_ttl)
             .await
         {
-            Ok(true) => work.await,
-            Ok(false) => Ok("already carried out before a restart; not repeated".to_owned()),
-            Err(err) => Err(format!(
-                "{id} was not carried out: the store could not record it ({err})"
-            )),
+            Ok(first) => first,
+            Err(err) => {
+                return Err(format!(
+                    "{id} was not carried out: the store could not record it ({err})"
+                ));
+            }
+        };
+        let again = if first {
+            false
+        } else {
+            match (self.completion(id).await, repeat) {
+                (Ok(Some(Ok(detail))), _) => {
+                    return Ok(format!(
+                        "already carried out before a restart; not repeated ({detail})"
+                    ));
+                }
+                (Ok(Some(Err(detail))), Repeat::Never) => {
+                    return Err(format!("failed before a restart; not repeated: {detail}"));
+                }
+                (Ok(None), Repeat::Never) => {
+                    return Err(format!(
+                        "{id} was cut off by a restart before it finished; it was not repeated and may be incomplete"
+                    ));
+                }
+                (Err(err), Repeat::Never) => {
+                    return Err(format!(
+                        "{id} was started before a restart and whether it finished is unknown: {err}"
+                    ));
+                }
+                (_, Repeat::Safe) => true,
+            }
+        };
+        if again {
+            tracing::warn!(agent = %self.agent, action = %id, "started before a restart and not recorded as done; carrying it out again");
         }
+        let result = work.await;
+        let outcome = match &result {
+            Ok(detail) => json!({ "ok": true, "detail": detail }),
+            Err(detail) => json!({ "ok": false, "detail": detail }),
+        };
+        if let Err(err) = store
+            .set_value(
+                &self.completion_key(id),
+                &outcome,
+                Some(self.runtime.settings.mark_ttl),
+            )
+            .await
+        {
+            tracing::warn!(agent = %self.agent, action = %id, error = %err, "could not record that an action finished");
+        }
+        match (again, result) {
+            (true, Ok(detail)) => Ok(format!(
+                "{detail} (carried out again: a restart had cut it off)"
+            )),
+            (_, result) => result,
+        }
+    }
+
+    /// The recorded outcome of action `id`: `None` when none was recorded.
+    async fn completion(&self, id: &str) -> Result<Option<Result<String, String>>, String> {
+        let value = self
+            .runtime
+            .store
+            .get_value(&self.completion_key(id))
+            .await
+            .map_err(|err| err.to_string())?;
+        Ok(value.map(|value| {
+            let detail = value
+                .get("detail")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if value.get("ok").and_then(Value::as_bool) == Some(true) {
+                Ok(detail)
+            } else {
+                Err(detail)
+            }
+        }))
     }
 
     /// An envelope from this agent for action `id`, with an id derived from it.

@@ -250,6 +250,7 @@ mod tests {
             escalation: None,
             human: None,
             version: 1,
+            outbox: Vec::new(),
         }
     }
 

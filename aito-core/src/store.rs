@@ -241,6 +241,41 @@ impl AgentStatus {
     }
 }
 
+/// Everything that records one trigger as handled, written at once by
+/// [`StateStore::finish_trigger`]: the agent's new state, its history entry, the dead letter
+/// when it was given up on, the handled mark and the removal of its journal.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinishedTrigger {
+    /// The agent.
+    pub agent: AgentId,
+    /// The agent's state after this trigger.
+    pub state: AgentState,
+    /// The state's version the new state was computed from (compare-and-set).
+    pub expected_version: u64,
+    /// The history entry.
+    pub history: HistoryEntry,
+    /// How many history entries the agent keeps.
+    pub history_keep: usize,
+    /// The dead letter, when the trigger was given up on.
+    pub dead_letter: Option<DeadLetter>,
+    /// The idempotency mark that says the trigger was handled (see [`StateStore::first_time`]).
+    pub handled_mark: String,
+    /// How long the handled mark lives.
+    pub mark_ttl: Duration,
+    /// The free-form value (see [`StateStore::get_value`]) that journaled the trigger; deleted.
+    pub journal: String,
+}
+
+/// What [`StateStore::finish_trigger`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// Everything was written; the state's new version.
+    Written(u64),
+    /// The handled mark was already set: the trigger had been finished before (a redelivery,
+    /// or a retry after the reply to a successful write was lost). Nothing was written.
+    AlreadyFinished,
+}
+
 /// Persistent state shared by all daemons of a company.
 ///
 /// # Guarantees
@@ -253,6 +288,11 @@ impl AgentStatus {
 /// - **Leases**: at most one holder per lease name at a time; a lease lapses after its TTL
 ///   unless renewed by its holder.
 /// - **Bounded history**: each agent keeps at most the `keep` newest entries given on append.
+/// - **Finishing a trigger is atomic and idempotent**:
+///   [`finish_trigger`](StateStore::finish_trigger) writes all of a [`FinishedTrigger`] or
+///   nothing, and writes nothing when its handled mark is set, so a trigger is counted in state
+///   and history once, and listed once among the [`dead_letters`](StateStore::dead_letters),
+///   however often its finishing is retried.
 /// - Times to live are measured on tokio's clock by in-process stores, so paused-time tests
 ///   see them expire.
 #[cfg_attr(any(test, feature = "test-utils"), mockall::automock)]
@@ -289,7 +329,8 @@ pub trait StateStore: Send + Sync {
     /// Writes `decision` if the stored version is still `decision.version`; returns the new one.
     async fn update_decision(&self, decision: &Decision) -> Result<u64, StoreError>;
 
-    /// Decisions with `status` (all when `None`), oldest first.
+    /// Decisions with `status` (all when `None`), oldest first. A stored decision that does not
+    /// decode is left out (and logged as an error), so it cannot hide the others.
     async fn decisions(&self, status: Option<DecisionStatus>) -> Result<Vec<Decision>, StoreError>;
 
     /// Sets an idempotency mark; `true` if it was not set (the caller goes ahead).
@@ -359,4 +400,11 @@ pub trait StateStore: Send + Sync {
 
     /// Checks that the backend is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Records a handled trigger in one atomic step: unless `finished.handled_mark` is set,
+    /// writes `finished.state` if the state's version is still `finished.expected_version`
+    /// (else [`StoreError::Conflict`] and nothing is written), appends the history entry, puts
+    /// the dead letter (if any) on its list, sets the handled mark and deletes the journal.
+    /// When the mark is set already, writes nothing and returns [`Finish::AlreadyFinished`].
+    async fn finish_trigger(&self, finished: &FinishedTrigger) -> Result<Finish, StoreError>;
 }

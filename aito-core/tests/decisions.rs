@@ -273,3 +273,62 @@ async fn a_restart_in_the_middle_keeps_the_deadline() {
     assert_eq!((escalated_at - proposed_at).num_hours(), 24);
     company.shutdown().await;
 }
+
+/// A company whose bus fails the `nth` publish to `role`'s inbox once (a Redis failover while a
+/// decision transitions).
+async fn start_with_a_failing_publish(
+    harness: &Harness,
+    role: &str,
+    nth: usize,
+) -> aito_core::RunningCompany {
+    use aito_core::testkit::faults::{BusOp, Fault, FaultyBus};
+    let bus = std::sync::Arc::new(FaultyBus::new(harness.bus.clone()));
+    bus.faults().inject(
+        BusOp::PublishTo(aito_core::Channel::Agent(harness.id(role))),
+        nth,
+        Fault::Fail,
+    );
+    let company = harness
+        .builder(quiet_agents(&[Role::Ceo, Role::Dao, Role::Cto]))
+        .bus(bus)
+        .build()
+        .expect("company")
+        .start()
+        .expect("start");
+    common::task(&company, "cto", "Plan the migration").await;
+    company
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_decision_result_whose_publish_failed_still_reaches_the_proposer() {
+    let harness = Harness::new(vec![
+        propose("minor", "Rename the repo"),
+        vote(Role::Ceo, "Rename the repo", "approve", "fine"),
+        carry_out(),
+    ]);
+    // The CTO's inbox: 1 the task, 2 the approval.
+    let company = start_with_a_failing_publish(&harness, "cto", 2).await;
+    tokio::time::sleep(Duration::from_secs(5 * 60)).await;
+    let decision = only_decision(&harness).await;
+    assert_eq!(decision.path(), "pending → approved → executed");
+    assert!(decision.outbox.is_empty(), "{:?}", decision.outbox);
+    company.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_vote_request_whose_publish_failed_still_reaches_the_reviewer() {
+    let harness = Harness::new(vec![
+        propose("minor", "Rename the repo"),
+        vote(Role::Ceo, "Rename the repo", "veto", "keep the name"),
+    ]);
+    let company = start_with_a_failing_publish(&harness, "ceo", 1).await;
+    tokio::time::sleep(Duration::from_secs(5 * 60)).await;
+    let decision = only_decision(&harness).await;
+    assert_eq!(harness.sessions_of(&Role::Ceo), 1, "the CEO was asked");
+    assert!(
+        decision.path().starts_with("pending → revising"),
+        "{}",
+        decision.path()
+    );
+    company.shutdown().await;
+}

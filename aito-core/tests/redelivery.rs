@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use aito_core::mock::Script;
 use aito_core::store::{Outcome, StateStore};
-use aito_core::{ReplayLlm, Role};
-use common::faults::{HangingStore, PanickyLlm};
+use aito_core::testkit::faults::{Fault, FaultyStore, StoreOp};
+use aito_core::{Bus, ReplayLlm, Role};
+use common::faults::{GatedLlm, PanickyLlm};
 use common::{Harness, answer, eventually, quiet_agents, settle};
 use serde_json::json;
 
@@ -36,7 +37,7 @@ fn delegate_script() -> Vec<aito_core::mock::ScriptedResponse> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_stopped_after_acting_but_before_acking_does_not_act_twice() {
     let harness = Harness::new(delegate_script());
-    let store = Arc::new(HangingStore::new(harness.store.clone()));
+    let store = Arc::new(FaultyStore::new(harness.store.clone()));
     let build = || {
         harness
             .builder(quiet_agents(&[Role::Ceo, Role::Cto]))
@@ -46,8 +47,8 @@ async fn a_daemon_stopped_after_acting_but_before_acking_does_not_act_twice() {
     };
 
     common::logs();
-    // First life: the CEO acts, then freezes while saving its state, and is shut down.
-    store.hang.store(true, Ordering::SeqCst);
+    // First life: the CEO acts, then freezes while recording the trigger, and is shut down.
+    store.faults().always(StoreOp::FinishTrigger, Fault::Hang);
     let first = build().start().expect("start");
     common::task(&first, "ceo", "Plan the launch").await;
     eventually(
@@ -63,7 +64,7 @@ async fn a_daemon_stopped_after_acting_but_before_acking_does_not_act_twice() {
     first.shutdown().await;
 
     // Second life: the unacknowledged task comes back and is finished without repeating.
-    store.hang.store(false, Ordering::SeqCst);
+    store.faults().clear();
     let second = build().start().expect("restart");
     let ceo = eventually(
         "the CEO to finish the redelivered task",
@@ -270,4 +271,106 @@ async fn a_worker_cut_off_by_a_stop_is_reported_to_its_agent_at_the_next_start()
         "the record is struck off once reported"
     );
     second.shutdown().await;
+}
+
+/// The reply to the write that records a handled trigger is lost (the store went away right
+/// after carrying it out): the daemon retries, and the trigger is counted once in state and
+/// history, without a second session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_reply_to_recording_a_trigger_does_not_count_it_twice() {
+    let harness = Harness::new(delegate_script());
+    let store = Arc::new(FaultyStore::new(harness.store.clone()));
+    store
+        .faults()
+        .inject(StoreOp::FinishTrigger, 1, Fault::FailAfter);
+    let company = harness
+        .builder(quiet_agents(&[Role::Ceo]))
+        .store(store.clone())
+        .build()
+        .expect("company")
+        .start()
+        .expect("start");
+    common::task(&company, "ceo", "Plan the launch").await;
+    // Checked by intake and when handling starts, then again when the retry comes.
+    eventually(
+        "the CEO to come back to the trigger",
+        Duration::from_secs(15),
+        || async { (store.faults().calls(StoreOp::IsMarked) >= 3).then_some(()) },
+    )
+    .await;
+    settle(&company).await;
+    let history = harness.history("ceo").await;
+    assert_eq!(history.len(), 1, "{history:?}");
+    let state = harness.store.load_state(harness.id("ceo")).await.unwrap();
+    assert_eq!(state.value.loop_count, 1);
+    assert_eq!(state.value.success_count, 1);
+    assert_eq!(harness.sessions_of(&Role::Ceo), 1);
+    company.shutdown().await;
+}
+
+/// A second copy of a message passes intake's check while the first is being handled, and is
+/// queued only after the first was recorded: it is recognised when its turn comes, not handled
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_queued_while_the_first_was_handled_is_not_handled_again() {
+    let harness = Harness::new(vec![]);
+    let llm = Arc::new(GatedLlm::new(ReplayLlm::new(Script {
+        description: None,
+        responses: delegate_script(),
+        on_exhausted: Default::default(),
+    })));
+    let store = Arc::new(FaultyStore::new(harness.store.clone()));
+    let company = harness
+        .builder(quiet_agents(&[Role::Ceo]))
+        .store(store.clone())
+        .llm(llm.clone())
+        .build()
+        .expect("company")
+        .start()
+        .expect("start");
+    let ceo = harness.id("ceo");
+    let envelope = aito_core::Envelope::new(
+        aito_core::MessageType::Task,
+        aito_core::Sender::Human,
+        json!({ "title": "Plan the launch" }),
+    );
+    harness
+        .bus
+        .publish(aito_core::Channel::Agent(ceo), envelope.clone())
+        .await
+        .unwrap();
+    eventually("the first session", Duration::from_secs(10), || async {
+        (llm.calls.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    // The copy's check reads "not handled" now, and intake queues it only a second later.
+    store.faults().inject(
+        StoreOp::IsMarked,
+        1,
+        Fault::DelayAfter(Duration::from_secs(1)),
+    );
+    harness
+        .bus
+        .publish(aito_core::Channel::Agent(ceo), envelope)
+        .await
+        .unwrap();
+    eventually(
+        "intake to check the copy",
+        Duration::from_secs(10),
+        || async { (store.faults().calls(StoreOp::IsMarked) >= 2).then_some(()) },
+    )
+    .await;
+    llm.open_once();
+    llm.open_once();
+    eventually(
+        "the first copy handled",
+        Duration::from_secs(10),
+        || async { (harness.history("ceo").await.len() == 1).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    settle(&company).await;
+    assert_eq!(llm.calls.load(Ordering::SeqCst), 1, "one session");
+    assert_eq!(harness.history("ceo").await.len(), 1);
+    company.shutdown().await;
 }

@@ -89,6 +89,11 @@ impl Keys {
         self.key(format_args!("deadletters"))
     }
 
+    /// The `<agent>/<trigger>` ids of the dead letters kept, so a retried finish pushes one once.
+    pub(crate) fn dead_letter_ids(&self) -> String {
+        self.key(format_args!("deadletters:ids"))
+    }
+
     pub(crate) fn statuses(&self) -> String {
         self.key(format_args!("status"))
     }

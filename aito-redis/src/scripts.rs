@@ -29,6 +29,10 @@ pub(crate) struct Scripts {
     pub(crate) counter_add: Script,
     /// `lua/list_push.lua`: bounded lists (history, logs, dead letters).
     pub(crate) list_push: Script,
+    /// `lua/trigger_finish.lua`: state, history, handled mark and journal of one trigger.
+    pub(crate) trigger_finish: Script,
+    /// `lua/dead_letter_push.lua`: the bounded dead-letter list, once per agent and trigger.
+    pub(crate) dead_letter_push: Script,
 }
 
 impl Scripts {
@@ -46,6 +50,8 @@ impl Scripts {
             lease_release: Script::new(include_str!("../lua/lease_release.lua")),
             counter_add: Script::new(include_str!("../lua/counter_add.lua")),
             list_push: Script::new(include_str!("../lua/list_push.lua")),
+            trigger_finish: Script::new(include_str!("../lua/trigger_finish.lua")),
+            dead_letter_push: Script::new(include_str!("../lua/dead_letter_push.lua")),
         }
     }
 }

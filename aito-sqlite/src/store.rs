@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use aito_core::decision::{Decision, DecisionStatus};
-use aito_core::store::{AgentState, AgentStatus, DeadLetter, HistoryEntry, StateStore, Versioned};
+use aito_core::store::{
+    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, StateStore,
+    Versioned,
+};
 use aito_core::{AgentId, DecisionId, StoreError};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
@@ -272,13 +275,21 @@ impl StateStore for SqliteStore {
                 })
             })
             .await?;
-        rows.iter()
-            .map(|(version, doc)| {
-                let mut decision: Decision = decode("decision", doc)?;
-                decision.version = *version as u64;
-                Ok(decision)
+        Ok(rows
+            .iter()
+            .filter_map(|(version, doc)| match decode::<Decision>("decision", doc) {
+                Ok(mut decision) => {
+                    decision.version = *version as u64;
+                    Some(decision)
+                }
+                Err(err) => {
+                    // One document that does not decode must not hide the others (nor stop
+                    // the deadline checks that list them): it is left out and reported.
+                    tracing::error!(error = %err, "a stored decision does not decode; left out");
+                    None
+                }
             })
-            .collect()
+            .collect::<Vec<_>>())
     }
 
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -533,6 +544,67 @@ impl StateStore for SqliteStore {
             })
             .await?;
         Ok(())
+    }
+
+    async fn finish_trigger(&self, finished: &FinishedTrigger) -> Result<Finish, StoreError> {
+        let agent = finished.agent;
+        let name = format!("state:{agent}");
+        let doc = encode(&name, &finished.state)?;
+        let entry = encode(&format!("history:{agent}"), &finished.history)?;
+        let letter = finished
+            .dead_letter
+            .as_ref()
+            .map(|letter| encode("deadletters", letter))
+            .transpose()?;
+        let (now, expires) = self.expiry(finished.mark_ttl);
+        let mark = finished.handled_mark.clone();
+        let journal = finished.journal.clone();
+        let expected = finished.expected_version;
+        let keep = limit(finished.history_keep);
+        let key = agent.to_string();
+        let outcome = self
+            .db
+            .write(move |conn| {
+                if conn
+                    .prepare_cached(q::MARK_GET)?
+                    .exists(params![mark, now])?
+                {
+                    return Ok(Ok(Finish::AlreadyFinished));
+                }
+                let found: u64 = conn
+                    .prepare_cached(q::STATE_LOAD)?
+                    .query_row([&key], |row| row.get::<_, i64>(0))
+                    .optional()?
+                    .map_or(0, |version| version as u64);
+                if found != expected {
+                    return Ok(Err(found));
+                }
+                conn.prepare_cached(q::STATE_WRITE)?.execute(params![
+                    key,
+                    (found + 1) as i64,
+                    doc
+                ])?;
+                conn.prepare_cached(q::HISTORY_APPEND)?
+                    .execute(params![key, entry])?;
+                conn.prepare_cached(q::HISTORY_TRIM)?
+                    .execute(params![key, keep])?;
+                if let Some(letter) = letter {
+                    conn.prepare_cached(q::DEAD_LETTER_PUSH)?
+                        .execute(params![key, letter])?;
+                    conn.prepare_cached(q::DEAD_LETTERS_TRIM)?
+                        .execute([DEAD_LETTER_LIMIT])?;
+                }
+                conn.prepare_cached(q::MARK_SET)?
+                    .execute(params![mark, expires, now])?;
+                conn.prepare_cached(q::VALUE_DELETE)?.execute([journal])?;
+                Ok(Ok(Finish::Written(found + 1)))
+            })
+            .await?;
+        outcome.map_err(|found| StoreError::Conflict {
+            key: name,
+            expected,
+            found,
+        })
     }
 }
 

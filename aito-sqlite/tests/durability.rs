@@ -274,3 +274,49 @@ fn entry(n: usize) -> aito_core::store::HistoryEntry {
         duration_ms: 0,
     }
 }
+
+/// A decision document that does not decode (a hand edit, a bug) is left out of listings, so
+/// the others, and the deadline checks that list them, carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_undecodable_decision_does_not_hide_the_others() {
+    use aito_core::decision::{Decision, DecisionStatus, Tier};
+    let pending = |title: &str| Decision {
+        id: aito_core::DecisionId::random(),
+        proposer: AgentId::random(),
+        proposer_role: aito_core::Role::Cto,
+        title: title.into(),
+        description: "x".into(),
+        options: vec![],
+        tier: Tier::Minor,
+        status: DecisionStatus::Pending,
+        round: 1,
+        reviewers: vec![aito_core::Role::Ceo],
+        votes: vec![],
+        history: vec![],
+        created_at: chrono::Utc::now(),
+        deadline: Some(chrono::Utc::now()),
+        escalation: None,
+        human: None,
+        version: 0,
+        outbox: Vec::new(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = Embedded::open(dir.path()).await.unwrap();
+    let (good, bad) = (pending("Rename the repo"), pending("Broken"));
+    embedded.store.create_decision(&good).await.unwrap();
+    embedded.store.create_decision(&bad).await.unwrap();
+    let raw = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    raw.busy_timeout(Duration::from_secs(5)).unwrap();
+    raw.execute(
+        "UPDATE decisions SET doc = '{not json' WHERE id = ?1",
+        [bad.id.to_string()],
+    )
+    .unwrap();
+    let listed = embedded
+        .store
+        .decisions(Some(DecisionStatus::Pending))
+        .await
+        .expect("the listing works");
+    let ids: Vec<_> = listed.iter().map(|decision| decision.id).collect();
+    assert_eq!(ids, vec![good.id]);
+}

@@ -7,25 +7,19 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::guards::{made_progress, next_idle_streak};
 use super::queue::Queued;
 use super::{AgentDaemon, Step, Term, Wait, WaitReason};
 use crate::action::ModelResponse;
 use crate::budget::Scope;
-use crate::context::{ContextQuery, Knowledge, Passage};
+use crate::context::{ContextQuery, Passage};
 use crate::decision::{Decision, DecisionStatus};
-use crate::envelope::{MessageType, preview};
+use crate::envelope::preview;
 use crate::event::Event;
-use crate::execute::{ActionContext, Execution};
-use crate::id::DecisionId;
+use crate::execute::ActionContext;
 use crate::llm::{LlmError, LlmRequest};
 use crate::parse::parse_response;
 use crate::prompt::{self, Prompt, PromptInput};
-use crate::store::{ActionRecord, DeadLetter, HistoryEntry, Outcome, StoreError};
 use crate::trigger::{Cause, Trigger, TriggerKind};
-
-/// Largest serialized size of the model's own state values.
-const STATE_VALUES_LIMIT: usize = 32 * 1024;
 
 /// How long to wait before retrying when the store could not persist a handled trigger.
 const PERSIST_RETRY: Duration = Duration::from_secs(5);
@@ -33,11 +27,11 @@ const PERSIST_RETRY: Duration = Duration::from_secs(5);
 /// A model answer kept until its trigger is fully handled, so a redelivery after a crash
 /// re-uses it instead of paying for a second session.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Journal {
-    text: String,
-    cost_usd: f64,
-    tokens: u64,
-    session_id: Option<String>,
+pub(super) struct Journal {
+    pub(super) text: String,
+    pub(super) cost_usd: f64,
+    pub(super) tokens: u64,
+    pub(super) session_id: Option<String>,
 }
 
 /// What thinking produced.
@@ -57,7 +51,7 @@ enum Thought {
 }
 
 impl AgentDaemon {
-    fn journal_key(&self, trigger_id: &str) -> String {
+    pub(super) fn journal_key(&self, trigger_id: &str) -> String {
         format!("journal:{}:{trigger_id}", self.id)
     }
 
@@ -72,6 +66,12 @@ impl AgentDaemon {
         )
         .await;
         tracing::info!(agent = %self.id, role = %self.spec.role, trigger = %trigger.id, what = %description, "handling");
+        // Intake checked the mark when the delivery came, but a second copy may have been
+        // queued while the first was still being handled.
+        if self.already_handled(&trigger).await {
+            tracing::info!(agent = %self.id, trigger = %trigger.id, "already handled; acknowledged without a session");
+            return (Step::Done, queued);
+        }
         let panics = self
             .runtime
             .store
@@ -555,244 +555,6 @@ impl AgentDaemon {
             tracing::warn!(agent = %self.id, error = %err, "could not keep the answer; a crash now would cost a second session");
         }
     }
-
-    /// Persists a handled trigger: state, history, marks, knowledge, events.
-    async fn finish(
-        &self,
-        trigger: &Trigger,
-        journal: &Journal,
-        response: &ModelResponse,
-        execution: Execution,
-        duration_ms: u64,
-    ) -> Result<(), StoreError> {
-        let runtime = &self.runtime;
-        let summary = response
-            .summary
-            .clone()
-            .unwrap_or_else(|| "(no summary)".to_owned());
-        let mut notes = execution.notes;
-        let now = runtime.clock.now();
-        let did_something =
-            !response.state_updates.is_empty() || execution.records.iter().any(|record| record.ok);
-        let progress = made_progress(response, &execution.records);
-        let state = self.update_state(|state| {
-            state.idle_streak = next_idle_streak(state.idle_streak, trigger, did_something);
-            state.loop_count += 1;
-            state.success_count += 1;
-            state.last_loop_at = Some(now);
-            state.last_summary = Some(summary.clone());
-            if journal.session_id.is_some() {
-                state.session_id = journal.session_id.clone();
-            }
-            let mut values = state.values.clone();
-            for (key, value) in &response.state_updates {
-                if value.is_null() {
-                    values.remove(key);
-                } else {
-                    values.insert(key.clone(), value.clone());
-                }
-            }
-            let size = serde_json::to_string(&values).map_or(usize::MAX, |text| text.len());
-            let mut state_notes = notes.clone();
-            if size <= STATE_VALUES_LIMIT {
-                state.values = values;
-            } else {
-                state_notes.push(format!(
-                    "your stateUpdates were not applied: the state would be {size} bytes, over the {STATE_VALUES_LIMIT}-byte limit; remove keys by setting them to null"
-                ));
-            }
-            state.notes = state_notes;
-        })
-        .await?;
-        notes = state.notes.clone();
-        self.note_idle_streak(&state).await;
-        self.note_exchange(trigger, progress).await;
-        self.record_history(
-            trigger,
-            Outcome::Handled,
-            &summary,
-            execution.records.clone(),
-            journal.cost_usd,
-            journal.tokens,
-            duration_ms,
-        )
-        .await?;
-        self.close_trigger(trigger).await?;
-        if let Some(id) = approved_decision(trigger) {
-            match runtime.engine.mark_executed(id, self.id, &summary).await {
-                Ok(_) => tracing::info!(agent = %self.id, decision = %id, "decision carried out"),
-                Err(err) => {
-                    tracing::debug!(agent = %self.id, decision = %id, error = %err, "decision not marked executed")
-                }
-            }
-        }
-        let knowledge = Knowledge::SessionSummary {
-            agent: self.id,
-            role: self.spec.role.clone(),
-            trigger: trigger.describe(&self.runtime.directory),
-            summary: summary.clone(),
-        };
-        if let Err(err) = runtime.context.observe(&knowledge).await {
-            tracing::warn!(error = %err, "context provider could not index a summary");
-        }
-        tracing::info!(agent = %self.id, role = %self.spec.role, trigger = %trigger.id, actions = execution.records.len(), notes = notes.len(), cost = journal.cost_usd, summary = %preview(&summary, 160), "handled");
-        runtime
-            .emit(Event::TriggerHandled {
-                agent: self.id,
-                role: self.spec.role.clone(),
-                trigger: trigger.describe(&self.runtime.directory),
-                outcome: Outcome::Handled,
-                summary,
-                actions: execution.records.iter().filter(|record| record.ok).count(),
-                cost_usd: journal.cost_usd,
-                duration_ms,
-            })
-            .await;
-        Ok(())
-    }
-
-    async fn dead_letter(
-        &self,
-        queued: &Queued,
-        reason: &str,
-        cost_usd: f64,
-        tokens: u64,
-        duration_ms: u64,
-    ) -> Result<(), StoreError> {
-        let runtime = &self.runtime;
-        let trigger = &queued.trigger;
-        tracing::error!(agent = %self.id, trigger = %trigger.id, reason, "dead-lettered");
-        runtime
-            .store
-            .push_dead_letter(&DeadLetter {
-                agent: self.id,
-                trigger: trigger.clone(),
-                reason: reason.to_owned(),
-                attempts: queued.attempts.max(1),
-                at: runtime.clock.now(),
-            })
-            .await?;
-        let note = format!(
-            "your session for \"{}\" failed and was set aside for a human: {}",
-            trigger.describe(&self.runtime.directory),
-            preview(reason, 300)
-        );
-        self.update_state(|state| {
-            state.error_count += 1;
-            state.notes = vec![note.clone()];
-        })
-        .await?;
-        self.record_history(
-            trigger,
-            Outcome::DeadLettered,
-            reason,
-            Vec::new(),
-            cost_usd,
-            tokens,
-            duration_ms,
-        )
-        .await?;
-        self.close_trigger(trigger).await?;
-        runtime
-            .emit(Event::TriggerHandled {
-                agent: self.id,
-                role: self.spec.role.clone(),
-                trigger: trigger.describe(&self.runtime.directory),
-                outcome: Outcome::DeadLettered,
-                summary: reason.to_owned(),
-                actions: 0,
-                cost_usd,
-                duration_ms,
-            })
-            .await;
-        Ok(())
-    }
-
-    /// Records a trigger a guard stopped: history, a note for the agent, the handled mark.
-    async fn drop_trigger(
-        &self,
-        trigger: &Trigger,
-        reason: &str,
-        duration_ms: u64,
-    ) -> Result<(), StoreError> {
-        tracing::warn!(agent = %self.id, trigger = %trigger.id, reason, "trigger dropped by a guard");
-        let note = format!("a message was not handled: {reason}");
-        self.update_state(|state| state.notes = vec![note.clone()])
-            .await?;
-        self.record_history(
-            trigger,
-            Outcome::Dropped,
-            reason,
-            Vec::new(),
-            0.0,
-            0,
-            duration_ms,
-        )
-        .await?;
-        self.close_trigger(trigger).await
-    }
-
-    /// Applies `change` to the agent's state with compare-and-set; returns what was saved.
-    async fn update_state(
-        &self,
-        mut change: impl FnMut(&mut crate::store::AgentState),
-    ) -> Result<crate::store::AgentState, StoreError> {
-        let store = &self.runtime.store;
-        let mut attempts = 0;
-        loop {
-            let current = store.load_state(self.id).await?;
-            let mut state = current.value;
-            change(&mut state);
-            match store.save_state(self.id, &state, current.version).await {
-                Ok(_) => return Ok(state),
-                Err(StoreError::Conflict { .. }) if attempts < 8 => {
-                    attempts += 1;
-                    tokio::task::yield_now().await;
-                }
-                Err(err) => return Err(err),
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn record_history(
-        &self,
-        trigger: &Trigger,
-        outcome: Outcome,
-        summary: &str,
-        actions: Vec<ActionRecord>,
-        cost_usd: f64,
-        tokens: u64,
-        duration_ms: u64,
-    ) -> Result<(), StoreError> {
-        let entry = HistoryEntry {
-            at: self.runtime.clock.now(),
-            trigger_id: trigger.id.clone(),
-            trigger: trigger.describe(&self.runtime.directory),
-            outcome,
-            summary: summary.to_owned(),
-            actions,
-            cost_usd,
-            tokens,
-            duration_ms,
-        };
-        self.runtime
-            .store
-            .append_history(self.id, &entry, self.runtime.settings.history_keep)
-            .await
-    }
-
-    /// Marks the trigger handled (so a redelivery is recognised) and drops its journal.
-    async fn close_trigger(&self, trigger: &Trigger) -> Result<(), StoreError> {
-        let store = &self.runtime.store;
-        store
-            .first_time(
-                &self.handled_key(&trigger.id),
-                self.runtime.settings.mark_ttl,
-            )
-            .await?;
-        store.delete_value(&self.journal_key(&trigger.id)).await
-    }
 }
 
 fn scope_name(scope: &Scope) -> &str {
@@ -804,17 +566,6 @@ fn scope_name(scope: &Scope) -> &str {
 
 fn to_chrono(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
-}
-
-/// The decision a `decision_result` trigger approved, if any.
-fn approved_decision(trigger: &Trigger) -> Option<DecisionId> {
-    let envelope = trigger.envelope()?;
-    if envelope.kind != MessageType::DecisionResult
-        || envelope.payload_str("status") != Some("approved")
-    {
-        return None;
-    }
-    envelope.payload_str("decisionId")?.parse().ok()
 }
 
 /// The query for the context provider: what the trigger is about.

@@ -10,6 +10,7 @@ mod guards;
 mod handle;
 mod intake;
 pub mod monitor;
+mod persist;
 mod queue;
 mod unwind;
 pub(crate) mod workers;
@@ -340,7 +341,8 @@ impl AgentDaemon {
         }
     }
 
-    /// Decision deadlines, run by whichever daemon holds the company lease.
+    /// Decision deadlines and the decision outboxes, run by whichever daemon holds the company
+    /// lease.
     async fn company_duties(self: Arc<Self>, shutdown: CancellationToken) {
         let settings = Arc::clone(&self.runtime.settings);
         let clock = self.runtime.clock;
@@ -352,11 +354,16 @@ impl AgentDaemon {
                 .acquire_lease(COMPANY_LEASE, &self.instance, settings.lease_ttl)
                 .await
             {
-                Ok(true) => match self.runtime.engine.check_deadlines().await {
-                    Ok(Some(next)) => wait = wait.min(clock.until(next)),
-                    Ok(None) => {}
-                    Err(err) => tracing::warn!(error = %err, "decision deadline check failed"),
-                },
+                Ok(true) => {
+                    if let Err(err) = self.runtime.engine.drain_outboxes().await {
+                        tracing::warn!(error = %err, "could not publish waiting decision notices");
+                    }
+                    match self.runtime.engine.check_deadlines().await {
+                        Ok(Some(next)) => wait = wait.min(clock.until(next)),
+                        Ok(None) => {}
+                        Err(err) => tracing::warn!(error = %err, "decision deadline check failed"),
+                    }
+                }
                 Ok(false) => {}
                 Err(err) => tracing::warn!(error = %err, "could not take the company lease"),
             }

@@ -70,7 +70,12 @@ struct Topology {
     groups: HashMap<(Channel, String), Arc<Queue>>,
     /// Live channels: current subscribers.
     live: HashMap<Channel, Vec<(u64, mpsc::UnboundedSender<Raw>)>>,
+    /// The newest envelopes of each group channel, for groups that subscribe later.
+    backlog: HashMap<Channel, Mutex<VecDeque<Arc<Envelope>>>>,
 }
+
+/// Envelopes of each group channel kept for groups that subscribe later, newest last.
+const GROUP_BACKLOG: usize = 1000;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks leaves plain collections behind; keep using them.
@@ -451,10 +456,22 @@ impl Bus for MemoryBus {
             }
             Channel::Broadcast | Channel::Head | Channel::CLevel => {
                 let envelope = Arc::new(envelope);
-                let topology = self.topology();
+                let mut topology = self.topology();
+                if !topology.backlog.contains_key(&channel) {
+                    drop(topology);
+                    self.topology_mut().backlog.entry(channel).or_default();
+                    topology = self.topology();
+                }
                 for ((on, _), queue) in &topology.groups {
                     if *on == channel {
                         queue.push(Carried::Shared(Arc::clone(&envelope)));
+                    }
+                }
+                if let Some(backlog) = topology.backlog.get(&channel) {
+                    let mut backlog = lock(backlog);
+                    backlog.push_back(envelope);
+                    while backlog.len() > GROUP_BACKLOG {
+                        backlog.pop_front();
                     }
                 }
             }
@@ -488,11 +505,22 @@ impl Bus for MemoryBus {
                 Channel::Agent(agent) => queues.push(self.inbox(agent)),
                 Channel::Broadcast | Channel::Head | Channel::CLevel => {
                     let mut topology = self.topology_mut();
-                    let queue = topology
-                        .groups
-                        .entry((channel, subscription.group.clone()))
-                        .or_insert_with(|| Queue::new(channel));
-                    queues.push(Arc::clone(queue));
+                    let key = (channel, subscription.group.clone());
+                    let queue = match topology.groups.get(&key) {
+                        Some(queue) => Arc::clone(queue),
+                        None => {
+                            // A new group starts with what the channel kept, not from now.
+                            let queue = Queue::new(channel);
+                            if let Some(backlog) = topology.backlog.get(&channel) {
+                                for envelope in lock(backlog).iter() {
+                                    queue.push(Carried::Shared(Arc::clone(envelope)));
+                                }
+                            }
+                            topology.groups.insert(key, Arc::clone(&queue));
+                            queue
+                        }
+                    };
+                    queues.push(queue);
                 }
                 Channel::WorkerLogs | Channel::Decisions | Channel::Events => {
                     self.topology_mut()

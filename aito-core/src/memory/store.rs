@@ -11,7 +11,8 @@ use tokio::time::Instant;
 use crate::decision::{Decision, DecisionStatus};
 use crate::id::{AgentId, DecisionId};
 use crate::store::{
-    AgentState, AgentStatus, DeadLetter, HistoryEntry, StateStore, StoreError, Versioned,
+    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, StateStore,
+    StoreError, Versioned,
 };
 
 /// How many dead letters the store keeps, newest last.
@@ -385,5 +386,54 @@ impl StateStore for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn finish_trigger(&self, finished: &FinishedTrigger) -> Result<Finish, StoreError> {
+        let now = Instant::now();
+        let mut data = self.data();
+        if data
+            .marks
+            .get(&finished.handled_mark)
+            .is_some_and(|mark| mark.live(now))
+        {
+            return Ok(Finish::AlreadyFinished);
+        }
+        let agent = finished.agent;
+        let found = data.states.get(&agent).map_or(0, |stored| stored.version);
+        if found != finished.expected_version {
+            return Err(StoreError::Conflict {
+                key: format!("state:{agent}"),
+                expected: finished.expected_version,
+                found,
+            });
+        }
+        let version = found + 1;
+        data.states.insert(
+            agent,
+            Versioned {
+                value: finished.state.clone(),
+                version,
+            },
+        );
+        let history = data.history.entry(agent).or_default();
+        history.push_back(finished.history.clone());
+        while history.len() > finished.history_keep {
+            history.pop_front();
+        }
+        if let Some(letter) = &finished.dead_letter {
+            data.dead_letters.push_back(letter.clone());
+            while data.dead_letters.len() > DEAD_LETTER_LIMIT {
+                data.dead_letters.pop_front();
+            }
+        }
+        data.marks.insert(
+            finished.handled_mark.clone(),
+            Expiring {
+                value: (),
+                expires: expiry(finished.mark_ttl),
+            },
+        );
+        data.values.remove(&finished.journal);
+        Ok(Finish::Written(version))
     }
 }

@@ -251,3 +251,30 @@ pub async fn a_thousand_envelopes_arrive_exactly_once(bus: &dyn Bus) {
     }
     assert_eq!(seen.len(), 1000);
 }
+
+/// A group that subscribes to a group channel for the first time gets what was published on it
+/// before (an agent deployed after an alert went out still hears of it).
+pub async fn a_new_group_gets_what_was_published_before_it_subscribed(bus: &dyn Bus) {
+    let marker = AgentId::random().to_string();
+    bus.publish(
+        Channel::Head,
+        Envelope::new(MessageType::Alert, Sender::Human, json!({ "m": marker })),
+    )
+    .await
+    .expect("publish");
+    let mut deliveries = bus
+        .subscribe(Subscription::new(unique("late"), "c1", [Channel::Head]))
+        .await
+        .expect("subscribe");
+    // Other tests may share the bus: skip their envelopes.
+    loop {
+        let delivery = within("the alert sent before", deliveries.next())
+            .await
+            .expect("subscription ended");
+        let mine = delivery.envelope().payload["m"] == marker.as_str();
+        delivery.ack().await.expect("ack");
+        if mine {
+            break;
+        }
+    }
+}

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod bus_contract;
+pub mod faults;
 pub mod store_contract;
 
 use std::future::Future;
@@ -42,6 +43,7 @@ macro_rules! bus_contract_tests {
             live_channels_reach_current_subscribers_only,
             envelopes_arrive_intact,
             a_thousand_envelopes_arrive_exactly_once,
+            a_new_group_gets_what_was_published_before_it_subscribed,
         );
     };
 }
@@ -63,6 +65,7 @@ macro_rules! store_contract_tests {
             logs_are_bounded_and_ordered,
             dead_letters_are_kept_per_agent,
             statuses_are_listed,
+            finishing_a_trigger_is_atomic_and_idempotent,
         );
     };
 }

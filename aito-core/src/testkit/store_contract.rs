@@ -12,7 +12,8 @@ use crate::envelope::{Envelope, MessageType, Priority, Sender};
 use crate::id::{AgentId, DecisionId};
 use crate::role::Role;
 use crate::store::{
-    Activity, AgentState, AgentStatus, DeadLetter, HistoryEntry, Outcome, StateStore, StoreError,
+    Activity, AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, Outcome,
+    StateStore, StoreError,
 };
 use crate::trigger::{Trigger, TriggerKind};
 
@@ -167,6 +168,7 @@ fn decision(status: DecisionStatus) -> Decision {
         escalation: None,
         human: None,
         version: 0,
+        outbox: Vec::new(),
     }
 }
 
@@ -412,4 +414,106 @@ pub async fn statuses_are_listed(store: &dyn StateStore) {
     let mine: Vec<_> = all.iter().filter(|s| s.id == id).collect();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0], &status);
+}
+
+/// Finishing a trigger writes its state, history entry, dead letter and handled mark and drops
+/// its journal, all at once; a second finish of the same trigger (a retry after a lost reply)
+/// writes nothing; a finish from a stale state version writes nothing either.
+pub async fn finishing_a_trigger_is_atomic_and_idempotent(store: &dyn StateStore) {
+    let agent = AgentId::random();
+    let envelope = Envelope::new(MessageType::Task, Sender::Human, json!({ "title": "x" }));
+    let trigger = Trigger {
+        id: envelope.id.to_string(),
+        kind: TriggerKind::Message {
+            envelope,
+            channel: Channel::Agent(agent),
+        },
+        priority: Priority::Normal,
+        at: Utc::now(),
+    };
+    let journal = unique("journal");
+    store
+        .set_value(&journal, &json!({ "text": "{}" }), None)
+        .await
+        .expect("journal");
+    let state = AgentState {
+        loop_count: 1,
+        ..AgentState::default()
+    };
+    let finished = FinishedTrigger {
+        agent,
+        state: state.clone(),
+        expected_version: 0,
+        history: HistoryEntry {
+            at: Utc::now(),
+            trigger_id: trigger.id.clone(),
+            trigger: "a task".into(),
+            outcome: Outcome::DeadLettered,
+            summary: "unreadable twice".into(),
+            actions: Vec::new(),
+            cost_usd: 0.25,
+            tokens: 10,
+            duration_ms: 5,
+        },
+        history_keep: 10,
+        dead_letter: Some(DeadLetter {
+            agent,
+            trigger: trigger.clone(),
+            reason: "unreadable twice".into(),
+            attempts: 2,
+            at: Utc::now(),
+        }),
+        handled_mark: unique("handled"),
+        mark_ttl: Duration::from_secs(60),
+        journal: journal.clone(),
+    };
+    assert_eq!(
+        store.finish_trigger(&finished).await.expect("finish"),
+        Finish::Written(1)
+    );
+    let check = || async {
+        let loaded = store.load_state(agent).await.expect("state");
+        assert_eq!((loaded.version, &loaded.value), (1, &state));
+        assert_eq!(store.history(agent, 10).await.expect("history").len(), 1);
+        assert_eq!(
+            store
+                .dead_letters(Some(agent), 10)
+                .await
+                .expect("letters")
+                .len(),
+            1
+        );
+        assert!(
+            store
+                .is_marked(&finished.handled_mark)
+                .await
+                .expect("marked")
+        );
+        assert_eq!(store.get_value(&journal).await.expect("journal"), None);
+    };
+    check().await;
+    assert_eq!(
+        store.finish_trigger(&finished).await.expect("again"),
+        Finish::AlreadyFinished
+    );
+    check().await;
+    let stale = FinishedTrigger {
+        handled_mark: unique("handled"),
+        dead_letter: None,
+        ..finished.clone()
+    };
+    let err = store.finish_trigger(&stale).await.expect_err("stale");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                expected: 0,
+                found: 1,
+                ..
+            }
+        ),
+        "expected a conflict, got {err}"
+    );
+    assert!(!store.is_marked(&stale.handled_mark).await.expect("marked"));
+    check().await;
 }

@@ -1,140 +1,12 @@
-//! Adapters that fail on purpose: a store whose state writes can hang (to freeze a daemon after
-//! its actions ran and before it acknowledged), and a model that panics.
+//! Models that misbehave on purpose: one that panics, one that waits for the test to let it
+//! answer. Faulty stores and buses are in `aito_core::testkit::faults`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aito_core::decision::{Decision, DecisionStatus};
-use aito_core::store::{
-    AgentState, AgentStatus, DeadLetter, HistoryEntry, StateStore, StoreError, Versioned,
-};
-use aito_core::{AgentId, DecisionId, LlmError, LlmRequest, LlmResponse, LlmSession, MemoryStore};
+use tokio::sync::Semaphore;
+
+use aito_core::{LlmError, LlmRequest, LlmResponse, LlmSession};
 use async_trait::async_trait;
-use serde_json::Value;
-
-/// A [`MemoryStore`] whose `save_state` never returns while `hang` is set.
-pub struct HangingStore {
-    pub inner: Arc<MemoryStore>,
-    pub hang: AtomicBool,
-}
-
-impl HangingStore {
-    pub fn new(inner: Arc<MemoryStore>) -> Self {
-        Self {
-            inner,
-            hang: AtomicBool::new(false),
-        }
-    }
-}
-
-#[async_trait]
-impl StateStore for HangingStore {
-    async fn load_state(&self, agent: AgentId) -> Result<Versioned<AgentState>, StoreError> {
-        self.inner.load_state(agent).await
-    }
-    async fn save_state(
-        &self,
-        agent: AgentId,
-        state: &AgentState,
-        expected: u64,
-    ) -> Result<u64, StoreError> {
-        if self.hang.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        self.inner.save_state(agent, state, expected).await
-    }
-    async fn append_history(
-        &self,
-        agent: AgentId,
-        entry: &HistoryEntry,
-        keep: usize,
-    ) -> Result<(), StoreError> {
-        self.inner.append_history(agent, entry, keep).await
-    }
-    async fn history(&self, agent: AgentId, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
-        self.inner.history(agent, limit).await
-    }
-    async fn create_decision(&self, decision: &Decision) -> Result<(), StoreError> {
-        self.inner.create_decision(decision).await
-    }
-    async fn decision(&self, id: DecisionId) -> Result<Option<Decision>, StoreError> {
-        self.inner.decision(id).await
-    }
-    async fn update_decision(&self, decision: &Decision) -> Result<u64, StoreError> {
-        self.inner.update_decision(decision).await
-    }
-    async fn decisions(&self, status: Option<DecisionStatus>) -> Result<Vec<Decision>, StoreError> {
-        self.inner.decisions(status).await
-    }
-    async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
-        self.inner.first_time(key, ttl).await
-    }
-    async fn is_marked(&self, key: &str) -> Result<bool, StoreError> {
-        self.inner.is_marked(key).await
-    }
-    async fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        self.inner.acquire_lease(name, holder, ttl).await
-    }
-    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        self.inner.release_lease(name, holder).await
-    }
-    async fn add_to_counter(
-        &self,
-        key: &str,
-        amount: f64,
-        ttl: Duration,
-    ) -> Result<f64, StoreError> {
-        self.inner.add_to_counter(key, amount, ttl).await
-    }
-    async fn counter(&self, key: &str) -> Result<f64, StoreError> {
-        self.inner.counter(key).await
-    }
-    async fn get_value(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        self.inner.get_value(key).await
-    }
-    async fn set_value(
-        &self,
-        key: &str,
-        value: &Value,
-        ttl: Option<Duration>,
-    ) -> Result<(), StoreError> {
-        self.inner.set_value(key, value, ttl).await
-    }
-    async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.delete_value(key).await
-    }
-    async fn append_log(&self, name: &str, entry: &Value, keep: usize) -> Result<(), StoreError> {
-        self.inner.append_log(name, entry, keep).await
-    }
-    async fn read_log(&self, name: &str, limit: usize) -> Result<Vec<Value>, StoreError> {
-        self.inner.read_log(name, limit).await
-    }
-    async fn push_dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
-        self.inner.push_dead_letter(letter).await
-    }
-    async fn dead_letters(
-        &self,
-        agent: Option<AgentId>,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
-        self.inner.dead_letters(agent, limit).await
-    }
-    async fn put_status(&self, status: &AgentStatus) -> Result<(), StoreError> {
-        self.inner.put_status(status).await
-    }
-    async fn statuses(&self) -> Result<Vec<AgentStatus>, StoreError> {
-        self.inner.statuses().await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
-    }
-}
 
 /// A model that panics on its first `panics` calls, then answers through `inner`.
 pub struct PanickyLlm<L> {
@@ -151,6 +23,44 @@ impl<L: LlmSession> LlmSession for PanickyLlm<L> {
         if left > 0 {
             self.panics.store(left - 1, Ordering::SeqCst);
             panic!("the model adapter broke");
+        }
+        self.inner.run(request).await
+    }
+}
+
+/// A model whose sessions wait until the test lets each one answer through `inner`.
+pub struct GatedLlm<L> {
+    pub inner: L,
+    pub gate: Semaphore,
+    pub calls: AtomicUsize,
+}
+
+impl<L> GatedLlm<L> {
+    pub fn new(inner: L) -> Self {
+        Self {
+            inner,
+            gate: Semaphore::new(0),
+            calls: AtomicUsize::new(0),
+        }
+    }
+
+    /// Lets one waiting (or the next) session answer.
+    pub fn open_once(&self) {
+        self.gate.add_permits(1);
+    }
+}
+
+#[async_trait]
+impl<L: LlmSession> LlmSession for GatedLlm<L> {
+    async fn run(&self, request: LlmRequest) -> Result<LlmResponse, LlmError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.gate.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => {
+                return Err(LlmError::Timeout {
+                    after: std::time::Duration::ZERO,
+                });
+            }
         }
         self.inner.run(request).await
     }

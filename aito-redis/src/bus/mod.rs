@@ -172,7 +172,8 @@ impl RedisBus {
                         channel: *channel,
                         key,
                         group: subscription.group.clone(),
-                        start: "$",
+                        // A new group gets what the stream kept, not only what comes next.
+                        start: "0",
                         delete_on_ack: false,
                     },
                 })

@@ -101,6 +101,17 @@ impl RedisStateStore {
             .arg(self.keys.decision_prefix())
             .invoke_async(&mut self.connection())
             .await?;
-        docs.iter().map(|doc| decode(&index, doc)).collect()
+        // One document that does not decode must not hide the others (nor stop the deadline
+        // checks that list them): it is left out and reported.
+        Ok(docs
+            .iter()
+            .filter_map(|doc| match decode::<Decision>(&index, doc) {
+                Ok(decision) => Some(decision),
+                Err(err) => {
+                    tracing::error!(index = %index, error = %err, "a stored decision does not decode; left out");
+                    None
+                }
+            })
+            .collect())
     }
 }

@@ -1,6 +1,6 @@
 //! Bounded lists of JSON entries, oldest first: agent history (`history:<agent>`), named logs
 //! (`log:<name>`) and the dead-letter list (`deadletters`). Appends trim in the same script
-//! (`lua/list_push.lua`).
+//! (`lua/list_push.lua`; dead letters by `lua/dead_letter_push.lua`).
 
 use aito_core::AgentId;
 use aito_core::store::DeadLetter;
@@ -52,9 +52,31 @@ impl RedisStateStore {
         texts.iter().map(|text| decode(key, text)).collect()
     }
 
-    pub(super) async fn push_dead_letter_inner(&self, letter: &DeadLetter) -> Result<(), Error> {
+    /// Puts `letter` on the list; with `once`, only if no letter of its agent and trigger is
+    /// kept already.
+    pub(super) async fn push_dead_letter_inner(
+        &self,
+        letter: &DeadLetter,
+        once: bool,
+    ) -> Result<(), Error> {
         let key = self.keys.dead_letters();
-        self.push_bounded(&key, letter, DEAD_LETTER_LIMIT).await
+        let text = encode(&key, letter)?;
+        let id = if once {
+            format!("{}/{}", letter.agent, letter.trigger.id)
+        } else {
+            String::new()
+        };
+        let _: i64 = self
+            .scripts
+            .dead_letter_push
+            .key(&key)
+            .key(self.keys.dead_letter_ids())
+            .arg(DEAD_LETTER_LIMIT)
+            .arg(text)
+            .arg(id)
+            .invoke_async(&mut self.connection())
+            .await?;
+        Ok(())
     }
 
     pub(super) async fn dead_letters_inner(

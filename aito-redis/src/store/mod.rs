@@ -4,6 +4,7 @@
 mod counters;
 mod decisions;
 mod export;
+mod finish;
 mod lists;
 mod marks;
 mod state;
@@ -12,7 +13,9 @@ mod values;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aito_core::store::{AgentState, AgentStatus, DeadLetter, HistoryEntry, Versioned};
+use aito_core::store::{
+    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, Versioned,
+};
 use aito_core::{AgentId, Decision, DecisionId, DecisionStatus, StateStore, StoreError};
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
@@ -200,7 +203,7 @@ impl StateStore for RedisStateStore {
     }
 
     async fn push_dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
-        Ok(self.push_dead_letter_inner(letter).await?)
+        Ok(self.push_dead_letter_inner(letter, false).await?)
     }
 
     async fn dead_letters(
@@ -225,5 +228,9 @@ impl StateStore for RedisStateStore {
             .await
             .map_err(Error::from)?;
         Ok(())
+    }
+
+    async fn finish_trigger(&self, finished: &FinishedTrigger) -> Result<Finish, StoreError> {
+        self.finish_trigger_inner(finished).await
     }
 }

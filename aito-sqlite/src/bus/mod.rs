@@ -38,6 +38,9 @@ pub const HOLD: Duration = Duration::from_secs(30);
 /// Deliveries a subscription has buffered ahead of its handler at most.
 const BUFFER: usize = 128;
 
+/// Envelopes of each group channel kept for groups that subscribe later, newest last.
+const GROUP_BACKLOG: i64 = 1000;
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Plain collections: each operation leaves them consistent even under a panic elsewhere.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -280,13 +283,18 @@ impl Bus for SqliteBus {
         let name = channel.name();
         self.inner
             .db
-            .write_one(move |conn| {
-                let sql = match channel {
-                    Channel::Agent(_) => q::PUBLISH_INBOX,
-                    _ => q::PUBLISH_GROUP,
-                };
-                conn.prepare_cached(sql)?
+            .write(move |conn| {
+                if matches!(channel, Channel::Agent(_)) {
+                    conn.prepare_cached(q::PUBLISH_INBOX)?
+                        .execute(params![name, text, now])?;
+                    return Ok(());
+                }
+                conn.prepare_cached(q::PUBLISH_GROUP)?
                     .execute(params![name, text, now])?;
+                conn.prepare_cached(q::BACKLOG_PUSH)?
+                    .execute(params![name, text, now])?;
+                conn.prepare_cached(q::BACKLOG_TRIM)?
+                    .execute(params![name, GROUP_BACKLOG])?;
                 Ok(())
             })
             .await?;
@@ -312,9 +320,16 @@ impl Bus for SqliteBus {
             self.inner
                 .db
                 .write(move |conn| {
-                    let mut join = conn.prepare_cached(q::GROUP_JOIN)?;
                     for (channel, group) in &groups {
-                        join.execute(params![channel, group])?;
+                        // A new group starts with what the channel kept, not from now.
+                        if conn
+                            .prepare_cached(q::GROUP_JOIN)?
+                            .execute(params![channel, group])?
+                            == 1
+                        {
+                            conn.prepare_cached(q::BACKLOG_REPLAY)?
+                                .execute(params![channel, group])?;
+                        }
                     }
                     Ok(())
                 })

@@ -1,0 +1,1 @@
+INSERT INTO backlog (channel, envelope, published) VALUES (?1, ?2, ?3)
