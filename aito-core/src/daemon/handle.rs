@@ -13,12 +13,12 @@ use super::{AgentDaemon, Step, Term, Wait, WaitReason};
 use crate::action::ModelResponse;
 use crate::budget::Scope;
 use crate::context::{ContextQuery, Knowledge, Passage};
-use crate::decision::{Decision, DecisionStatus};
+use crate::decision::{Decision, DecisionStatus, Tier};
 use crate::envelope::{MessageType, preview};
 use crate::event::Event;
 use crate::execute::{ActionContext, Execution};
 use crate::id::DecisionId;
-use crate::llm::{LlmError, LlmRequest};
+use crate::llm::{LlmError, LlmRequest, SessionKind};
 use crate::parse::parse_response;
 use crate::prompt::{self, Prompt, PromptInput};
 use crate::store::{ActionRecord, DeadLetter, HistoryEntry, Outcome, StoreError};
@@ -38,12 +38,14 @@ struct Journal {
     cost_usd: f64,
     tokens: u64,
     session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
 }
 
 /// What thinking produced.
 enum Thought {
     /// An answer that parsed.
-    Ready(Journal, ModelResponse),
+    Ready(Box<Journal>, ModelResponse),
     /// Not now.
     Defer(Wait),
     /// A guard stopped this trigger: record why and let it go.
@@ -88,7 +90,7 @@ impl AgentDaemon {
             match self.recall(&trigger).await {
                 Some((journal, response)) => {
                     tracing::info!(agent = %self.id, trigger = %trigger.id, "re-using the answer recorded before a restart");
-                    Thought::Ready(journal, response)
+                    Thought::Ready(Box::new(journal), response)
                 }
                 None => match self.ping_pong_trips(&trigger).await {
                     Some(reason) => Thought::Drop(reason),
@@ -204,6 +206,8 @@ impl AgentDaemon {
                 max_turns: settings.max_turns,
                 timeout: settings.session_timeout,
                 working_dir: Some(self.workspace.root().to_path_buf()),
+                kind: session_kind(&queued.trigger),
+                tier: trigger_tier(&queued.trigger),
             };
             for scope in self.scopes() {
                 if let Err(err) = runtime.ledger.record_session(&scope, now).await {
@@ -265,9 +269,10 @@ impl AgentDaemon {
                                 cost_usd,
                                 tokens,
                                 session_id: response.session_id,
+                                provider: response.provider,
                             };
                             self.keep_journal(&queued.trigger.id, &journal).await;
-                            return Thought::Ready(journal, parsed);
+                            return Thought::Ready(Box::new(journal), parsed);
                         }
                         Err(err) if repair.is_none() => {
                             tracing::warn!(agent = %self.id, error = %err, output = %preview(&response.text, 200), "unreadable answer; asking once more");
@@ -612,9 +617,8 @@ impl AgentDaemon {
             Outcome::Handled,
             &summary,
             execution.records.clone(),
-            journal.cost_usd,
-            journal.tokens,
-            duration_ms,
+            (journal.cost_usd, journal.tokens, duration_ms),
+            journal.provider.clone(),
         )
         .await?;
         self.close_trigger(trigger).await?;
@@ -687,9 +691,8 @@ impl AgentDaemon {
             Outcome::DeadLettered,
             reason,
             Vec::new(),
-            cost_usd,
-            tokens,
-            duration_ms,
+            (cost_usd, tokens, duration_ms),
+            None,
         )
         .await?;
         self.close_trigger(trigger).await?;
@@ -724,9 +727,8 @@ impl AgentDaemon {
             Outcome::Dropped,
             reason,
             Vec::new(),
-            0.0,
-            0,
-            duration_ms,
+            (0.0, 0, duration_ms),
+            None,
         )
         .await?;
         self.close_trigger(trigger).await
@@ -754,17 +756,18 @@ impl AgentDaemon {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Appends a history entry; `figures` is the cost in USD, the tokens and the wall time in
+    /// milliseconds, `provider` the model provider that answered.
     async fn record_history(
         &self,
         trigger: &Trigger,
         outcome: Outcome,
         summary: &str,
         actions: Vec<ActionRecord>,
-        cost_usd: f64,
-        tokens: u64,
-        duration_ms: u64,
+        figures: (f64, u64, u64),
+        provider: Option<String>,
     ) -> Result<(), StoreError> {
+        let (cost_usd, tokens, duration_ms) = figures;
         let entry = HistoryEntry {
             at: self.runtime.clock.now(),
             trigger_id: trigger.id.clone(),
@@ -775,6 +778,7 @@ impl AgentDaemon {
             cost_usd,
             tokens,
             duration_ms,
+            provider,
         };
         self.runtime
             .store
@@ -793,6 +797,30 @@ impl AgentDaemon {
             .await?;
         store.delete_value(&self.journal_key(&trigger.id)).await
     }
+}
+
+/// What a session for `trigger` is for, as a model router sees it.
+fn session_kind(trigger: &Trigger) -> SessionKind {
+    match &trigger.kind {
+        TriggerKind::Schedule { .. } | TriggerKind::Startup => SessionKind::Scheduled,
+        TriggerKind::Message { envelope, .. } => match envelope.kind {
+            MessageType::Vote => SessionKind::Vote,
+            MessageType::Decision | MessageType::DecisionResult => SessionKind::Decision,
+            _ => SessionKind::Message,
+        },
+    }
+}
+
+/// The tier of the decision a vote or decision message is about, when its payload names one.
+fn trigger_tier(trigger: &Trigger) -> Option<Tier> {
+    let envelope = trigger.envelope()?;
+    if !matches!(
+        envelope.kind,
+        MessageType::Vote | MessageType::Decision | MessageType::DecisionResult
+    ) {
+        return None;
+    }
+    envelope.payload.get("tier")?.as_str()?.parse().ok()
 }
 
 fn scope_name(scope: &Scope) -> &str {

@@ -115,6 +115,7 @@ fn history_entry(n: usize) -> HistoryEntry {
         cost_usd: 0.01,
         tokens: 10,
         duration_ms: 5,
+        provider: None,
     }
 }
 
