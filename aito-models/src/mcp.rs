@@ -1,7 +1,8 @@
 //! The MCP servers of one worker, through rmcp: stdio servers as child processes in their own
-//! process group, streamable-HTTP servers (and SSE URLs, served by the same transport) by
-//! URL; their tools offered to the model as `mcp__<server>__<tool>`; every server stopped,
-//! its whole process group killed, when the worker ends, on every path.
+//! process group, streamable-HTTP servers by URL (an `sse` entry is reached with the same
+//! transport, so a server that speaks only the older SSE transport is not supported); their
+//! tools offered to the model as `mcp__<server>__<tool>`; every server stopped, its whole
+//! process group killed, when the worker ends, on every path.
 
 use std::collections::HashMap;
 use std::process::Stdio;
