@@ -15,9 +15,11 @@ use aito_core::{
     Bus, Company, LlmError, LlmRequest, LlmResponse, LlmSession, WorkerError, WorkerResult,
     WorkerSpawner, WorkerTask,
 };
+use aito_models::{AnthropicApi, ApiSession, ApiWorkers, ChatApi, OpenAiApi, Router, WorkerRouter};
 use async_trait::async_trait;
 
 use crate::backend::Backend;
+use crate::config::providers::ProviderKind;
 use crate::config::{Config, McpKind, McpValue};
 use crate::error::Error;
 use crate::scenario::{Kickoff, Scenario};
@@ -27,6 +29,8 @@ use crate::scenario::{Kickoff, Scenario};
 pub enum LlmChoice {
     /// The `claude` CLI (Claude Code, headless).
     Claude,
+    /// The model router over `[llm.providers]`, by `[[llm.rules]]`.
+    Router,
     /// The built-in demo scenario.
     Demo,
     /// A replay scenario file.
@@ -40,13 +44,14 @@ impl FromStr for LlmChoice {
         let text = text.trim();
         match text {
             "claude" => Ok(LlmChoice::Claude),
+            "router" => Ok(LlmChoice::Router),
             "demo" | "replay:demo" => Ok(LlmChoice::Demo),
             _ => match text.strip_prefix("replay:") {
                 Some(path) if !path.trim().is_empty() => {
                     Ok(LlmChoice::Replay(PathBuf::from(path.trim())))
                 }
                 _ => Err(format!(
-                    "expected claude, demo or replay:FILE, saw {text:?}"
+                    "expected claude, router, demo or replay:FILE, saw {text:?}"
                 )),
             },
         }
@@ -57,6 +62,7 @@ impl fmt::Display for LlmChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LlmChoice::Claude => f.write_str("claude"),
+            LlmChoice::Router => f.write_str("router"),
             LlmChoice::Demo => f.write_str("demo"),
             LlmChoice::Replay(path) => write!(f, "replay:{}", path.display()),
         }
@@ -116,6 +122,10 @@ pub fn choose(
     if let Some(choice) = flag.or_else(|| config.llm.provider.clone()) {
         return Ok(choice);
     }
+    if !config.llm.router.is_empty() {
+        tracing::info!("using the model router over [llm.providers]");
+        return Ok(LlmChoice::Router);
+    }
     let binary = &config.llm.claude_binary;
     if on_path(binary) {
         tracing::info!(claude = %binary, "using the claude CLI");
@@ -140,6 +150,7 @@ pub fn choose(
 pub fn adapters(choice: &LlmChoice, config: &Config, bus: Arc<dyn Bus>) -> Result<Adapters, Error> {
     let scenario = match choice {
         LlmChoice::Claude => return claude_adapters(config, bus),
+        LlmChoice::Router => return router_adapters(config, bus),
         LlmChoice::Demo => Scenario::demo()?,
         LlmChoice::Replay(path) => Scenario::from_file(path)?,
     };
@@ -240,6 +251,138 @@ pub fn claude_adapters(config: &Config, bus: Arc<dyn Bus>) -> Result<Adapters, E
     })
 }
 
+/// `${VAR}` in `text` replaced by the variable's value (empty when unset).
+fn expand(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                out.push_str(&std::env::var(&after[..end]).unwrap_or_default());
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The MCP servers of `config.mcp` for workers that aito runs itself (on API providers):
+/// secrets and `${VAR}` references resolved here, in memory; nothing is written to disk.
+fn api_registry(config: &Config) -> Result<McpRegistry, Error> {
+    let value = |value: &McpValue| match value {
+        McpValue::Plain(text) => expand(text),
+        McpValue::Secret(secret) => secret.expose().to_owned(),
+    };
+    let mut registry = McpRegistry::new();
+    for (name, server) in &config.mcp {
+        let entry = match server.kind {
+            McpKind::Stdio => aito_claude::McpServer::Stdio {
+                command: server.command.clone().ok_or_else(|| {
+                    Error::Usage(format!("MCP server {name}: a stdio server needs a command"))
+                })?,
+                args: server.args.clone(),
+                env: server
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), value(v)))
+                    .collect(),
+            },
+            McpKind::Http | McpKind::Sse => aito_claude::McpServer::Http {
+                url: server.url.clone().ok_or_else(|| {
+                    Error::Usage(format!("MCP server {name}: a remote server needs a url"))
+                })?,
+                headers: server
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), value(v)))
+                    .collect(),
+            },
+        };
+        registry
+            .insert(name.clone(), entry)
+            .map_err(|err| Error::Usage(format!("MCP server {name}: {err}")))?;
+    }
+    Ok(registry)
+}
+
+/// The model router over `[llm.providers]`: sessions by `[[llm.rules]]` with fallback, and
+/// workers on the provider the rules give for the `worker` kind (API providers run the
+/// tool-use loop themselves with the task's MCP servers; a `claude` provider runs them in
+/// the CLI). API keys are read from the variables the providers name.
+pub fn router_adapters(config: &Config, bus: Arc<dyn Bus>) -> Result<Adapters, Error> {
+    let settings = &config.llm.router;
+    let registry = api_registry(config)?;
+    let mut sessions: Vec<(String, Arc<dyn LlmSession>)> = Vec::new();
+    let mut workers: Vec<(String, Arc<dyn WorkerSpawner>)> = Vec::new();
+    let mut described = Vec::new();
+    for provider in &settings.providers {
+        let name = provider.name.clone();
+        let (api, anthropic) = match &provider.kind {
+            ProviderKind::Claude => {
+                let adapters = claude_adapters(config, Arc::clone(&bus))?;
+                described.push(format!("{name} (claude CLI)"));
+                sessions.push((name.clone(), adapters.llm));
+                workers.push((name, adapters.workers));
+                continue;
+            }
+            ProviderKind::Anthropic(api) => (api.clone(), true),
+            ProviderKind::OpenAi(api) => (api.clone(), false),
+        };
+        let mut api = api;
+        if let Some(var) = &provider.api_key_env {
+            match std::env::var(var) {
+                Ok(key) if !key.trim().is_empty() => api = api.api_key(key.trim()),
+                _ if anthropic => {
+                    return Err(Error::Runtime(format!(
+                        "provider {name}: the Anthropic API needs a key; set {var}"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        described.push(format!(
+            "{name} ({} {})",
+            if anthropic { "anthropic" } else { "openai" },
+            api.model
+        ));
+        let chat: Arc<dyn ChatApi> = if anthropic {
+            Arc::new(AnthropicApi::new(api).map_err(|err| Error::Runtime(err.to_string()))?)
+        } else {
+            Arc::new(OpenAiApi::new(api).map_err(|err| Error::Runtime(err.to_string()))?)
+        };
+        sessions.push((name.clone(), Arc::new(ApiSession::new(Arc::clone(&chat)))));
+        workers.push((
+            name,
+            Arc::new(
+                ApiWorkers::new(chat, registry.clone(), Arc::clone(&bus))
+                    .with_max_turns(config.llm.max_turns),
+            ),
+        ));
+    }
+    let router = Router::with_default(sessions, settings.rules.clone(), settings.order.clone())
+        .map_err(|err| Error::Usage(format!("[llm]: {err}")))?;
+    let worker_router = WorkerRouter::new(workers, settings.rules.clone(), settings.order.clone())
+        .map_err(|err| Error::Usage(format!("[llm]: {err}")))?;
+    Ok(Adapters {
+        llm: Arc::new(router),
+        workers: Arc::new(worker_router),
+        description: format!(
+            "model router over {}; {} rule(s); {} MCP server(s) for workers",
+            described.join(", "),
+            settings.rules.len(),
+            registry.len()
+        ),
+        kickoff: Vec::new(),
+    })
+}
+
 /// The model and workers of a process that runs no agent (the dashboard alone and the
 /// operator's client commands): every call fails, saying so.
 #[derive(Debug, Default)]
@@ -281,13 +424,18 @@ mod tests {
 
     #[test]
     fn choices_parse_and_print_back() {
-        for text in ["claude", "demo", "replay:examples/scenarios/demo.json"] {
+        for text in [
+            "claude",
+            "router",
+            "demo",
+            "replay:examples/scenarios/demo.json",
+        ] {
             let choice: LlmChoice = text.parse().expect("parses");
             assert_eq!(choice.to_string(), text);
         }
         assert_eq!("replay:demo".parse::<LlmChoice>(), Ok(LlmChoice::Demo));
         let err = "gpt".parse::<LlmChoice>().expect_err("unknown");
-        assert!(err.contains("claude, demo or replay:FILE"), "{err}");
+        assert!(err.contains("claude, router, demo or replay:FILE"), "{err}");
         assert!("replay:".parse::<LlmChoice>().is_err());
     }
 

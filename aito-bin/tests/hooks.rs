@@ -79,6 +79,7 @@ impl LlmSession for GatedModel {
             usage: Default::default(),
             turns: 1,
             duration: Duration::from_millis(1),
+            provider: None,
         })
     }
 }

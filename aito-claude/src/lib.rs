@@ -54,6 +54,8 @@
 //!         max_turns: Some(4),
 //!         timeout: Duration::from_secs(600),
 //!         working_dir: None,
+//!         kind: Default::default(),
+//!         tier: None,
 //!     })
 //!     .await?;
 //! println!("{} (${:.4})", answer.text, answer.cost_usd);

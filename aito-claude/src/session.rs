@@ -169,6 +169,7 @@ impl ClaudeSession {
                     usage: result.usage,
                     turns: result.num_turns,
                     duration,
+                    provider: None,
                 })
             }
             Err(error) => {
@@ -235,6 +236,8 @@ mod tests {
             max_turns: Some(3),
             timeout: Duration::from_secs(5),
             working_dir: None,
+            kind: Default::default(),
+            tier: None,
         }
     }
 

@@ -107,6 +107,8 @@ fn request(prompt: &str, working_dir: Option<&Path>) -> LlmRequest {
         max_turns: None,
         timeout: Duration::from_secs(120),
         working_dir: working_dir.map(Path::to_path_buf),
+        kind: Default::default(),
+        tier: None,
     }
 }
 

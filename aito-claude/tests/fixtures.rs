@@ -265,6 +265,8 @@ fn run_case(program: &Path, fake: bool, case: &Case) -> Run {
                 max_turns: case.max_turns,
                 timeout: Duration::from_secs(60),
                 working_dir: None,
+                kind: Default::default(),
+                tier: None,
             };
             let args = ClaudeSession::new(config.clone())
                 .arguments(&request)

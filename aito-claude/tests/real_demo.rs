@@ -222,6 +222,8 @@ impl Responder for DemoModel {
             max_turns: None,
             timeout: Duration::from_secs(60),
             working_dir: None,
+            kind: Default::default(),
+            tier: None,
         };
         match self.replay.run(request).await {
             Ok(answer) => Reply::text(answer.text),

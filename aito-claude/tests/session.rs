@@ -22,6 +22,8 @@ fn request(timeout: Duration) -> LlmRequest {
         max_turns: None,
         timeout,
         working_dir: None,
+        kind: Default::default(),
+        tier: None,
     }
 }
 

@@ -629,6 +629,7 @@ async fn backfill_loads_what_the_store_remembers_once() {
         cost_usd: 0.0,
         tokens: 0,
         duration_ms: 0,
+        provider: None,
     };
     store
         .append_history(

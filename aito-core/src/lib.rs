@@ -141,7 +141,7 @@ pub use directory::Directory;
 pub use envelope::{Envelope, MessageType, Priority, Recipient, Sender};
 pub use event::Event;
 pub use id::{AgentId, DecisionId, MessageId};
-pub use llm::{LlmError, LlmRequest, LlmResponse, LlmSession, TokenUsage};
+pub use llm::{LlmError, LlmRequest, LlmResponse, LlmSession, SessionKind, TokenUsage};
 pub use memory::{MemoryBus, MemoryStore};
 pub use mock::{MockWorkers, ReplayLlm};
 pub use parse::{ParseError, parse_response};

@@ -6,8 +6,71 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::decision::Tier;
 use crate::id::AgentId;
 use crate::role::Role;
+
+/// What a session is for: the kind of trigger that started it. A model router chooses a
+/// provider by it (docs/models.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// A scheduled check-in (a cron tick, or the check-in at start-up).
+    Scheduled,
+    /// A message on the agent's channels (a direct message, a broadcast, a webhook, ...).
+    #[default]
+    Message,
+    /// A request to vote on a decision.
+    Vote,
+    /// A decision that needs the agent: vetoed back to its proposer, resolved, approved.
+    Decision,
+    /// A worker's session (a [`WorkerTask`](crate::WorkerTask)).
+    Worker,
+}
+
+impl SessionKind {
+    /// The name in configuration and history (`scheduled`, `message`, `vote`, `decision`,
+    /// `worker`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Scheduled => "scheduled",
+            SessionKind::Message => "message",
+            SessionKind::Vote => "vote",
+            SessionKind::Decision => "decision",
+            SessionKind::Worker => "worker",
+        }
+    }
+
+    /// Every kind, in the order above.
+    pub const ALL: [SessionKind; 5] = [
+        SessionKind::Scheduled,
+        SessionKind::Message,
+        SessionKind::Vote,
+        SessionKind::Decision,
+        SessionKind::Worker,
+    ];
+}
+
+impl std::str::FromStr for SessionKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        SessionKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| {
+                format!(
+                    "unknown session kind {text:?}: expected scheduled, message, vote, decision or worker"
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for SessionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One session request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,6 +103,12 @@ pub struct LlmRequest {
     /// The directory the session works in: the agent's workspace.
     #[serde(default)]
     pub working_dir: Option<std::path::PathBuf>,
+    /// What the session is for, from its trigger.
+    #[serde(default)]
+    pub kind: SessionKind,
+    /// The tier of the decision the session is about (votes and decisions), when known.
+    #[serde(default)]
+    pub tier: Option<Tier>,
 }
 
 /// Tokens a session used.
@@ -78,6 +147,9 @@ pub struct LlmResponse {
     /// Wall time.
     #[serde(default, with = "duration_ms")]
     pub duration: Duration,
+    /// The provider that answered, when a router chose among several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 /// Why a session failed.

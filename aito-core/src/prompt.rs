@@ -383,6 +383,7 @@ mod tests {
             cost_usd: 0.0,
             tokens: 0,
             duration_ms: 0,
+            provider: None,
         }
     }
 

@@ -154,6 +154,9 @@ pub struct HistoryEntry {
     /// Wall time of the handling, in milliseconds.
     #[serde(default)]
     pub duration_ms: u64,
+    /// The model provider that answered, when a router chose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 /// A trigger that could not be handled, kept intact for a human to inspect or re-send.

@@ -67,7 +67,7 @@ pub(crate) fn error_response(error: &ApiError, ids: &AtomicU64) -> Response {
     response
 }
 
-fn insert(headers: &mut axum::http::HeaderMap, name: &str, value: &str) {
+pub(crate) fn insert(headers: &mut axum::http::HeaderMap, name: &str, value: &str) {
     match (
         HeaderName::from_bytes(name.as_bytes()),
         HeaderValue::from_str(value),
@@ -176,7 +176,12 @@ pub(crate) fn message_response(message: &Message, request: &Recorded, ids: &Atom
         .into_iter()
         .map(|(event, data)| Bytes::from(format!("event: {event}\ndata: {data}\n\n")))
         .collect();
-    let body = match message.pace {
+    event_stream(frames, message.pace)
+}
+
+/// A `text/event-stream` response of `frames`, with `pace` between them when set.
+pub(crate) fn event_stream(frames: Vec<Bytes>, pace: Option<Duration>) -> Response {
+    let body = match pace {
         None => Body::from(frames.concat()),
         Some(pace) => Body::from_stream(futures_util::stream::unfold(
             (frames.into_iter(), true),
@@ -200,7 +205,7 @@ pub(crate) fn message_response(message: &Message, request: &Recorded, ids: &Atom
 }
 
 /// The text in one piece, or (when the stream is paced) in pieces of about 16 characters.
-fn chunks(text: &str, pace: Option<Duration>) -> impl Iterator<Item = String> + '_ {
+pub(crate) fn chunks(text: &str, pace: Option<Duration>) -> impl Iterator<Item = String> + '_ {
     let size = if pace.is_some() { 16 } else { usize::MAX };
     let mut rest = text;
     let mut first = true;
@@ -229,7 +234,7 @@ fn usage_json(usage: &Usage, output_tokens: u64) -> Value {
 }
 
 /// About four bytes a token, for the request and the answer.
-fn estimate(message: &Message, request: &Recorded) -> Usage {
+pub(crate) fn estimate(message: &Message, request: &Recorded) -> Usage {
     let answer: usize = message
         .content
         .iter()

@@ -10,10 +10,11 @@
 //! calls), an [`ApiError`] (status, error type, `retry-after` and other headers) or a hang.
 //! Replies are queued ([`MockServer::push`]) or chosen per request by a [`Responder`]
 //! ([`MockServer::respond_with`]). Each API has a module that renders replies in its wire
-//! format and reads its requests; today that is the Anthropic Messages API ([`anthropic`]:
-//! `POST /v1/messages`, streamed as server-sent events). Another API (an OpenAI-compatible
-//! `POST /v1/chat/completions`, say) is a new module beside it, a new [`Api`] variant and one
-//! more arm in the server's routing; the script and the recording are shared.
+//! format and reads its requests: the Anthropic Messages API ([`anthropic`]:
+//! `POST /v1/messages`) and the OpenAI-compatible Chat Completions API ([`openai`]:
+//! `POST /v1/chat/completions`), both streamed as server-sent events when asked. Another API
+//! is a new module beside them, a new [`Api`] variant and one more arm in the server's
+//! routing; the script and the recording are shared.
 //!
 //! # Modules
 //! - [`server`] holds [`MockServer`] and [`closed_port_url`] (a URL where connections are
@@ -23,6 +24,8 @@
 //! - [`record`] holds [`Recorded`] (one request), [`Api`] and [`Target`].
 //! - [`anthropic`] renders replies for the Messages API and reads its requests
 //!   ([`anthropic::MessagesRequest`]).
+//! - [`openai`] renders replies for the Chat Completions API and reads its requests
+//!   ([`openai::ChatRequest`]).
 //! - [`claude_code`] finds the real Claude Code CLI (pinned in
 //!   `scripts/claude-code/package.json`, installed by `scripts/test.sh`) and gives the
 //!   environment that runs it offline against a [`MockServer`].
@@ -48,6 +51,7 @@
 
 pub mod anthropic;
 pub mod claude_code;
+pub mod openai;
 pub mod record;
 pub mod reply;
 pub mod script;

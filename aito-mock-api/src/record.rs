@@ -11,6 +11,8 @@ use serde_json::Value;
 pub enum Api {
     /// The Anthropic Messages API (`POST /v1/messages`).
     Anthropic,
+    /// The OpenAI-compatible Chat Completions API (`POST /v1/chat/completions`).
+    OpenAi,
 }
 
 /// Where a request was headed.

@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::anthropic;
 use crate::record::{Api, Recorded, Target};
 use crate::reply::Reply;
 use crate::script::{Responder, Script};
+use crate::{anthropic, openai};
 
 /// The largest request body the server reads.
 const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -42,8 +42,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// whatever the caller's runtime is doing (a test may block on a child process while the
 /// child calls the server). Dropping it stops the server; requests still hanging get a 503.
 ///
-/// - `POST /v1/messages` is the Anthropic Messages API ([`anthropic`]); the reply comes from
-///   the script: queued replies first ([`MockServer::push`]), then the responder
+/// - `POST /v1/messages` is the Anthropic Messages API ([`anthropic`]) and
+///   `POST /v1/chat/completions` the OpenAI-compatible Chat Completions API ([`openai`]);
+///   both take their replies from one script: queued replies first ([`MockServer::push`]), then the responder
 ///   ([`MockServer::respond_with`]), else a 500 saying that nothing is scripted.
 /// - A request that names another host (`CONNECT`, or an absolute URL, as clients send
 ///   through a proxy) is recorded as [`Target::Foreign`] and refused with 403: point a
@@ -225,6 +226,9 @@ fn target(inner: &Inner, method: &Method, request: &Request) -> Target {
     if method == Method::POST && uri.path() == anthropic::MESSAGES_PATH {
         return Target::Api(Api::Anthropic);
     }
+    if method == Method::POST && uri.path() == openai::CHAT_PATH {
+        return Target::Api(Api::OpenAi);
+    }
     Target::Other
 }
 
@@ -268,14 +272,20 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     };
     inner.arrived.notify_waiters();
     match target {
-        Target::Api(Api::Anthropic) => {
+        Target::Api(api) => {
             let reply = inner.script.next(&recorded).await;
-            match reply {
-                Reply::Message(message) => {
+            match (reply, api) {
+                (Reply::Message(message), Api::Anthropic) => {
                     anthropic::message_response(&message, &recorded, &inner.ids)
                 }
-                Reply::Error(error) => anthropic::error_response(&error, &inner.ids),
-                Reply::Hang => {
+                (Reply::Message(message), Api::OpenAi) => {
+                    openai::message_response(&message, &recorded, &inner.ids)
+                }
+                (Reply::Error(error), Api::Anthropic) => {
+                    anthropic::error_response(&error, &inner.ids)
+                }
+                (Reply::Error(error), Api::OpenAi) => openai::error_response(&error),
+                (Reply::Hang, _) => {
                     inner.stop.cancelled().await;
                     (StatusCode::SERVICE_UNAVAILABLE, "aito-mock-api stopped").into_response()
                 }

@@ -272,6 +272,7 @@ fn entry(n: usize) -> aito_core::store::HistoryEntry {
         cost_usd: 0.0,
         tokens: 0,
         duration_ms: 0,
+        provider: None,
     }
 }
 

@@ -80,6 +80,7 @@ impl LlmSession for RuleModel {
             session_id: None,
             turns: 1,
             duration: started.elapsed(),
+            provider: None,
         })
     }
 }

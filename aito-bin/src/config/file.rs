@@ -158,7 +158,7 @@ pub struct HealthSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmSection {
-    /// `claude`, `demo` or `replay:FILE`.
+    /// `claude`, `router`, `demo` or `replay:FILE`.
     pub provider: Option<Spanned<String>>,
     /// The `claude` program.
     pub claude_binary: Option<String>,
@@ -168,6 +168,14 @@ pub struct LlmSection {
     pub session_timeout_secs: Option<Spanned<i64>>,
     /// Maximum agentic turns per session.
     pub max_turns: Option<Spanned<i64>>,
+    /// `[llm.providers.<name>]`: the providers a router chooses among.
+    #[serde(default)]
+    pub providers: BTreeMap<String, Spanned<super::providers::ProviderSection>>,
+    /// `[[llm.rules]]`: which providers, in order, for which sessions.
+    #[serde(default)]
+    pub rules: Vec<Spanned<super::providers::RuleSection>>,
+    /// The providers' order when no rule matches.
+    pub order: Option<Spanned<Vec<String>>>,
 }
 
 /// `[decisions]`: deadlines per tier and the number of rounds.

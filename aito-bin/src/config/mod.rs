@@ -20,6 +20,7 @@ pub mod claude;
 pub mod env;
 pub mod error;
 pub mod file;
+pub mod providers;
 mod render;
 mod resolve;
 pub mod webhooks;
@@ -190,6 +191,8 @@ pub struct LlmSettings {
     pub session_timeout: Duration,
     /// Maximum agentic turns per session.
     pub max_turns: Option<u32>,
+    /// The providers and rules of the model router (`[llm.providers]`, `[[llm.rules]]`).
+    pub router: providers::RouterSettings,
 }
 
 /// Decision deadlines and rounds.

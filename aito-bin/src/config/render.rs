@@ -204,9 +204,85 @@ pub(super) fn render(config: &Config) -> String {
         "provider".into(),
         string(match &config.llm.provider {
             Some(choice) => choice.to_string(),
+            None if !config.llm.router.is_empty() => "router".to_owned(),
             None => "(chosen at start: claude when on the PATH, else the demo)".to_owned(),
         }),
     );
+    if !config.llm.router.is_empty() {
+        let router = &config.llm.router;
+        let list = |items: &[String]| Value::Array(items.iter().map(string).collect());
+        llm.insert("order".into(), list(&router.order));
+        let mut providers = Table::new();
+        for provider in &router.providers {
+            let mut table = Table::new();
+            let api = match &provider.kind {
+                super::providers::ProviderKind::Anthropic(api) => {
+                    table.insert("type".into(), string("anthropic"));
+                    Some(api)
+                }
+                super::providers::ProviderKind::OpenAi(api) => {
+                    table.insert("type".into(), string("openai"));
+                    Some(api)
+                }
+                super::providers::ProviderKind::Claude => {
+                    table.insert("type".into(), string("claude"));
+                    None
+                }
+            };
+            if let Some(api) = api {
+                table.insert("base_url".into(), string(&api.base_url));
+                table.insert("model".into(), string(&api.model));
+                table.insert(
+                    "max_tokens".into(),
+                    Value::Integer(i64::from(api.max_tokens)),
+                );
+                table.insert("retries".into(), Value::Integer(i64::from(api.retries)));
+                let mut prices = Table::new();
+                for (model, price) in &api.prices {
+                    let mut rates = Table::new();
+                    rates.insert("input".into(), Value::Float(price.input));
+                    rates.insert("output".into(), Value::Float(price.output));
+                    if let Some(rate) = price.cache_read {
+                        rates.insert("cache_read".into(), Value::Float(rate));
+                    }
+                    if let Some(rate) = price.cache_write {
+                        rates.insert("cache_write".into(), Value::Float(rate));
+                    }
+                    prices.insert(model.clone(), Value::Table(rates));
+                }
+                if !prices.is_empty() {
+                    table.insert("prices".into(), Value::Table(prices));
+                }
+            }
+            if let Some(var) = &provider.api_key_env {
+                // The variable's name only: the key itself is never shown.
+                table.insert("api_key_env".into(), string(var));
+            }
+            providers.insert(provider.name.clone(), Value::Table(table));
+        }
+        llm.insert("providers".into(), Value::Table(providers));
+        let rules = router
+            .rules
+            .iter()
+            .map(|rule| {
+                let mut table = Table::new();
+                if !rule.agents.is_empty() {
+                    table.insert("agents".into(), list(&rule.agents));
+                }
+                if !rule.kinds.is_empty() {
+                    let kinds: Vec<String> = rule.kinds.iter().map(ToString::to_string).collect();
+                    table.insert("kinds".into(), list(&kinds));
+                }
+                if !rule.tiers.is_empty() {
+                    let tiers: Vec<String> = rule.tiers.iter().map(ToString::to_string).collect();
+                    table.insert("tiers".into(), list(&tiers));
+                }
+                table.insert("providers".into(), list(&rule.providers));
+                Value::Table(table)
+            })
+            .collect();
+        llm.insert("rules".into(), Value::Array(rules));
+    }
     llm.insert("claude_binary".into(), string(&config.llm.claude_binary));
     if let Some(model) = &config.llm.model {
         llm.insert("model".into(), string(model));

@@ -122,7 +122,7 @@ pub(super) struct Resolver<'a> {
     pub(super) env: &'a Env,
     base: &'a Path,
     problems: Vec<Problem>,
-    notes: Vec<String>,
+    pub(super) notes: Vec<String>,
 }
 
 impl Resolver<'_> {
@@ -307,6 +307,14 @@ impl Resolver<'_> {
             DEFAULT_HEALTH_BIND,
         );
         let mut llm = self.llm(file);
+        llm.router = self.router(file, &agents);
+        if llm.provider == Some(LlmChoice::Router) && llm.router.is_empty() {
+            self.problem(
+                Origin::Default,
+                "llm.provider",
+                "the router needs providers: add [llm.providers.<name>] tables (docs/models.md)",
+            );
+        }
         let claude = self.claude(file, &mut llm);
         let decisions = self.decisions(file);
         let overrides = self.env.used();
@@ -1080,6 +1088,7 @@ impl Resolver<'_> {
             model,
             session_timeout,
             max_turns,
+            router: super::providers::RouterSettings::default(),
         }
     }
 

@@ -398,7 +398,7 @@ pub(crate) async fn agent(
             p.muted { "Nothing handled yet." }
         } @else {
             div.table-wrap { table {
-                thead { tr { th { "When" } th { "Trigger" } th { "Outcome" } th { "Summary" } th { "Actions" } th.num { "Cost" } th.num { "Time" } } }
+                thead { tr { th { "When" } th { "Trigger" } th { "Outcome" } th { "Summary" } th { "Actions" } th { "Model" } th.num { "Cost" } th.num { "Time" } } }
                 tbody {
                     @for entry in history {
                         tr {
@@ -411,6 +411,7 @@ pub(crate) async fn agent(
                                     div.action.failed[!action.ok] title=(action.detail) { (action.kind) @if !action.ok { " (failed)" } }
                                 }
                             }
+                            td.provider { (entry.provider.as_deref().unwrap_or("")) }
                             td.num { (money(entry.cost_usd)) }
                             td.num { (format!("{:.1} s", entry.duration_ms as f64 / 1000.0)) }
                         }

@@ -12,11 +12,11 @@ use super::{AgentDaemon, Step, Term, Wait, WaitReason};
 use crate::action::ModelResponse;
 use crate::budget::Scope;
 use crate::context::{ContextQuery, Passage};
-use crate::decision::{Decision, DecisionStatus};
-use crate::envelope::preview;
+use crate::decision::{Decision, DecisionStatus, Tier};
+use crate::envelope::{MessageType, preview};
 use crate::event::Event;
 use crate::execute::ActionContext;
-use crate::llm::{LlmError, LlmRequest};
+use crate::llm::{LlmError, LlmRequest, SessionKind};
 use crate::parse::parse_response;
 use crate::prompt::{self, Prompt, PromptInput};
 use crate::trigger::{Cause, Trigger, TriggerKind};
@@ -32,12 +32,15 @@ pub(super) struct Journal {
     pub(super) cost_usd: f64,
     pub(super) tokens: u64,
     pub(super) session_id: Option<String>,
+    /// The model provider that answered, when a router chose one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) provider: Option<String>,
 }
 
 /// What thinking produced.
 enum Thought {
     /// An answer that parsed.
-    Ready(Journal, ModelResponse),
+    Ready(Box<Journal>, ModelResponse),
     /// Not now.
     Defer(Wait),
     /// A guard stopped this trigger: record why and let it go.
@@ -88,7 +91,7 @@ impl AgentDaemon {
             match self.recall(&trigger).await {
                 Some((journal, response)) => {
                     tracing::info!(agent = %self.id, trigger = %trigger.id, "re-using the answer recorded before a restart");
-                    Thought::Ready(journal, response)
+                    Thought::Ready(Box::new(journal), response)
                 }
                 None => match self.ping_pong_trips(&trigger).await {
                     Some(reason) => Thought::Drop(reason),
@@ -204,6 +207,8 @@ impl AgentDaemon {
                 max_turns: settings.max_turns,
                 timeout: settings.session_timeout,
                 working_dir: Some(self.workspace.root().to_path_buf()),
+                kind: session_kind(&queued.trigger),
+                tier: trigger_tier(&queued.trigger),
             };
             for scope in self.scopes() {
                 if let Err(err) = runtime.ledger.record_session(&scope, now).await {
@@ -265,9 +270,10 @@ impl AgentDaemon {
                                 cost_usd,
                                 tokens,
                                 session_id: response.session_id,
+                                provider: response.provider,
                             };
                             self.keep_journal(&queued.trigger.id, &journal).await;
-                            return Thought::Ready(journal, parsed);
+                            return Thought::Ready(Box::new(journal), parsed);
                         }
                         Err(err) if repair.is_none() => {
                             tracing::warn!(agent = %self.id, error = %err, output = %preview(&response.text, 200), "unreadable answer; asking once more");
@@ -555,6 +561,30 @@ impl AgentDaemon {
             tracing::warn!(agent = %self.id, error = %err, "could not keep the answer; a crash now would cost a second session");
         }
     }
+}
+
+/// What a session for `trigger` is for, as a model router sees it.
+fn session_kind(trigger: &Trigger) -> SessionKind {
+    match &trigger.kind {
+        TriggerKind::Schedule { .. } | TriggerKind::Startup => SessionKind::Scheduled,
+        TriggerKind::Message { envelope, .. } => match envelope.kind {
+            MessageType::Vote => SessionKind::Vote,
+            MessageType::Decision | MessageType::DecisionResult => SessionKind::Decision,
+            _ => SessionKind::Message,
+        },
+    }
+}
+
+/// The tier of the decision a vote or decision message is about, when its payload names one.
+fn trigger_tier(trigger: &Trigger) -> Option<Tier> {
+    let envelope = trigger.envelope()?;
+    if !matches!(
+        envelope.kind,
+        MessageType::Vote | MessageType::Decision | MessageType::DecisionResult
+    ) {
+        return None;
+    }
+    envelope.payload.get("tier")?.as_str()?.parse().ok()
 }
 
 fn scope_name(scope: &Scope) -> &str {

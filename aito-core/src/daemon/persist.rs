@@ -35,6 +35,7 @@ struct Record<'a> {
     cost_usd: f64,
     tokens: u64,
     duration_ms: u64,
+    provider: Option<String>,
 }
 
 impl AgentDaemon {
@@ -125,6 +126,7 @@ impl AgentDaemon {
                     cost_usd: journal.cost_usd,
                     tokens: journal.tokens,
                     duration_ms,
+                    provider: journal.provider.clone(),
                 },
                 None,
             )
@@ -197,6 +199,7 @@ impl AgentDaemon {
                     cost_usd,
                     tokens,
                     duration_ms,
+                    provider: None,
                 },
                 Some(letter),
             )
@@ -238,6 +241,7 @@ impl AgentDaemon {
                 cost_usd: 0.0,
                 tokens: 0,
                 duration_ms,
+                provider: None,
             },
             None,
         )
@@ -271,6 +275,7 @@ impl AgentDaemon {
                 cost_usd: record.cost_usd,
                 tokens: record.tokens,
                 duration_ms: record.duration_ms,
+                provider: record.provider,
             },
             history_keep: runtime.settings.history_keep,
             dead_letter,

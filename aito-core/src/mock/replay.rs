@@ -284,6 +284,7 @@ impl LlmSession for ReplayLlm {
             },
             turns: 1,
             duration: Duration::ZERO,
+            provider: None,
         })
     }
 }
@@ -305,6 +306,8 @@ mod tests {
             max_turns: None,
             timeout: Duration::from_secs(1),
             working_dir: None,
+            kind: Default::default(),
+            tier: None,
         }
     }
 

@@ -116,6 +116,7 @@ fn history_entry(n: usize) -> HistoryEntry {
         cost_usd: 0.01,
         tokens: 10,
         duration_ms: 5,
+        provider: None,
     }
 }
 
@@ -454,6 +455,7 @@ pub async fn finishing_a_trigger_is_atomic_and_idempotent(store: &dyn StateStore
             cost_usd: 0.25,
             tokens: 10,
             duration_ms: 5,
+            provider: None,
         },
         history_keep: 10,
         dead_letter: Some(DeadLetter {
