@@ -63,7 +63,7 @@ fn request(prompt: &str) -> LlmRequest {
     }
 }
 
-fn backends() -> Vec<Backend> {
+fn backends(runtime: &tokio::runtime::Runtime) -> Vec<Backend> {
     let mut backends = Vec::new();
     for name in ["anthropic", "openai"] {
         let server = MockServer::start().expect("a local server");
@@ -82,7 +82,6 @@ fn backends() -> Vec<Backend> {
             )
         };
         // The body the backend sends, captured once, for the plain POST.
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
         runtime
             .block_on(session.run(request("Plan the week.")))
             .expect("the backend answers");
@@ -190,12 +189,12 @@ async fn trigger_median(backend: &Backend, warmup: usize, triggers: usize) -> Du
 }
 
 fn main() {
-    let backends = backends();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
+    let backends = backends(&runtime);
     let mut criterion = Criterion::default().configure_from_args();
     {
         let mut group = criterion.benchmark_group("http_backends");
