@@ -270,7 +270,7 @@ impl AgentDaemon {
                             return Thought::Ready(journal, parsed);
                         }
                         Err(err) if repair.is_none() => {
-                            tracing::warn!(agent = %self.id, error = %err, output = %preview(&response.text, 200), "unreadable answer; asking once more");
+                            tracing::warn!(agent = %self.id, error = %preview(&err.to_string(), 400), output = %preview(&response.text, 200), "unreadable answer; asking once more");
                             repair = Some(err.to_string());
                         }
                         Err(err) => {
@@ -311,7 +311,7 @@ impl AgentDaemon {
                             figures: json!({ "until": until, "quota": quota, "waits": queued.rate_limit_waits }),
                         })
                         .await;
-                    tracing::warn!(agent = %self.id, quota, %until, message = %message, "rate limited; parking the agent");
+                    tracing::warn!(agent = %self.id, quota, %until, message = %preview(&message, 400), "rate limited; parking the agent");
                     return Thought::Defer(Wait {
                         until,
                         reason: WaitReason::Quota,
@@ -336,7 +336,7 @@ impl AgentDaemon {
                         };
                     }
                     let backoff = settings.retry.backoff(queued.attempts, self.seed());
-                    tracing::warn!(agent = %self.id, error = %err, attempt = queued.attempts, ?backoff, "session failed; retrying");
+                    tracing::warn!(agent = %self.id, error = %preview(&err.to_string(), 400), attempt = queued.attempts, ?backoff, "session failed; retrying");
                     tokio::time::sleep(backoff).await;
                 }
                 Err(err) => {
@@ -661,7 +661,7 @@ impl AgentDaemon {
     ) -> Result<(), StoreError> {
         let runtime = &self.runtime;
         let trigger = &queued.trigger;
-        tracing::error!(agent = %self.id, trigger = %trigger.id, reason, "dead-lettered");
+        tracing::error!(agent = %self.id, trigger = %trigger.id, reason = %preview(reason, 400), "dead-lettered");
         runtime
             .store
             .push_dead_letter(&DeadLetter {

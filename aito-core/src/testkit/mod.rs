@@ -42,6 +42,7 @@ macro_rules! bus_contract_tests {
             live_channels_reach_current_subscribers_only,
             envelopes_arrive_intact,
             a_thousand_envelopes_arrive_exactly_once,
+            envelopes_over_the_cap_are_refused,
         );
     };
 }
