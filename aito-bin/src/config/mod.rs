@@ -20,6 +20,7 @@ pub mod claude;
 pub mod env;
 pub mod error;
 pub mod file;
+mod mask;
 mod render;
 mod resolve;
 pub mod webhooks;
