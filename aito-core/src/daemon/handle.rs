@@ -574,7 +574,7 @@ impl AgentDaemon {
         let now = runtime.clock.now();
         let did_something =
             !response.state_updates.is_empty() || execution.records.iter().any(|record| record.ok);
-        let progress = made_progress(response, &execution.records);
+        let progress = made_progress(trigger, response, &execution.records);
         let state = self.update_state(|state| {
             state.idle_streak = next_idle_streak(state.idle_streak, trigger, did_something);
             state.loop_count += 1;
