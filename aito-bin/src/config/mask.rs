@@ -93,11 +93,7 @@ fn is_secret(name: &str) -> bool {
 /// Masks the URLs in every string of a TOML value, recursively.
 pub(crate) fn mask_value(value: &mut toml::Value) {
     match value {
-        toml::Value::String(text) => {
-            if text.contains("://") {
-                *text = mask_urls(text);
-            }
-        }
+        toml::Value::String(text) if text.contains("://") => *text = mask_urls(text),
         toml::Value::Array(items) => items.iter_mut().for_each(mask_value),
         toml::Value::Table(table) => table.iter_mut().for_each(|(_, item)| mask_value(item)),
         _ => {}
