@@ -443,3 +443,63 @@ fn context_search_shows_what_an_agent_would_get() {
     assert_eq!(none.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("no [context] section"), "{stderr}");
 }
+
+#[test]
+fn config_check_masks_the_credentials_of_every_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        "aito.toml",
+        r#"[mcp.tracker]
+type = "http"
+url = "https://bot:hunter2@mcp.example.com/v1?api_key=k3y-9&team=core"
+
+[mcp.db]
+command = "db-mcp"
+args = ["--dsn", "postgres://app:pgpass1@db.internal/app"]
+
+[dashboard]
+public_url = "https://ops:publicpw@aito.example.com/"
+escalation_webhook = "https://hooks.example.com/T0/B0?token=hooktok"
+"#,
+    );
+    let check = output(aito(dir.path(), &["config", "check", "--config", &file]));
+    let (stdout, stderr) = texts(&check);
+    assert_eq!(check.status.code(), Some(0), "{stderr}");
+    for secret in ["hunter2", "k3y-9", "pgpass1", "publicpw", "hooktok"] {
+        assert!(!stdout.contains(secret), "{secret} shown:\n{stdout}");
+        assert!(!stderr.contains(secret), "{secret} shown:\n{stderr}");
+    }
+    assert!(
+        stdout.contains("https://bot:***@mcp.example.com/v1?api_key=***&team=core"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("postgres://app:***@db.internal/app"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("https://ops:***@aito.example.com/"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn config_check_refuses_a_schedule_that_never_fires() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        "company.toml",
+        "[[agents]]\nrole = \"ceo\"\n\n[[agents]]\nrole = \"cfo\"\nschedules = [\"0 9 * * 1\", \"0 0 30 2 *\"]\n",
+    );
+    let check = output(aito(dir.path(), &["config", "check", "--config", &file]));
+    let (stdout, stderr) = texts(&check);
+    assert_eq!(
+        check.status.code(),
+        Some(2),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stderr.contains("company.toml:6:"), "{stderr}");
+    assert!(stderr.contains("agents[1].schedules[1]"), "{stderr}");
+    assert!(stderr.contains("never fires"), "{stderr}");
+}

@@ -18,6 +18,14 @@ pub enum BusError {
     /// The backend is unreachable right now; the call may succeed later.
     #[error("the bus backend is unavailable: {0}")]
     Unavailable(String),
+    /// The envelope is over the bus's size cap; it was not published.
+    #[error("the envelope is {bytes} bytes, over the bus's cap of {limit} bytes")]
+    TooLarge {
+        /// Its size as JSON (at least this much).
+        bytes: usize,
+        /// The cap.
+        limit: usize,
+    },
     /// The backend failed.
     #[error("bus backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

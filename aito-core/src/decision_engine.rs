@@ -590,8 +590,11 @@ impl DecisionEngine {
                     envelope.to = Some(crate::envelope::Recipient::Agent(to));
                     envelope.requires_response = envelope.kind == MessageType::Vote;
                     envelope.response_deadline = decision.deadline;
-                    // Decision messages are bounded by the round limit, not by hops; they keep
-                    // the origin for the self-wake filter and the chain for loop detection.
+                    // A notice is one more hop of the chain that caused the transition (a
+                    // proposal, a vote), so a loop of proposals and approvals meets the hop
+                    // limit like any other; it keeps the origin for the self-wake filter and
+                    // the ping-pong breaker, and the chain for loop detection.
+                    envelope.hops = cause.hops;
                     envelope.origin = cause.origin;
                     envelope.chain = cause.chain.clone();
                     envelope.correlation_id = Some(decision.id.to_string());

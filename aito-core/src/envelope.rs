@@ -346,7 +346,19 @@ pub struct Envelope {
     pub extra: Map<String, Value>,
 }
 
-/// An envelope that could not be read. Carries a preview of the raw text for the log.
+/// The size cap of one envelope as JSON, unless configured otherwise: 256 KiB. Every bus
+/// refuses to publish a larger envelope and dead-letters one it reads.
+pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024;
+
+/// The longest a short field may be, in bytes: `id`, `type`, `from`, `correlationId` and each
+/// `chain` entry. Longer ones make the envelope malformed (they end up in logs).
+pub const MAX_SHORT_FIELD: usize = 1024;
+
+/// How many characters of an input a log line or an error quotes at most.
+pub const PREVIEW_CHARS: usize = 200;
+
+/// An envelope that could not be read. Carries a preview of the raw text for the log; every
+/// part of it is bounded, however large the input.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("malformed envelope ({reason}); raw text starts: {preview}")]
 pub struct EnvelopeError {
@@ -354,6 +366,30 @@ pub struct EnvelopeError {
     pub reason: String,
     /// The first characters of the raw text.
     pub preview: String,
+    /// The size of the raw text in bytes, when it was over the cap (and not parsed at all).
+    pub oversize: Option<usize>,
+}
+
+impl EnvelopeError {
+    fn new(reason: &str, text: &str) -> Self {
+        Self {
+            reason: preview(reason, PREVIEW_CHARS),
+            preview: preview(text, PREVIEW_CHARS),
+            oversize: None,
+        }
+    }
+
+    /// The error for a text of `bytes` bytes over the cap `limit`.
+    pub fn oversize(text: &str, limit: usize) -> Self {
+        Self {
+            reason: format!(
+                "the envelope is {} bytes, over the cap of {limit} bytes",
+                text.len()
+            ),
+            preview: preview(text, PREVIEW_CHARS),
+            oversize: Some(text.len()),
+        }
+    }
 }
 
 /// The first `max` characters of `text`, with `…` when cut, on one line.
@@ -367,6 +403,27 @@ pub fn preview(text: &str, max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// Counts the bytes written to it and fails once they pass a limit, so that measuring a huge
+/// value stops early.
+struct Counter {
+    bytes: usize,
+    limit: usize,
+}
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes = self.bytes.saturating_add(buf.len());
+        if self.bytes > self.limit {
+            return Err(std::io::Error::other("over the limit"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Envelope {
@@ -402,17 +459,66 @@ impl Envelope {
         self
     }
 
-    /// Reads an envelope from JSON text. Never panics; the error carries a preview of the input.
+    /// Reads an envelope from JSON text. Never panics; the error carries a bounded preview of
+    /// the input. Short fields over [`MAX_SHORT_FIELD`] bytes make it malformed.
     pub fn from_json(text: &str) -> Result<Self, EnvelopeError> {
-        let envelope: Envelope = serde_json::from_str(text).map_err(|err| EnvelopeError {
-            reason: err.to_string(),
-            preview: preview(text, 200),
-        })?;
+        let envelope: Envelope =
+            serde_json::from_str(text).map_err(|err| EnvelopeError::new(&err.to_string(), text))?;
+        envelope.check_short_fields(text)?;
         if !envelope.payload.is_object() && !envelope.payload.is_null() {
             // Kept as is: the original allowed any payload, and receivers read fields leniently.
             tracing::debug!(id = %envelope.id, "envelope payload is not an object");
         }
         Ok(envelope)
+    }
+
+    /// [`Envelope::from_json`], refusing a text over `limit` bytes without parsing it.
+    pub fn from_json_capped(text: &str, limit: usize) -> Result<Self, EnvelopeError> {
+        if text.len() > limit {
+            return Err(EnvelopeError::oversize(text, limit));
+        }
+        Self::from_json(text)
+    }
+
+    fn check_short_fields(&self, text: &str) -> Result<(), EnvelopeError> {
+        let long = |name: &str, value: &str| {
+            (value.len() > MAX_SHORT_FIELD).then(|| {
+                EnvelopeError::new(
+                    &format!(
+                        "field `{name}` is {} bytes, over the limit of {MAX_SHORT_FIELD}",
+                        value.len()
+                    ),
+                    text,
+                )
+            })
+        };
+        let from = match &self.from {
+            Sender::Worker(id) => Some(id.as_str()),
+            Sender::Other(other) => Some(other.as_str()),
+            _ => None,
+        };
+        let checks = [
+            long("type", self.kind.as_str()),
+            from.and_then(|from| long("from", from)),
+            self.correlation_id
+                .as_deref()
+                .and_then(|id| long("correlationId", id)),
+            self.chain.iter().find_map(|entry| long("chain", entry)),
+        ];
+        match checks.into_iter().flatten().next() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    /// The size of the envelope as compact JSON, counted up to `limit + 1` at most: `None` when
+    /// it is over `limit`, without writing it out.
+    pub fn json_len_within(&self, limit: usize) -> Option<usize> {
+        let mut counter = Counter { bytes: 0, limit };
+        match serde_json::to_writer(&mut counter, self) {
+            Ok(()) => Some(counter.bytes),
+            Err(_) => None,
+        }
     }
 
     /// Writes the envelope as compact JSON.
@@ -493,6 +599,63 @@ mod tests {
         }
         let err = Envelope::from_json("{\"type\":\"task\",\"priority\":\"whenever\"}").unwrap_err();
         assert!(err.preview.contains("whenever"));
+    }
+
+    #[test]
+    fn envelopes_over_the_cap_are_refused_unread() {
+        let raw = format!(
+            r#"{{"type":"task","payload":{{"title":"{}"}}}}"#,
+            "x".repeat(MAX_ENVELOPE_BYTES)
+        );
+        let err = Envelope::from_json_capped(&raw, MAX_ENVELOPE_BYTES).unwrap_err();
+        assert_eq!(err.oversize, Some(raw.len()));
+        assert!(err.reason.contains("over the cap of 262144 bytes"), "{err}");
+        assert!(
+            err.to_string().len() < 1024,
+            "{} bytes",
+            err.to_string().len()
+        );
+        assert!(Envelope::from_json_capped(&raw, raw.len()).is_ok());
+    }
+
+    #[test]
+    fn errors_quote_huge_fields_by_a_preview_only() {
+        let huge = "p".repeat(200 * 1024);
+        for raw in [
+            format!(r#"{{"type":"task","priority":"{huge}"}}"#),
+            format!(r#"{{"type":"task","to":"{huge}"}}"#),
+            format!(r#"{{"type":"{huge}"}}"#),
+            format!(r#"{{"type":"task","from":"{huge}"}}"#),
+            format!(r#"{{"type":"task","correlationId":"{huge}"}}"#),
+            format!(r#"{{"type":"task","chain":["{huge}"]}}"#),
+        ] {
+            let err = Envelope::from_json(&raw).unwrap_err();
+            assert_eq!(err.oversize, None);
+            let shown = err.to_string();
+            assert!(
+                shown.len() < 1024,
+                "{} bytes: {}",
+                shown.len(),
+                &shown[..200]
+            );
+        }
+        let ok = format!(
+            r#"{{"type":"task","from":"{}"}}"#,
+            "s".repeat(MAX_SHORT_FIELD)
+        );
+        assert!(Envelope::from_json(&ok).is_ok());
+    }
+
+    #[test]
+    fn the_size_is_counted_without_writing_it_out() {
+        let envelope = Envelope::new(
+            MessageType::Task,
+            Sender::Human,
+            serde_json::json!({"title": "x".repeat(1000)}),
+        );
+        let len = envelope.to_json().len();
+        assert_eq!(envelope.json_len_within(len), Some(len));
+        assert_eq!(envelope.json_len_within(len - 1), None);
     }
 
     #[test]

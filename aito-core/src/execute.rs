@@ -143,7 +143,7 @@ impl ActionContext<'_> {
                 (false, detail)
             }
         };
-        tracing::info!(agent = %self.agent, role = %self.role(), action = %id, kind, ok, detail = %detail, "action");
+        tracing::info!(agent = %self.agent, role = %self.role(), action = %id, kind = %crate::envelope::preview(kind, 80), ok, detail = %crate::envelope::preview(&detail, crate::envelope::PREVIEW_CHARS), "action");
         execution.records.push(ActionRecord {
             id,
             kind: kind.to_owned(),

@@ -16,6 +16,10 @@ const AITO_NAMESPACE: Uuid = Uuid::from_u128(0x5d3c_9a71_2f4e_4b8a_9c0d_61e2_7a4
 pub struct AgentId(Uuid);
 
 impl AgentId {
+    /// The nil id: no agent (the dead letter of an envelope refused on a group channel whose
+    /// group is not an agent).
+    pub const NIL: AgentId = AgentId(Uuid::nil());
+
     /// A fresh random id.
     pub fn random() -> Self {
         Self(Uuid::new_v4())

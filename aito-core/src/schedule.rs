@@ -84,6 +84,12 @@ impl FromStr for Schedule {
                     .to_owned(),
             )
         })?;
+        // `0 0 30 2 *` (February 30th) parses but never fires: an agent would wait forever.
+        if inner.upcoming(Utc).next().is_none() {
+            return Err(error(
+                "it never fires: no date from now on matches it".to_owned(),
+            ));
+        }
         Ok(Self {
             expression: trimmed.to_owned(),
             inner,
@@ -188,5 +194,14 @@ mod tests {
         let err = "61 * * * *".parse::<Schedule>().unwrap_err();
         assert!(err.to_string().contains("61 * * * *"), "{err}");
         assert!("0 9 * * 8".parse::<Schedule>().is_err());
+    }
+
+    #[test]
+    fn schedules_that_never_fire_are_refused() {
+        for never in ["0 0 30 2 *", "0 0 31 4 *", "0 0 12 * * * 2020"] {
+            let err = never.parse::<Schedule>().unwrap_err();
+            assert!(err.to_string().contains("never fires"), "{never}: {err}");
+        }
+        assert!("0 0 29 2 *".parse::<Schedule>().is_ok(), "leap days come");
     }
 }

@@ -174,6 +174,42 @@ pub struct DeadLetter {
     pub at: DateTime<Utc>,
 }
 
+impl DeadLetter {
+    /// The dead letter of an envelope a bus refused to deliver (over the size cap, or for an
+    /// agent not in the directory): its text is not kept, only a bounded preview and its size,
+    /// under a stable id derived from the text. `agent` is the inbox's agent, or the nil id for
+    /// a group channel.
+    pub fn refused(
+        agent: AgentId,
+        channel: crate::channel::Channel,
+        raw: &str,
+        reason: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        use crate::envelope::{Envelope, MessageType, PREVIEW_CHARS, Priority, Sender, preview};
+        let id = crate::id::MessageId::derived(&format!("refused/{}/{raw}", channel.name()));
+        let mut envelope = Envelope::new(
+            MessageType::Other("refused".to_owned()),
+            Sender::Other("unknown".to_owned()),
+            serde_json::json!({ "preview": preview(raw, PREVIEW_CHARS), "bytes": raw.len() }),
+        );
+        envelope.id = id;
+        envelope.timestamp = at;
+        Self {
+            agent,
+            trigger: Trigger {
+                id: id.to_string(),
+                kind: crate::trigger::TriggerKind::Message { envelope, channel },
+                priority: Priority::Normal,
+                at,
+            },
+            reason: reason.into(),
+            attempts: 0,
+            at,
+        }
+    }
+}
+
 /// What an agent is doing, as the dashboard and `aito status` show it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -318,3 +318,77 @@ async fn settling_waits_for_an_agent_parked_on_a_rate_limit_and_names_a_longer_w
     assert_eq!(harness.sessions_of(&Role::Ceo), 1, "no second session yet");
     company.shutdown().await;
 }
+
+/// The CFO proposes a minor decision, the CEO approves it, and told to carry it out the CFO
+/// proposes another, forever.
+fn proposal_loop() -> Harness {
+    let follow_up = json!({"summary": "Proposed a follow-up", "actions": [
+        {"type": "propose_decision", "data": {"tier": "minor", "title": "Another follow-up spend", "description": "One more."}}]});
+    Harness::new(vec![
+        ScriptedResponse {
+            role: Some(Role::Ceo),
+            when: Some("Vote on this decision".to_owned()),
+            response: Some(json!({"summary": "Approved", "actions": [
+                {"type": "vote", "data": {"decisionId": "{{trigger.decisionId}}", "vote": "approve", "reason": "fine"}}]})),
+            repeat: true,
+            cost_usd: 0.01,
+            ..ScriptedResponse::default()
+        },
+        ScriptedResponse {
+            role: Some(Role::Cfo),
+            when: Some("carry it out".to_owned()),
+            response: Some(follow_up.clone()),
+            repeat: true,
+            cost_usd: 0.01,
+            ..ScriptedResponse::default()
+        },
+        answer(Role::Cfo, "Start the spending", follow_up),
+    ])
+}
+
+fn loop_sessions(harness: &Harness) -> usize {
+    harness.sessions_of(&Role::Ceo) + harness.sessions_of(&Role::Cfo)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_loop_of_proposals_and_approvals_is_stopped_within_the_hop_limit() {
+    let mut harness = proposal_loop();
+    harness.settings.hop_limit = 6;
+    harness.settings.loops.ping_pong_exchanges = 100;
+    let company = harness
+        .company(quiet_agents(&[Role::Ceo, Role::Cfo]))
+        .start()
+        .expect("start");
+    common::task(&company, "cfo", "Start the spending").await;
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+
+    let tripped = guard_events(&harness, "hop_limit").await;
+    assert_eq!(tripped.len(), 1, "the loop is stopped once: {tripped:?}");
+    // The task has no hop; each session's proposal or vote adds one to the notice it causes,
+    // so sessions stop once a notice has passed through more than 6.
+    let sessions = loop_sessions(&harness);
+    assert_eq!(sessions, 7, "the task's session and six hops");
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(loop_sessions(&harness), sessions, "nothing more runs");
+    company.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_ping_pong_breaker_counts_decision_notices() {
+    let mut harness = proposal_loop();
+    harness.settings.hop_limit = 100;
+    harness.settings.loops.ping_pong_exchanges = 4;
+    let company = harness
+        .company(quiet_agents(&[Role::Ceo, Role::Cfo]))
+        .start()
+        .expect("start");
+    common::task(&company, "cfo", "Start the spending").await;
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+
+    let tripped = guard_events(&harness, "ping_pong").await;
+    assert_eq!(tripped.len(), 1, "{tripped:?}");
+    assert_eq!(tripped[0]["figures"]["exchanges"], 4.0);
+    // The task's session and four exchanges.
+    assert_eq!(loop_sessions(&harness), 5);
+    company.shutdown().await;
+}

@@ -141,6 +141,10 @@ pub struct RedisConfig {
     /// How long an ingestion claim lives (the window in which listeners agree that they saw
     /// the same `PUBLISH`). Default 60 s.
     pub ingest_window: Duration,
+    /// The size cap of one envelope as JSON: larger ones are refused on publish, and
+    /// dead-lettered (never delivered) when read from a stream or ingested from a `PUBLISH`.
+    /// Default [`MAX_ENVELOPE_BYTES`](aito_core::envelope::MAX_ENVELOPE_BYTES) (256 KiB).
+    pub max_envelope_bytes: usize,
 }
 
 impl RedisConfig {
@@ -160,6 +164,7 @@ impl RedisConfig {
             buffer: 100,
             ingest_publish: true,
             ingest_window: Duration::from_secs(60),
+            max_envelope_bytes: aito_core::envelope::MAX_ENVELOPE_BYTES,
         }
     }
 
@@ -203,6 +208,12 @@ impl RedisConfig {
     /// Turns ingestion of outside `PUBLISH`es on or off.
     pub fn with_ingest_publish(mut self, on: bool) -> Self {
         self.ingest_publish = on;
+        self
+    }
+
+    /// Sets the size cap of one envelope as JSON.
+    pub fn with_max_envelope_bytes(mut self, bytes: usize) -> Self {
+        self.max_envelope_bytes = bytes;
         self
     }
 

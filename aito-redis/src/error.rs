@@ -44,6 +44,14 @@ pub enum Error {
     /// The bus or store was shut down.
     #[error("closed")]
     Closed,
+    /// An envelope over the size cap was not published.
+    #[error("the envelope is {bytes} bytes, over the bus's cap of {limit} bytes")]
+    TooLarge {
+        /// Its size as JSON.
+        bytes: usize,
+        /// The cap.
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -103,6 +111,7 @@ impl From<Error> for BusError {
     fn from(err: Error) -> Self {
         match err {
             Error::Closed => BusError::Closed,
+            Error::TooLarge { bytes, limit } => BusError::TooLarge { bytes, limit },
             err if err.is_transient() => BusError::Unavailable(err.to_string()),
             err => BusError::Backend(Box::new(err)),
         }

@@ -541,3 +541,71 @@ async fn a_redis_restart_loses_nothing_and_readers_recover() {
     consumer.abort();
     bus.ping().await.unwrap();
 }
+
+/// An entry over the reader's size cap (written by a bus with a larger one) is not delivered:
+/// it is dead-lettered with its reason, once, even with two buses listening, and what follows
+/// it arrives. The same for a plain `PUBLISH` over the cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelopes_over_the_cap_are_dead_lettered_not_delivered() {
+    init_tracing();
+    let server = RedisServer::start();
+    let small = server.config().with_max_envelope_bytes(1024);
+    let bus = RedisBus::connect(small.clone()).await.unwrap();
+    let _other = RedisBus::connect(small.clone()).await.unwrap();
+    let writer = RedisBus::connect(server.config()).await.unwrap();
+    let store = RedisStateStore::connect(server.config()).await.unwrap();
+    let agent = AgentId::random();
+    let big = Envelope::new(
+        MessageType::Task,
+        Sender::Human,
+        json!({ "title": "x".repeat(4096) }),
+    );
+    writer.publish(Channel::Agent(agent), big).await.unwrap();
+    writer
+        .publish(Channel::Agent(agent), numbered(7))
+        .await
+        .unwrap();
+    let published = format!(
+        r#"{{"type":"task","from":"human","payload":{{"title":"{}"}}}}"#,
+        "y".repeat(2048)
+    );
+    let mut deliveries = inbox(&bus, agent, "d1").await;
+    server.cli(&["PUBLISH", &Channel::Agent(agent).name(), &published]);
+    let delivery = within("the envelope after the big one", deliveries.next())
+        .await
+        .expect("delivery");
+    assert_eq!(delivery.envelope().payload["n"], 7);
+    delivery.ack().await.unwrap();
+    assert_quiet(
+        &mut deliveries,
+        Duration::from_millis(500),
+        "nothing oversize",
+    )
+    .await;
+    let letters = store.dead_letters(Some(agent), 10).await.unwrap();
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    for letter in &letters {
+        assert!(
+            letter.reason.contains("over the cap of 1024 bytes"),
+            "{}",
+            letter.reason
+        );
+        let stub = letter.trigger.envelope().expect("an envelope");
+        assert!(stub.to_json().len() < 1024, "only a preview is kept");
+    }
+    // Publishing over the cap is refused.
+    let refused = bus
+        .publish(
+            Channel::Agent(agent),
+            Envelope::new(
+                MessageType::Task,
+                Sender::Human,
+                json!({ "t": "z".repeat(2048) }),
+            ),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(BusError::TooLarge { limit: 1024, .. })),
+        "{refused:?}"
+    );
+}

@@ -20,6 +20,7 @@ pub mod claude;
 pub mod env;
 pub mod error;
 pub mod file;
+mod mask;
 pub mod providers;
 mod render;
 mod resolve;

@@ -307,6 +307,9 @@ pub(super) fn render(config: &Config) -> String {
     );
     root.insert("decisions".into(), Value::Table(decisions));
 
+    // Credentials in URLs never show, whichever field carries them.
+    let mut root = Value::Table(root);
+    super::mask::mask_value(&mut root);
     let mut out = format!("# aito configuration resolved from {}\n", config.source);
     if config.overrides.is_empty() {
         out.push_str("# no AITO_* environment variable changed it\n");
@@ -317,7 +320,10 @@ pub(super) fn render(config: &Config) -> String {
         ));
     }
     for warning in &config.warnings {
-        out.push_str(&format!("# warning: {warning}\n"));
+        out.push_str(&format!(
+            "# warning: {}\n",
+            super::mask::mask_urls(&warning.to_string())
+        ));
     }
     out.push('\n');
     out.push_str(&toml::to_string(&root).unwrap_or_else(|err| format!("# cannot render: {err}\n")));

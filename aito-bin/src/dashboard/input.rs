@@ -9,8 +9,10 @@ use super::error::ApiError;
 /// Largest body of an ordinary write request (messages, decisions, pause), in bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// Largest body of a webhook call, in bytes.
-pub const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
+/// Largest body of a webhook call, in bytes: the bus's envelope cap
+/// ([`MAX_ENVELOPE_BYTES`](aito_core::envelope::MAX_ENVELOPE_BYTES)), within which the webhook
+/// envelope is also kept.
+pub const WEBHOOK_BODY_LIMIT: usize = aito_core::envelope::MAX_ENVELOPE_BYTES;
 
 /// A JSON request body. Unlike axum's `Json`, the content type is not required (so `curl -d`
 /// works), and every unreadable body is a 400 whose reason names what was expected and where

@@ -92,6 +92,14 @@ impl Running {
         }
     }
 
+    /// Every line of standard error read so far, and those that arrive within `settle`.
+    pub fn stderr_lines(&mut self, settle: Duration) -> Vec<String> {
+        while let Ok(line) = self.lines.recv_timeout(settle) {
+            self.stderr_seen.push(line);
+        }
+        self.stderr_seen.clone()
+    }
+
     /// Sends SIGTERM and waits for the exit; returns the exit code and standard output.
     pub fn terminate(mut self, limit: Duration) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();

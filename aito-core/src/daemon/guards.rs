@@ -22,20 +22,17 @@ use crate::store::AgentState;
 use crate::trigger::{Trigger, TriggerKind};
 
 impl AgentDaemon {
-    /// The other agent of a conversation this trigger continues, if it is one.
+    /// The other agent of a conversation this trigger continues, if it is one: the sender of
+    /// a message, or, for the decision engine's notices, the agent whose proposal or vote
+    /// caused them.
     fn conversation_partner(&self, trigger: &Trigger) -> Option<AgentId> {
         let envelope = trigger.envelope()?;
-        let Sender::Agent(other) = envelope.from else {
-            return None;
+        let other = match envelope.from {
+            Sender::Agent(other) if !is_engine_notice_kind(&envelope.kind) => other,
+            Sender::Orchestrator if is_engine_notice(trigger) => envelope.origin?,
+            _ => return None,
         };
-        let engine_or_result = matches!(
-            envelope.kind,
-            MessageType::WorkerResult
-                | MessageType::Vote
-                | MessageType::Decision
-                | MessageType::DecisionResult
-        );
-        (other != self.id && !engine_or_result).then_some(other)
+        (other != self.id).then_some(other)
     }
 
     fn pair_key(&self, other: AgentId) -> String {
@@ -162,18 +159,51 @@ pub(super) fn next_idle_streak(current: u32, trigger: &Trigger, did_something: b
     }
 }
 
+/// Whether `kind` is one the decision engine (or a worker) sends: such messages from an agent
+/// are not a conversation with it.
+fn is_engine_notice_kind(kind: &MessageType) -> bool {
+    matches!(
+        kind,
+        MessageType::WorkerResult
+            | MessageType::Vote
+            | MessageType::Decision
+            | MessageType::DecisionResult
+    )
+}
+
+/// Whether the trigger is a notice of the decision engine (a vote request, a veto, a result).
+fn is_engine_notice(trigger: &Trigger) -> bool {
+    trigger.envelope().is_some_and(|envelope| {
+        envelope.from == Sender::Orchestrator
+            && matches!(
+                envelope.kind,
+                MessageType::Vote | MessageType::Decision | MessageType::DecisionResult
+            )
+    })
+}
+
+/// The actions that answer a decision notice in kind; after such a notice they are the
+/// conversation itself, not progress.
+const DECISION_ACTIONS: &[&str] = &["propose_decision", "withdraw_decision", "vote"];
+
 /// Whether a conversation moved anything: a state change, a decision, or an action other than
-/// a message that was carried out.
+/// a message that was carried out. After a decision notice, proposing and voting are what a
+/// loop of proposals and approvals does, so only a state change or another action counts.
 pub(super) fn made_progress(
+    trigger: &Trigger,
     response: &ModelResponse,
     records: &[crate::store::ActionRecord],
 ) -> bool {
-    let acted = records
-        .iter()
-        .any(|record| record.ok && record.kind != "message");
-    let decided = response
-        .actions
-        .iter()
-        .any(|action| matches!(action, Action::ProposeDecision { .. } | Action::Vote { .. }));
+    let notice = is_engine_notice(trigger);
+    let acted = records.iter().any(|record| {
+        record.ok
+            && record.kind != "message"
+            && !(notice && DECISION_ACTIONS.contains(&record.kind.as_str()))
+    });
+    let decided = !notice
+        && response
+            .actions
+            .iter()
+            .any(|action| matches!(action, Action::ProposeDecision { .. } | Action::Vote { .. }));
     !response.state_updates.is_empty() || acted || decided
 }

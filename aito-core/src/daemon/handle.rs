@@ -276,7 +276,7 @@ impl AgentDaemon {
                             return Thought::Ready(Box::new(journal), parsed);
                         }
                         Err(err) if repair.is_none() => {
-                            tracing::warn!(agent = %self.id, error = %err, output = %preview(&response.text, 200), "unreadable answer; asking once more");
+                            tracing::warn!(agent = %self.id, error = %preview(&err.to_string(), 400), output = %preview(&response.text, 200), "unreadable answer; asking once more");
                             repair = Some(err.to_string());
                         }
                         Err(err) => {
@@ -317,7 +317,7 @@ impl AgentDaemon {
                             figures: json!({ "until": until, "quota": quota, "waits": queued.rate_limit_waits }),
                         })
                         .await;
-                    tracing::warn!(agent = %self.id, quota, %until, message = %message, "rate limited; parking the agent");
+                    tracing::warn!(agent = %self.id, quota, %until, message = %preview(&message, 400), "rate limited; parking the agent");
                     return Thought::Defer(Wait {
                         until,
                         reason: WaitReason::Quota,
@@ -342,7 +342,7 @@ impl AgentDaemon {
                         };
                     }
                     let backoff = settings.retry.backoff(queued.attempts, self.seed());
-                    tracing::warn!(agent = %self.id, error = %err, attempt = queued.attempts, ?backoff, "session failed; retrying");
+                    tracing::warn!(agent = %self.id, error = %preview(&err.to_string(), 400), attempt = queued.attempts, ?backoff, "session failed; retrying");
                     tokio::time::sleep(backoff).await;
                 }
                 Err(err) => {

@@ -74,7 +74,7 @@ impl AgentDaemon {
         let now = runtime.clock.now();
         let did_something =
             !response.state_updates.is_empty() || execution.records.iter().any(|record| record.ok);
-        let progress = made_progress(response, &execution.records);
+        let progress = made_progress(trigger, response, &execution.records);
         // Before the trigger is recorded: a crash in between carries it out again on the
         // redelivery, and marking a decision executed twice changes nothing.
         if let Some(id) = approved_decision(trigger) {
@@ -172,7 +172,7 @@ impl AgentDaemon {
     ) -> Result<(), StoreError> {
         let runtime = &self.runtime;
         let trigger = &queued.trigger;
-        tracing::error!(agent = %self.id, trigger = %trigger.id, reason, "dead-lettered");
+        tracing::error!(agent = %self.id, trigger = %trigger.id, reason = %preview(reason, 400), "dead-lettered");
         let letter = DeadLetter {
             agent: self.id,
             trigger: trigger.clone(),

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::bus::{Bus, BusError, Deliveries, Delivery, Subscription};
 use crate::channel::Channel;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, MAX_ENVELOPE_BYTES};
 use crate::id::AgentId;
 
 /// An in-process [`Bus`]: durable channels are queues that hold envelopes until acknowledged,
@@ -35,10 +35,21 @@ impl std::fmt::Debug for MemoryBus {
     }
 }
 
-#[derive(Default)]
 struct Inner {
     topology: RwLock<Topology>,
     next_subscriber: AtomicU64,
+    /// The size cap of one envelope as JSON.
+    max_envelope_bytes: usize,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            topology: RwLock::default(),
+            next_subscriber: AtomicU64::new(0),
+            max_envelope_bytes: MAX_ENVELOPE_BYTES,
+        }
+    }
 }
 
 /// Hashes ids by their own bits: UUIDs are random already, so a keyed hash buys nothing on
@@ -404,9 +415,19 @@ impl Drop for MemoryReceiver {
 }
 
 impl MemoryBus {
-    /// A new, empty bus.
+    /// A new, empty bus, with the default size cap ([`MAX_ENVELOPE_BYTES`]).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A new, empty bus that refuses envelopes over `bytes` as JSON.
+    pub fn with_max_envelope_bytes(bytes: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                max_envelope_bytes: bytes,
+                ..Inner::default()
+            }),
+        }
     }
 
     fn topology(&self) -> std::sync::RwLockReadGuard<'_, Topology> {
@@ -444,6 +465,13 @@ impl MemoryBus {
 #[async_trait]
 impl Bus for MemoryBus {
     async fn publish(&self, channel: Channel, envelope: Envelope) -> Result<(), BusError> {
+        let limit = self.inner.max_envelope_bytes;
+        if envelope.json_len_within(limit).is_none() {
+            return Err(BusError::TooLarge {
+                bytes: limit.saturating_add(1),
+                limit,
+            });
+        }
         match channel {
             Channel::Agent(agent) => {
                 // The common case: push under the read lock, without touching the queue's

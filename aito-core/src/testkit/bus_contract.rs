@@ -278,3 +278,35 @@ pub async fn a_new_group_gets_what_was_published_before_it_subscribed(bus: &dyn 
         }
     }
 }
+
+/// An envelope over the default size cap (256 KiB as JSON) is refused on every durable and
+/// live channel, and nothing of it is delivered; one within the cap passes.
+pub async fn envelopes_over_the_cap_are_refused(bus: &dyn Bus) {
+    use crate::bus::BusError;
+    use crate::envelope::MAX_ENVELOPE_BYTES;
+    let agent = AgentId::random();
+    let huge = Envelope::new(
+        MessageType::Task,
+        Sender::Human,
+        json!({ "title": "x".repeat(MAX_ENVELOPE_BYTES) }),
+    );
+    for channel in [Channel::Agent(agent), Channel::Broadcast, Channel::Events] {
+        match bus.publish(channel, huge.clone()).await {
+            Err(BusError::TooLarge { limit, bytes }) => {
+                assert_eq!(limit, MAX_ENVELOPE_BYTES);
+                assert!(bytes > limit);
+            }
+            other => panic!("an oversize envelope on {channel} was not refused: {other:?}"),
+        }
+    }
+    let fits = Envelope::new(
+        MessageType::Task,
+        Sender::Human,
+        json!({ "n": 1, "title": "x".repeat(MAX_ENVELOPE_BYTES - 1024) }),
+    );
+    bus.publish(Channel::Agent(agent), fits)
+        .await
+        .expect("an envelope within the cap");
+    let mut deliveries = inbox(bus, agent, "c1").await;
+    assert_eq!(next_number(&mut deliveries, true).await, 1);
+}

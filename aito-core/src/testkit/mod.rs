@@ -44,6 +44,7 @@ macro_rules! bus_contract_tests {
             envelopes_arrive_intact,
             a_thousand_envelopes_arrive_exactly_once,
             a_new_group_gets_what_was_published_before_it_subscribed,
+            envelopes_over_the_cap_are_refused,
         );
     };
 }

@@ -205,7 +205,8 @@ impl Listener {
         let Some(subscribers) = self.routes.get_mut(name) else {
             return;
         };
-        let envelope = match Envelope::from_json(&raw) {
+        let limit = self.connector.config().max_envelope_bytes;
+        let envelope = match Envelope::from_json_capped(&raw, limit) {
             Ok(envelope) => Arc::new(envelope),
             Err(err) => {
                 tracing::warn!(channel = %name, reason = %err.reason, preview = %err.preview, "skipping a malformed envelope");

@@ -22,6 +22,7 @@ use redis::aio::ConnectionManager;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
+use crate::bus::refuse::{agent_of, refuse};
 use crate::config::RedisConfig;
 use crate::error::Error;
 use crate::keys::Keys;
@@ -95,8 +96,24 @@ impl Ingestor {
     /// Ingests one raw `PUBLISH` on `channel` (a durable channel). Malformed text is logged
     /// with a preview and skipped.
     pub(crate) async fn ingest(&mut self, channel: Channel, raw: &str) {
-        let envelope = match Envelope::from_json(raw) {
+        let envelope = match Envelope::from_json_capped(raw, self.config.max_envelope_bytes) {
             Ok(envelope) => envelope,
+            Err(err) if err.oversize.is_some() => {
+                // Every listener sees the PUBLISH; the first to take the claim dead-letters it.
+                if self.claim(channel, raw).await {
+                    refuse(
+                        &self.manager,
+                        &self.scripts,
+                        &self.keys,
+                        agent_of(channel, None),
+                        channel,
+                        raw,
+                        &err.reason,
+                    )
+                    .await;
+                }
+                return;
+            }
             Err(err) => {
                 tracing::warn!(channel = %channel, reason = %err.reason, preview = %err.preview, "skipping a malformed envelope published on the channel");
                 return;
@@ -156,6 +173,37 @@ impl Ingestor {
                     tracing::error!(channel = %channel, error = %err, preview = %preview(raw, 200), "could not ingest an envelope published on the channel; it is lost");
                     return;
                 }
+            }
+        }
+    }
+}
+
+impl Ingestor {
+    /// Takes the claim on a refused `PUBLISH` of `raw` (named by its digest and occurrence, as
+    /// for raw ingestion): `true` for the one listener that should dead-letter it.
+    async fn claim(&mut self, channel: Channel, raw: &str) -> bool {
+        let digest = sha1_smol::Sha1::from(raw.as_bytes()).digest().to_string();
+        let n = self.occurrences.next(&digest);
+        let claim = self
+            .keys
+            .ingest_claim(&channel.name(), &format!("refused:{digest}:{n}"));
+        let window_ms = u64::try_from(self.config.ingest_window.as_millis())
+            .unwrap_or(60_000)
+            .max(1);
+        let taken: Result<Option<String>, redis::RedisError> = redis::cmd("SET")
+            .arg(&claim)
+            .arg("1")
+            .arg("NX")
+            .arg("PX")
+            .arg(window_ms)
+            .query_async(&mut self.manager)
+            .await;
+        match taken {
+            Ok(taken) => taken.is_some(),
+            Err(err) => {
+                // Better twice in the dead letters than not at all.
+                tracing::debug!(%channel, error = %err, "could not claim a refused envelope");
+                true
             }
         }
     }

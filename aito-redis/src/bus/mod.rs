@@ -12,6 +12,7 @@
 mod hub;
 pub mod ingest;
 pub(crate) mod reader;
+mod refuse;
 mod tracker;
 
 use std::sync::Arc;
@@ -114,6 +115,13 @@ impl RedisBus {
 
     async fn publish_inner(&self, channel: Channel, envelope: &Envelope) -> Result<(), Error> {
         let json = envelope.to_json();
+        let limit = self.config().max_envelope_bytes;
+        if json.len() > limit {
+            return Err(Error::TooLarge {
+                bytes: json.len(),
+                limit,
+            });
+        }
         let mut manager = self.inner.manager.clone();
         match self.inner.keys.stream(channel) {
             Some(stream) => {
@@ -218,6 +226,7 @@ impl RedisBus {
                 shared: Arc::clone(&shared),
                 stream,
                 connector: self.inner.connector.clone(),
+                keys: self.inner.keys.clone(),
                 sender: sender.clone(),
                 cancel: cancel.clone(),
             };

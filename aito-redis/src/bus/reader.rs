@@ -15,9 +15,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::bus::refuse::{agent_of, refuse};
 use crate::bus::tracker::{Held, RedisAck, Shared, StreamSpec};
 use crate::connection::{Backoff, Connector};
 use crate::error::{Error, is_transient};
+use crate::keys::Keys;
 
 /// One entry read from a stream.
 #[derive(Debug)]
@@ -165,6 +167,7 @@ pub(crate) struct Reader {
     pub(crate) shared: Arc<Shared>,
     pub(crate) stream: usize,
     pub(crate) connector: Connector,
+    pub(crate) keys: Keys,
     pub(crate) sender: mpsc::Sender<Delivery>,
     pub(crate) cancel: CancellationToken,
 }
@@ -377,8 +380,24 @@ impl Reader {
                 skip.push(entry.id);
                 continue;
             };
-            let envelope = match Envelope::from_json(&text) {
+            let limit = self.connector.config().max_envelope_bytes;
+            let envelope = match Envelope::from_json_capped(&text, limit) {
                 Ok(envelope) => envelope,
+                Err(err) if err.oversize.is_some() => {
+                    let agent = agent_of(spec.channel, Some(&spec.group));
+                    refuse(
+                        &self.shared.manager,
+                        &self.shared.scripts,
+                        &self.keys,
+                        agent,
+                        spec.channel,
+                        &text,
+                        &err.reason,
+                    )
+                    .await;
+                    skip.push(entry.id);
+                    continue;
+                }
                 Err(err) => {
                     tracing::warn!(stream = %spec.key, entry = %entry.id, reason = %err.reason, preview = %preview(&text, 200), "skipping a malformed envelope");
                     skip.push(entry.id);

@@ -11,7 +11,7 @@ use super::{RedisStateStore, decode, encode};
 use crate::error::Error;
 
 /// How many dead letters the store keeps, newest last (as the in-memory store).
-const DEAD_LETTER_LIMIT: usize = 1000;
+pub(crate) const DEAD_LETTER_LIMIT: usize = 1000;
 
 impl RedisStateStore {
     /// Appends `entry` to the list `key`, keeping the newest `keep`.

@@ -10,6 +10,8 @@ mod marks;
 mod state;
 mod values;
 
+pub(crate) use lists::DEAD_LETTER_LIMIT;
+
 use std::sync::Arc;
 use std::time::Duration;
 

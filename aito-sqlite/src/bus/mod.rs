@@ -121,6 +121,8 @@ pub(crate) struct Inner {
     watching: OnceLock<CancellationToken>,
     /// Acknowledged rows whose deletion is queued: deleted together by one statement.
     acks: Arc<Mutex<Vec<i64>>>,
+    /// The size cap of one envelope as JSON.
+    pub(crate) max_envelope_bytes: AtomicUsize,
 }
 
 impl Drop for Inner {
@@ -163,6 +165,7 @@ impl SqliteBus {
                 next_subscriber: AtomicU64::new(0),
                 watching: OnceLock::new(),
                 acks: Arc::new(Mutex::new(Vec::new())),
+                max_envelope_bytes: AtomicUsize::new(aito_core::envelope::MAX_ENVELOPE_BYTES),
             }),
         }
     }
@@ -170,6 +173,20 @@ impl SqliteBus {
     /// The database.
     pub fn database(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// Sets the size cap of one envelope as JSON (default
+    /// [`MAX_ENVELOPE_BYTES`](aito_core::envelope::MAX_ENVELOPE_BYTES), 256 KiB), for this bus
+    /// and its clones: a larger envelope is refused on publish and dead-lettered when read.
+    pub fn set_max_envelope_bytes(&self, bytes: usize) {
+        self.inner
+            .max_envelope_bytes
+            .store(bytes, Ordering::Relaxed);
+    }
+
+    /// The size cap of one envelope as JSON.
+    pub fn max_envelope_bytes(&self) -> usize {
+        self.inner.max_envelope_bytes.load(Ordering::Relaxed)
     }
 
     /// Messages on durable channels not yet acknowledged, of every queue.
@@ -274,11 +291,24 @@ impl Drop for Guard {
 #[async_trait]
 impl Bus for SqliteBus {
     async fn publish(&self, channel: Channel, envelope: Envelope) -> Result<(), BusError> {
+        let limit = self.max_envelope_bytes();
         if !channel.is_durable() {
+            if envelope.json_len_within(limit).is_none() {
+                return Err(BusError::TooLarge {
+                    bytes: limit.saturating_add(1),
+                    limit,
+                });
+            }
             self.publish_live(channel, envelope);
             return Ok(());
         }
         let text = envelope.to_json();
+        if text.len() > limit {
+            return Err(BusError::TooLarge {
+                bytes: text.len(),
+                limit,
+            });
+        }
         let now = self.inner.db.now_ms();
         let name = channel.name();
         self.inner
@@ -363,6 +393,7 @@ impl Bus for SqliteBus {
                     .iter()
                     .map(|channel| queue_of(*channel, &subscription.group))
                     .collect(),
+                group: subscription.group.clone(),
                 sender,
                 cancel: cancel.clone(),
             };

@@ -9,8 +9,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aito_core::bus::Acknowledge;
-use aito_core::envelope::preview;
-use aito_core::{BusError, Channel, Delivery, Envelope};
+use aito_core::envelope::{PREVIEW_CHARS, preview};
+use aito_core::store::{DeadLetter, StateStore};
+use aito_core::{AgentId, BusError, Channel, Delivery, Envelope};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use tokio::sync::mpsc;
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BUFFER, HOLD, Holder, Inner};
 use crate::error::Error;
 use crate::queries as q;
-use crate::store::millis;
+use crate::store::{SqliteStore, millis};
 
 /// Rows claimed by one query at most.
 const BATCH: usize = 64;
@@ -44,6 +45,8 @@ pub(super) struct Reader {
     pub(super) inner: Arc<Inner>,
     pub(super) holder: Arc<Holder>,
     pub(super) queues: Vec<String>,
+    /// The subscribing group (an agent's id, for the dead letters of refused envelopes).
+    pub(super) group: String,
     pub(super) sender: mpsc::Sender<Delivery>,
     pub(super) cancel: CancellationToken,
 }
@@ -214,18 +217,24 @@ impl Reader {
     /// Hands one row out; `false` when the subscription has ended.
     async fn deliver(&self, row: Row) -> bool {
         let seq = row.seq;
+        let limit = self.inner.max_envelope_bytes.load(Ordering::Relaxed);
         let (channel, envelope) = match (
             Channel::from_str(&row.channel),
-            Envelope::from_json(&row.envelope),
+            Envelope::from_json_capped(&row.envelope, limit),
         ) {
             (Ok(channel), Ok(envelope)) => (channel, envelope),
+            (Ok(channel), Err(err)) if err.oversize.is_some() => {
+                self.refuse(channel, &row.envelope, &err.reason).await;
+                self.inner.acknowledge(seq);
+                return true;
+            }
             (channel, envelope) => {
                 let reason = match (channel, envelope) {
-                    (Err(err), _) => err.to_string(),
+                    (Err(err), _) => preview(&err.to_string(), PREVIEW_CHARS),
                     (_, Err(err)) => err.to_string(),
                     _ => String::new(),
                 };
-                tracing::warn!(seq, channel = %row.channel, reason = %reason, preview = %preview(&row.envelope, 200), "malformed envelope on the bus; skipped");
+                tracing::warn!(seq, channel = %preview(&row.channel, PREVIEW_CHARS), reason = %reason, preview = %preview(&row.envelope, PREVIEW_CHARS), "malformed envelope on the bus; skipped");
                 self.inner.acknowledge(seq);
                 return true;
             }
@@ -244,6 +253,22 @@ impl Reader {
             Box::new(ack),
         );
         self.sender.send(delivery).await.is_ok()
+    }
+}
+
+impl Reader {
+    /// Dead-letters an envelope over the size cap, with its reason, and logs a preview.
+    async fn refuse(&self, channel: Channel, raw: &str, reason: &str) {
+        let agent = match channel {
+            Channel::Agent(agent) => agent,
+            _ => self.group.parse().unwrap_or(AgentId::NIL),
+        };
+        tracing::warn!(%channel, %agent, bytes = raw.len(), reason, preview = %preview(raw, PREVIEW_CHARS), "envelope refused; dead-lettered");
+        let letter = DeadLetter::refused(agent, channel, raw, reason, chrono::Utc::now());
+        let store = SqliteStore::new(self.inner.db.clone());
+        if let Err(err) = store.push_dead_letter(&letter).await {
+            tracing::warn!(%channel, error = %err, "could not dead-letter a refused envelope");
+        }
     }
 }
 
