@@ -651,7 +651,7 @@ impl DecisionEngine {
                 .publish(notice.channel, notice.envelope.clone())
                 .await
             {
-                Ok(()) => published.push(notice.envelope.id.clone()),
+                Ok(()) => published.push(notice.envelope.id),
                 Err(err) => {
                     log_publish_error(notice.channel, &err);
                     break;
