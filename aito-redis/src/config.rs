@@ -108,7 +108,9 @@ impl From<String> for RedisUrl {
 pub struct RedisConfig {
     /// The server.
     pub url: RedisUrl,
-    /// Prefix of every key (not of pub/sub channel names). Default `aito:`.
+    /// Prefix of every key, and of every pub/sub channel name unless it is the default
+    /// (`aito:`) or empty, in which case channels keep their original names
+    /// (`channel:broadcast`). Default `aito:`.
     pub prefix: String,
     /// A pending stream entry not touched for this long is taken over by another consumer of its
     /// group (its consumer died). Live deliveries are kept fresh, so a long handling is not
@@ -204,6 +206,24 @@ impl RedisConfig {
     pub fn with_ingest_publish(mut self, on: bool) -> Self {
         self.ingest_publish = on;
         self
+    }
+
+    /// The pub/sub name of `channel` for this company: the original name
+    /// (`channel:broadcast`) with the default prefix or none, else under the prefix
+    /// (`beta:channel:broadcast`). This is where an outside tool `PUBLISH`es to reach the
+    /// company, or `SUBSCRIBE`s to watch it.
+    ///
+    /// ```
+    /// use aito_core::Channel;
+    /// use aito_redis::RedisConfig;
+    ///
+    /// let config = RedisConfig::new("redis://localhost");
+    /// assert_eq!(config.channel_name(Channel::Broadcast), "channel:broadcast");
+    /// let beta = config.with_prefix("beta:");
+    /// assert_eq!(beta.channel_name(Channel::Broadcast), "beta:channel:broadcast");
+    /// ```
+    pub fn channel_name(&self, channel: aito_core::Channel) -> String {
+        crate::keys::Keys::new(&self.prefix).channel(channel)
     }
 
     /// Checks what can be checked without a server: the URL parses and its scheme is usable.

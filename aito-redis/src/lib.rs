@@ -11,7 +11,7 @@
 //!   and `Debug` mask the password.
 //! - [`bus`]: [`RedisBus`]. Agent inboxes, broadcast, head and clevel are streams read through
 //!   consumer groups and acknowledged after handling, with pending entries reclaimed from dead
-//!   consumers; every envelope is mirrored on the original system's pub/sub channel names, and
+//!   consumers; every envelope is mirrored on the company's pub/sub channel names, and
 //!   envelopes that outside tools `PUBLISH` there are ingested once.
 //! - [`store`]: [`RedisStateStore`]. State documents with compare-and-set, bounded history,
 //!   versioned decisions indexed by status, idempotency marks, leases and budget counters.
@@ -19,8 +19,10 @@
 //! - [`error`]: [`Error`], mapped onto [`BusError`](aito_core::BusError) and
 //!   [`StoreError`](aito_core::StoreError) at the trait boundary.
 //!
-//! Every key is under a prefix (default `aito:`); pub/sub channel names are not, so outside
-//! tools keep working. docs/redis.md lists every key and channel.
+//! Every key is under a prefix (default `aito:`), and so is every pub/sub channel name except
+//! with the default prefix, whose channels keep the original system's names
+//! (`channel:broadcast`) for outside tools: companies with different prefixes share a server
+//! without hearing each other. docs/redis.md lists every key and channel.
 //!
 //! # Features
 //! Both are off by default.

@@ -8,6 +8,9 @@
 //!   for outside observers; envelopes that outside tools `PUBLISH` there are ingested
 //!   ([`ingest`]).
 //! - Live channels are plain pub/sub.
+//! - Pub/sub names carry the company's prefix (`beta:channel:broadcast`), except with the
+//!   default prefix, whose channels keep the original names (`channel:broadcast`): a bus hears
+//!   and ingests only its own company's `PUBLISH`es.
 
 mod hub;
 pub mod ingest;
@@ -107,7 +110,13 @@ impl RedisBus {
                     config: config.clone(),
                     occurrences: Occurrences::default(),
                 });
-                Hub::start(inner.connector.clone(), ingestor, inner.shutdown.clone()).await
+                Hub::start(
+                    inner.connector.clone(),
+                    inner.keys.clone(),
+                    ingestor,
+                    inner.shutdown.clone(),
+                )
+                .await
             })
             .await
     }
@@ -127,7 +136,7 @@ impl RedisBus {
                     .publish
                     .key(stream)
                     .arg(json)
-                    .arg(channel.name())
+                    .arg(self.inner.keys.channel(channel))
                     .arg(maxlen)
                     .arg("1")
                     .invoke_async(&mut manager)
@@ -135,7 +144,7 @@ impl RedisBus {
             }
             None => {
                 let _receivers: i64 = redis::cmd("PUBLISH")
-                    .arg(channel.name())
+                    .arg(self.inner.keys.channel(channel))
                     .arg(json)
                     .query_async(&mut manager)
                     .await?;
