@@ -157,7 +157,10 @@ async fn publishes_are_mirrored_for_observers_and_not_duplicated() {
         .subscribe(server.config().channel_name(Channel::Agent(agent)))
         .await
         .unwrap();
-    observer.subscribe(server.config().channel_name(Channel::Broadcast)).await.unwrap();
+    observer
+        .subscribe(server.config().channel_name(Channel::Broadcast))
+        .await
+        .unwrap();
     let mut mirror = observer.into_on_message();
     let envelope = numbered(1);
     bus.publish(Channel::Agent(agent), envelope.clone())

@@ -73,7 +73,11 @@ async fn a_plain_publish_reaches_only_the_company_whose_channel_it_names() {
     assert_eq!(pause.envelope().payload_str("action"), Some("pause"));
     pause.ack().await.expect("ack");
     assert_quiet(&mut beta.broadcast, "beta heard alpha's pause").await;
-    assert_quiet(&mut default.broadcast, "the default company heard alpha's pause").await;
+    assert_quiet(
+        &mut default.broadcast,
+        "the default company heard alpha's pause",
+    )
+    .await;
 
     // The company on the default prefix keeps the original names, and only it hears them.
     assert_eq!(
@@ -127,9 +131,11 @@ async fn mirrors_go_out_under_the_company_prefix() {
     let seen = within("the mirror", mirror.next()).await.expect("message");
     assert_eq!(seen.get_channel_name(), "alpha:channel:broadcast");
     let text: String = seen.get_payload().expect("text");
-    assert_eq!(Envelope::from_json(&text).expect("envelope").id, envelope.id);
-    if let Ok(Some(extra)) = tokio::time::timeout(Duration::from_millis(300), mirror.next()).await
-    {
+    assert_eq!(
+        Envelope::from_json(&text).expect("envelope").id,
+        envelope.id
+    );
+    if let Ok(Some(extra)) = tokio::time::timeout(Duration::from_millis(300), mirror.next()).await {
         panic!(
             "a second mirror on {}: the unprefixed channel must stay quiet",
             extra.get_channel_name()
