@@ -226,8 +226,14 @@ impl RedisConfig {
         crate::keys::Keys::new(&self.prefix).channel(channel)
     }
 
-    /// Checks what can be checked without a server: the URL parses and its scheme is usable.
+    /// Checks what can be checked without a server: the URL parses and its scheme is usable,
+    /// and the prefix has no `{` or `}` (the key layout's hash tags are aito's own).
     pub fn validate(&self) -> Result<(), Error> {
+        if self.prefix.contains(['{', '}']) {
+            return Err(Error::InvalidPrefix {
+                prefix: self.prefix.clone(),
+            });
+        }
         if self.url.is_tls() && !cfg!(feature = "tls") {
             return Err(Error::TlsNotEnabled {
                 url: self.url.masked(),

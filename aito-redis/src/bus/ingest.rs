@@ -115,7 +115,7 @@ impl Ingestor {
         let Some(stream) = self.keys.stream(channel) else {
             return;
         };
-        let claim = self.keys.ingest_claim(&channel.name(), &what);
+        let claim = self.keys.ingest_claim(channel, &what);
         let maxlen = match channel {
             Channel::Agent(_) => 0,
             _ => self.config.group_stream_len,

@@ -1,6 +1,7 @@
 //! Decisions: a hash `{v, doc, status, score}` per decision, a sorted set of all decisions by
 //! creation time and one per status. Creation and versioned updates are scripts
-//! (`lua/decision_create.lua`, `lua/decision_update.lua`) that keep the indexes in step.
+//! (`lua/decision_create.lua`, `lua/decision_update.lua`) that keep the indexes in step. All
+//! of them are in the company's slot.
 
 use aito_core::{Decision, DecisionId, DecisionStatus, StoreError};
 
@@ -94,13 +95,31 @@ impl RedisStateStore {
             Some(status) => self.keys.decisions_by_status(status),
             None => self.keys.decisions_all(),
         };
-        let docs: Vec<String> = self
-            .scripts
-            .decisions_list
-            .key(&index)
-            .arg(self.keys.decision_prefix())
-            .invoke_async(&mut self.connection())
+        let mut connection = self.connection();
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&index)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut connection)
             .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Decisions are never deleted, so reading them after their index is consistent.
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            match id.parse::<DecisionId>() {
+                Ok(id) => pipe.cmd("HGET").arg(self.keys.decision(id)).arg("doc"),
+                Err(_) => {
+                    return Err(Error::Corrupt {
+                        key: index,
+                        reason: format!("not a decision id: {id:?}"),
+                    });
+                }
+            };
+        }
+        let docs: Vec<Option<String>> = pipe.query_async(&mut connection).await?;
+        let docs: Vec<String> = docs.into_iter().flatten().collect();
         docs.iter().map(|doc| decode(&index, doc)).collect()
     }
 }
