@@ -8,13 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aito_core::{Channel, Delivery, Envelope};
-use futures_util::StreamExt;
-use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::ingest::{Ingestor, is_mirror};
-use crate::connection::{Backoff, Connector};
+use crate::connection::{Backoff, Connector, PubSub};
 use crate::error::Error;
 use crate::keys::Keys;
 
@@ -48,7 +46,7 @@ impl Hub {
         cancel: CancellationToken,
     ) -> Result<Self, Error> {
         let ingest = ingestor.is_some();
-        let (sink, stream) = connect(&connector, &keys, ingest, &Routes::new()).await?;
+        let pubsub = connect(&connector, &keys, ingest, &Routes::new()).await?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let (ingest_tx, ingest_rx) = mpsc::unbounded_channel();
         if let Some(ingestor) = ingestor {
@@ -61,7 +59,7 @@ impl Hub {
             routes: Routes::new(),
             cancel,
         };
-        tokio::spawn(listener.run(sink, stream, receiver));
+        tokio::spawn(listener.run(pubsub, receiver));
         Ok(Self { commands, keys })
     }
 
@@ -96,18 +94,18 @@ async fn connect(
     keys: &Keys,
     ingest: bool,
     routes: &Routes,
-) -> Result<(PubSubSink, PubSubStream), Error> {
-    let (mut sink, stream) = connector.pubsub().await?.split();
+) -> Result<PubSub, Error> {
+    let mut pubsub = connector.pubsub().await?;
     if ingest {
-        sink.psubscribe(keys.agent_channel_pattern()).await?;
+        pubsub.psubscribe(&keys.agent_channel_pattern()).await?;
         for channel in [Channel::Broadcast, Channel::Head, Channel::CLevel] {
-            sink.subscribe(keys.channel(channel)).await?;
+            pubsub.subscribe(&keys.channel(channel)).await?;
         }
     }
     for channel in routes.keys() {
-        sink.subscribe(channel).await?;
+        pubsub.subscribe(channel).await?;
     }
-    Ok((sink, stream))
+    Ok(pubsub)
 }
 
 async fn run_ingestor(
@@ -134,12 +132,7 @@ struct Listener {
 }
 
 impl Listener {
-    async fn run(
-        mut self,
-        mut sink: PubSubSink,
-        mut stream: PubSubStream,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-    ) {
+    async fn run(mut self, mut pubsub: PubSub, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut backoff = Backoff::new(self.connector.config());
         loop {
             tokio::select! {
@@ -150,7 +143,7 @@ impl Listener {
                         let result = if self.routes.contains_key(&channel) {
                             Ok(())
                         } else {
-                            sink.subscribe(&channel).await.map_err(Error::from)
+                            pubsub.subscribe(&channel).await
                         };
                         if result.is_ok() {
                             self.routes.entry(channel).or_default().push((subscriber, sender));
@@ -164,7 +157,7 @@ impl Listener {
                         }
                     }
                 },
-                message = stream.next() => match message {
+                message = pubsub.next() => match message {
                     Some(message) => self.dispatch(&message),
                     None => {
                         tracing::warn!("pub/sub listener lost its connection; reconnecting");
@@ -174,9 +167,8 @@ impl Listener {
                                 () = tokio::time::sleep(backoff.next_delay()) => {}
                             }
                             match connect(&self.connector, &self.keys, self.ingest.is_some(), &self.routes).await {
-                                Ok((fresh_sink, fresh_stream)) => {
-                                    sink = fresh_sink;
-                                    stream = fresh_stream;
+                                Ok(fresh) => {
+                                    pubsub = fresh;
                                     backoff.reset();
                                     tracing::info!("pub/sub listener reconnected");
                                     break;

@@ -16,9 +16,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::connection::Connection;
 use aito_core::envelope::preview;
 use aito_core::{Channel, Envelope};
-use redis::aio::ConnectionManager;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
@@ -84,7 +84,7 @@ impl Occurrences {
 
 /// Appends outside envelopes to their streams.
 pub(crate) struct Ingestor {
-    pub(crate) manager: ConnectionManager,
+    pub(crate) manager: Connection,
     pub(crate) keys: Keys,
     pub(crate) scripts: Arc<Scripts>,
     pub(crate) config: RedisConfig,

@@ -20,9 +20,9 @@ mod tracker;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::connection::Connection;
 use aito_core::{Bus, BusError, Channel, Deliveries, Envelope, Subscription};
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 use tokio::sync::{OnceCell, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -51,7 +51,7 @@ pub struct RedisBus {
 
 struct Inner {
     connector: Connector,
-    manager: ConnectionManager,
+    manager: Connection,
     keys: Keys,
     scripts: Arc<Scripts>,
     hub: OnceCell<Hub>,
