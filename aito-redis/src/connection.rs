@@ -64,6 +64,73 @@ impl redis::aio::ConnectionLike for Connection {
     }
 }
 
+/// One node to send a command to: the only one of a single server, or a cluster node.
+pub(crate) enum Node {
+    /// The server this connection talks to.
+    Only,
+    /// A cluster node by address.
+    Address { host: String, port: u16 },
+}
+
+impl Connection {
+    /// The masters of a cluster, or the only server: `SCAN` walks one node's keys only.
+    pub(crate) async fn masters(&mut self) -> Result<Vec<Node>, Error> {
+        let Connection::Cluster(cluster) = self else {
+            return Ok(vec![Node::Only]);
+        };
+        let nodes: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query_async(cluster)
+            .await?;
+        let mut masters = Vec::new();
+        for line in nodes.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else {
+                continue;
+            };
+            let flags: Vec<&str> = flags.split(',').collect();
+            if !flags.contains(&"master") || flags.contains(&"fail") || flags.contains(&"noaddr") {
+                continue;
+            }
+            let address = address.split('@').next().unwrap_or(address);
+            if let Some((host, port)) = address.rsplit_once(':')
+                && let Ok(port) = port.parse::<u16>()
+            {
+                masters.push(Node::Address {
+                    host: host.to_owned(),
+                    port,
+                });
+            }
+        }
+        Ok(masters)
+    }
+
+    /// Runs `command` on `node`.
+    pub(crate) async fn query_on<T: redis::FromRedisValue>(
+        &mut self,
+        node: &Node,
+        command: &Cmd,
+    ) -> Result<T, Error> {
+        match (self, node) {
+            (Connection::Cluster(cluster), Node::Address { host, port }) => {
+                let route = redis::cluster_routing::RoutingInfo::SingleNode(
+                    redis::cluster_routing::SingleNodeRoutingInfo::ByAddress {
+                        host: host.clone(),
+                        port: *port,
+                    },
+                );
+                let reply = cluster.route_command(command.clone(), route).await?;
+                redis::from_redis_value(reply).map_err(|err| Error::UnexpectedReply {
+                    command: "a command routed to one node",
+                    expected: "a reply of the expected shape",
+                    found: err.to_string(),
+                })
+            }
+            (connection, _) => Ok(command.query_async(connection).await?),
+        }
+    }
+}
+
 /// How to reach the server(s).
 #[derive(Clone)]
 enum Target {
@@ -147,11 +214,6 @@ impl Connector {
     /// The configuration.
     pub(crate) fn config(&self) -> &RedisConfig {
         &self.config
-    }
-
-    /// Whether this is a cluster.
-    pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self.target, Target::Cluster { .. })
     }
 
     async fn cluster(

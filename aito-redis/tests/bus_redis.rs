@@ -459,7 +459,7 @@ async fn a_redis_restart_loses_nothing_and_readers_recover() {
     init_tracing();
     let mut server = RedisServer::start_with(Options {
         appendonly: true,
-        password: None,
+        ..Options::default()
     });
     let config = server.config();
     let bus = RedisBus::connect(config.clone()).await.unwrap();

@@ -171,3 +171,120 @@ async fn a_master_failover_during_a_burst_hands_every_message_once() {
     let twice: Vec<_> = handled.iter().filter(|(_, count)| **count > 1).collect();
     assert!(twice.is_empty(), "handled more than once: {twice:?}");
 }
+
+/// A company of all seven roles on the cluster: a task to the CTO is handled once and shows in
+/// its history, the store exports what it holds on every master, and a broadcast reaches all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_company_runs_on_the_cluster() {
+    use aito_core::mock::{Script, ScriptedResponse};
+    use aito_core::{AgentSpec, Budget, Company, MockWorkers, ReplayLlm, Settings};
+    use std::sync::Arc;
+
+    init_tracing();
+    let cluster = RedisCluster::start_with(3, 0);
+    let config = config(&cluster);
+    let bus = Arc::new(RedisBus::connect(config.clone()).await.expect("bus"));
+    let store = Arc::new(RedisStateStore::connect(config).await.expect("store"));
+    let llm = Arc::new(ReplayLlm::new(Script {
+        description: None,
+        responses: vec![ScriptedResponse {
+            when: None,
+            response: Some(json!({ "summary": "handled the task", "actions": [] })),
+            repeat: true,
+            ..ScriptedResponse::default()
+        }],
+        on_exhausted: Default::default(),
+    }));
+    let workspaces = tempfile::tempdir().expect("tempdir");
+    let mut settings = Settings {
+        company_budget: Budget::unlimited(),
+        shutdown_grace: Duration::from_secs(2),
+        lease_ttl: Duration::from_secs(2),
+        ..Settings::default()
+    };
+    settings.retry.base_delay = Duration::from_millis(10);
+    let agents: Vec<AgentSpec> = AgentSpec::defaults()
+        .into_iter()
+        .map(|spec| spec.without_schedules().budget(Budget::unlimited()))
+        .collect();
+    let roles = agents.len();
+    let running = Company::builder("clusterco")
+        .agents(agents)
+        .bus(bus.clone())
+        .store(store.clone())
+        .llm(llm.clone())
+        .workers(Arc::new(MockWorkers::new()))
+        .settings(settings)
+        .workspace_root(workspaces.path())
+        .build()
+        .expect("company")
+        .start()
+        .expect("start");
+
+    let cto = AgentId::derived("clusterco", "cto");
+    let task = Envelope::new(
+        MessageType::Task,
+        Sender::Human,
+        json!({"title": "Ship the API"}),
+    );
+    bus.publish(Channel::Agent(cto), task)
+        .await
+        .expect("publish");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let entries = loop {
+        let entries = store.history(cto, 10).await.expect("history");
+        if !entries.is_empty() {
+            break entries;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the CTO never handled the task"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(entries[0].trigger.contains("Ship the API"), "{entries:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        store.history(cto, 10).await.expect("history").len(),
+        1,
+        "handled once"
+    );
+
+    // Keys live on several masters; export walks every one of them.
+    let others: Vec<AgentId> = (0..30).map(|_| AgentId::random()).collect();
+    for agent in &others {
+        store
+            .save_state(*agent, &aito_core::store::AgentState::default(), 0)
+            .await
+            .expect("save");
+    }
+    let records = aito_core::export::Export::export(&*store)
+        .await
+        .expect("export");
+    assert!(
+        records.iter().any(|record| matches!(
+            record,
+            aito_core::export::Record::History { agent, .. } if *agent == cto
+        )),
+        "the CTO's history is exported"
+    );
+    let exported: std::collections::HashSet<AgentId> = records
+        .iter()
+        .filter_map(|record| match record {
+            aito_core::export::Record::State { agent, .. } => Some(*agent),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        others.iter().all(|agent| exported.contains(agent)),
+        "every state exported"
+    );
+    let masters: std::collections::HashSet<usize> = others
+        .iter()
+        .map(|agent| cluster.master_of(&format!("{}state:{{{agent}}}", store.config().prefix)))
+        .collect();
+    assert!(masters.len() > 1, "the states are spread over the masters");
+    let statuses = store.statuses().await.expect("statuses");
+    assert_eq!(statuses.len(), roles, "every agent reported");
+    running.shutdown().await;
+}

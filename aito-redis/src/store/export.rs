@@ -1,4 +1,5 @@
-//! [`Export`] for Redis: the keys under the prefix, listed with `SCAN` and read by kind.
+//! [`Export`] for Redis: the keys under the prefix, listed with `SCAN` (on every master of a
+//! cluster) and read by kind.
 //! Agent inboxes (`stream:agent:{<uuid>}`) are exported whole (they hold exactly the messages not
 //! yet acknowledged); broadcasts still unread by some group are not, nor are leases and
 //! ingestion claims.
@@ -31,24 +32,32 @@ fn glob_escape(text: &str) -> String {
 }
 
 impl RedisStateStore {
+    /// Every key under the prefix, on every master of a cluster.
     async fn keys_under_prefix(&self) -> Result<Vec<String>, Error> {
         let pattern = format!("{}*", glob_escape(&self.config.prefix));
-        let mut cursor = "0".to_owned();
+        let mut connection = self.connection();
         let mut keys = Vec::new();
-        loop {
-            let (next, batch): (String, Vec<String>) = redis::cmd("SCAN")
-                .arg(&cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query_async(&mut self.connection())
-                .await?;
-            keys.extend(batch);
-            if next == "0" {
-                break;
+        // A cursor belongs to one node: walk each master to its end.
+        for node in connection.masters().await? {
+            let mut cursor = "0".to_owned();
+            loop {
+                let (next, batch): (String, Vec<String>) = connection
+                    .query_on(
+                        &node,
+                        redis::cmd("SCAN")
+                            .arg(&cursor)
+                            .arg("MATCH")
+                            .arg(&pattern)
+                            .arg("COUNT")
+                            .arg(SCAN_COUNT),
+                    )
+                    .await?;
+                keys.extend(batch);
+                if next == "0" {
+                    break;
+                }
+                cursor = next;
             }
-            cursor = next;
         }
         keys.sort();
         keys.dedup();
