@@ -61,6 +61,18 @@ def used_memory(port):
     raise SystemExit("no used_memory in INFO")
 
 
+def memory_stats(port):
+    """`MEMORY STATS` as a dict of the numeric fields."""
+    lines = cli(port, "MEMORY", "STATS").splitlines()
+    stats = {}
+    for name, value in zip(lines[0::2], lines[1::2]):
+        try:
+            stats[name] = int(value)
+        except ValueError:
+            pass
+    return stats
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -117,6 +129,7 @@ def main():
             time.sleep(0.05)
         url = f"redis://127.0.0.1:{port}/0"
         base_memory = used_memory(port)
+        base_stats = memory_stats(port)
         print(f"aito: {aito}\nredis-server on 127.0.0.1:{port}, {os.cpu_count()} cores; "
               f"{args.companies} companies x {len(ROLES)} agents, {args.tasks} tasks per agent")
 
@@ -165,6 +178,13 @@ def main():
         idle_memory = used_memory(port)
         total_agents = args.companies * len(ROLES)
         per_agent = (idle_memory - base_memory) / total_agents
+        stats = memory_stats(port)
+        clients = stats.get("clients.normal", 0) - base_stats.get("clients.normal", 0)
+        dataset = stats.get("dataset.bytes", 0) - base_stats.get("dataset.bytes", 0)
+        connections = len([l for l in cli(port, "CLIENT", "LIST").splitlines() if l]) - 1
+        print(f"idle: {connections} client connections; per idle agent: "
+              f"{dataset / total_agents / 1024:.1f} KB of keys, "
+              f"{clients / total_agents / 1024:.1f} KB of connection buffers")
         rss = [rss_kb(p.pid) for p in procs]
         print(f"idle: Redis used_memory {base_memory} -> {idle_memory} bytes: "
               f"{per_agent / 1024:.1f} KB per idle agent")
