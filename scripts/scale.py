@@ -211,6 +211,7 @@ def main():
         sent_at = parse_time(now)
 
         latencies, last, leaks = [], start, 0
+        outcomes, triggers = {}, {}
         want = args.tasks
         deadline = start + args.limit
         done = 0
@@ -233,10 +234,18 @@ def main():
                     if f"co{c} task" not in entry.get("trigger", ""):
                         leaks += 1
                         continue
+                    outcome = entry.get("outcome", "?")
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                    key = (c, agent, entry.get("trigger_id"))
+                    triggers[key] = triggers.get(key, 0) + 1
+                    if outcome != "handled" or triggers[key] > 1:
+                        continue
                     at = parse_time(entry["at"])
                     last = max(last, at)
                     latencies.append((at - sent_at) * 1000)
         handled = len(latencies)
+        repeated = sum(1 for count in triggers.values() if count > 1)
+        print(f"history entries by outcome: {outcomes}; triggers with more than one entry: {repeated}")
         span = max(last - sent_at, 1e-6)
         print(f"burst: {sent} tasks sent, {handled} handled "
               f"({done}/{total_agents} agents done) in {span:.2f} s "
