@@ -135,12 +135,16 @@ impl Connection {
 #[derive(Clone)]
 enum Target {
     Single(Client),
-    Cluster {
-        /// Commands (RESP2).
-        commands: ClusterClient,
-        /// Pub/sub (RESP3: the cluster connection delivers messages as pushes).
-        pubsub: ClusterClient,
-    },
+    Cluster(Box<ClusterClients>),
+}
+
+/// The clients of a cluster.
+#[derive(Clone)]
+struct ClusterClients {
+    /// Commands (RESP2).
+    commands: ClusterClient,
+    /// Pub/sub (RESP3: the cluster connection delivers messages as pushes).
+    pubsub: ClusterClient,
 }
 
 /// Opens connections to one server or one cluster. Cheap to clone.
@@ -196,10 +200,10 @@ impl Connector {
                         .build()
                         .map_err(|err| invalid(config, &err))
                 };
-                Target::Cluster {
+                Target::Cluster(Box::new(ClusterClients {
                     commands: builder(redis::ProtocolVersion::RESP2)?,
                     pubsub: builder(redis::ProtocolVersion::RESP3)?,
-                }
+                }))
             }
             None => Target::Single(
                 Client::open(config.url.expose()).map_err(|err| invalid(config, &err))?,
@@ -246,9 +250,12 @@ impl Connector {
                     .set_number_of_retries(3);
                 Connection::Manager(client.get_connection_manager_with_config(config).await?)
             }
-            Target::Cluster { commands, .. } => Connection::Cluster(
-                self.cluster(commands, self.cluster_config(self.config.response_timeout))
-                    .await?,
+            Target::Cluster(clients) => Connection::Cluster(
+                self.cluster(
+                    &clients.commands,
+                    self.cluster_config(self.config.response_timeout),
+                )
+                .await?,
             ),
         };
         tracing::debug!(url = %self.config.url, "connected to redis");
@@ -269,8 +276,8 @@ impl Connector {
                         .await?,
                 ))
             }
-            Target::Cluster { commands, .. } => Ok(Connection::Cluster(
-                self.cluster(commands, self.cluster_config(response))
+            Target::Cluster(clients) => Ok(Connection::Cluster(
+                self.cluster(&clients.commands, self.cluster_config(response))
                     .await?,
             )),
         }
@@ -289,12 +296,12 @@ impl Connector {
                     Err(_) => Err(timed_out("connecting the pub/sub listener")),
                 }
             }
-            Target::Cluster { pubsub, .. } => {
+            Target::Cluster(clients) => {
                 let (sender, messages) = mpsc::unbounded_channel();
                 let config = self
                     .cluster_config(self.config.response_timeout)
                     .set_push_sender(sender);
-                let connection = self.cluster(pubsub, config).await?;
+                let connection = self.cluster(&clients.pubsub, config).await?;
                 Ok(PubSub::Cluster {
                     connection,
                     messages,

@@ -136,8 +136,7 @@ impl Ingestor {
                 .arg(window_ms)
                 .arg(maxlen)
                 .invoke_async(&mut self.manager)
-                .await
-                .map_err(Error::from);
+                .await;
             match result {
                 Ok(Some(entry)) => {
                     tracing::info!(channel = %channel, id = %envelope.id, entry = %entry, "ingested an envelope published on the channel");

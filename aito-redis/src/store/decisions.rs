@@ -28,8 +28,7 @@ impl RedisStateStore {
             .arg(decision.id.to_string())
             .arg(decision.status.as_str())
             .invoke_async(&mut self.connection())
-            .await
-            .map_err(Error::from)?;
+            .await?;
         if created == 1 {
             Ok(())
         } else {
@@ -72,10 +71,7 @@ impl RedisStateStore {
             .arg(decision.status.as_str())
             .arg(decision.id.to_string())
             .arg(target);
-        let (outcome, found): (i64, u64) = call
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(Error::from)?;
+        let (outcome, found): (i64, u64) = call.invoke_async(&mut self.connection()).await?;
         match outcome {
             1 => Ok(found),
             0 => Err(StoreError::Conflict {

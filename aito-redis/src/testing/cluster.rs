@@ -192,11 +192,11 @@ impl RedisCluster {
     /// Waits until the node at `index` is a master.
     pub fn wait_master(&self, index: usize, limit: Duration) {
         let deadline = Instant::now() + limit;
-        while !self.nodes[index]
+        while self.nodes[index]
             .cli(&["ROLE"])
             .lines()
             .next()
-            .is_some_and(|role| role.trim() == "master")
+            .is_none_or(|role| role.trim() != "master")
         {
             assert!(
                 Instant::now() < deadline,
