@@ -246,8 +246,13 @@ fn parse_limit(text: &str) -> Result<Limit, String> {
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// The agent's role, as in the configuration (ceo, dao, cmo, cto, cfo, coo, cco, ...).
-    #[arg(long, value_name = "ROLE")]
-    pub role: String,
+    /// Repeat it to run several agents in this process (`--role ceo --role cto`).
+    #[arg(long, value_name = "ROLE", required_unless_present = "all")]
+    pub role: Vec<String>,
+
+    /// Run every agent of the configuration in this process.
+    #[arg(long, conflicts_with = "role")]
+    pub all: bool,
 
     /// The bus and store.
     #[command(flatten)]

@@ -1,5 +1,6 @@
-//! Health of one agent's daemon (`aito agent`): `GET /healthz` answers while the process runs,
-//! with what the daemon is doing; `GET /readyz` checks that the store and the bus answer.
+//! Health of the daemons of `aito agent`: `GET /healthz` answers while the process runs, with
+//! what each daemon is doing (one agent: its fields at the top level; several: an `agents`
+//! list); `GET /readyz` checks that the store and the bus answer.
 //! [`probe`] is the client side, for container health checks (`aito health URL`) in images
 //! that have no curl.
 
@@ -19,26 +20,33 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// What the health endpoints read.
+/// One daemon the health endpoints report on.
 #[derive(Clone)]
-pub struct HealthState {
+pub struct AgentHealth {
     /// The agent.
     pub agent: AgentId,
     /// Its role.
     pub role: Role,
     /// Its daemon's live counters.
     pub monitor: Arc<Monitor>,
-    /// The adapters, for readiness.
-    pub runtime: Runtime,
 }
 
-impl std::fmt::Debug for HealthState {
+impl std::fmt::Debug for AgentHealth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HealthState")
+        f.debug_struct("AgentHealth")
             .field("agent", &self.agent)
             .field("role", &self.role)
             .finish_non_exhaustive()
     }
+}
+
+/// What the health endpoints read.
+#[derive(Clone, Debug)]
+pub struct HealthState {
+    /// The daemons of this process.
+    pub agents: Vec<AgentHealth>,
+    /// The adapters, for readiness.
+    pub runtime: Runtime,
 }
 
 /// The health application.
@@ -60,19 +68,29 @@ pub async fn serve(
         .await
 }
 
-async fn healthz(State(state): State<HealthState>) -> Json<serde_json::Value> {
-    let snapshot = state.monitor.snapshot();
-    Json(json!({
+fn agent_health(agent: &AgentHealth) -> serde_json::Value {
+    let snapshot = agent.monitor.snapshot();
+    json!({
         "status": "ok",
-        "agent": state.agent,
-        "role": state.role,
+        "agent": agent.agent,
+        "role": agent.role,
         "busy": snapshot.busy,
         "blocked": snapshot.blocked,
         "queue": snapshot.queue_len,
         "workers": snapshot.workers,
         "handled": snapshot.handled,
         "sessions": snapshot.sessions,
-    }))
+    })
+}
+
+async fn healthz(State(state): State<HealthState>) -> Json<serde_json::Value> {
+    match state.agents.as_slice() {
+        [one] => Json(agent_health(one)),
+        agents => Json(json!({
+            "status": "ok",
+            "agents": agents.iter().map(agent_health).collect::<Vec<_>>(),
+        })),
+    }
 }
 
 async fn readyz(State(state): State<HealthState>) -> Response {

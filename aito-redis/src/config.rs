@@ -9,7 +9,9 @@ use crate::error::Error;
 /// The key prefix used when none is configured.
 pub const DEFAULT_PREFIX: &str = "aito:";
 
-/// A Redis URL (`redis://`, `rediss://`, `redis+unix://`, `unix://`).
+/// A Redis URL (`redis://`, `rediss://`, `redis+unix://`, `unix://`), or the seed nodes of a
+/// Redis Cluster: `redis+cluster://[user:password@]host:port[,host:port...]` (TLS:
+/// `rediss+cluster://`).
 ///
 /// `Display` and `Debug` mask the password (`redis://:***@host:6379/0`); only
 /// [`RedisUrl::expose`] gives the URL as written, to hand it to the client.
@@ -35,9 +37,42 @@ impl RedisUrl {
             .unwrap_or_default()
     }
 
-    /// Whether the URL asks for TLS (`rediss://`).
+    /// Whether the URL asks for TLS (`rediss://`, `rediss+cluster://`).
     pub fn is_tls(&self) -> bool {
-        self.scheme() == "rediss"
+        matches!(self.scheme().as_str(), "rediss" | "rediss+cluster")
+    }
+
+    /// Whether the URL names a Redis Cluster (`redis+cluster://`, `rediss+cluster://`).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.scheme().as_str(), "redis+cluster" | "rediss+cluster")
+    }
+
+    /// For a cluster URL, one plain URL per seed node, each with the credentials
+    /// (`redis+cluster://:pw@a:7000,b:7001` gives `redis://:pw@a:7000` and
+    /// `redis://:pw@b:7001`); `None` for any other URL.
+    pub fn cluster_seeds(&self) -> Option<Vec<String>> {
+        if !self.is_cluster() {
+            return None;
+        }
+        let (scheme, rest) = self.0.split_once("://")?;
+        let scheme = if scheme.eq_ignore_ascii_case("rediss+cluster") {
+            "rediss"
+        } else {
+            "redis"
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let (userinfo, hosts) = match authority.rfind('@') {
+            Some(at) => (&authority[..=at], &authority[at + 1..]),
+            None => ("", authority),
+        };
+        let seeds: Vec<String> = hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|host| !host.is_empty())
+            .map(|host| format!("{scheme}://{userinfo}{host}{tail}"))
+            .collect();
+        Some(seeds)
     }
 
     /// The URL with any password replaced by `***`.
@@ -108,7 +143,9 @@ impl From<String> for RedisUrl {
 pub struct RedisConfig {
     /// The server.
     pub url: RedisUrl,
-    /// Prefix of every key (not of pub/sub channel names). Default `aito:`.
+    /// Prefix of every key, and of every pub/sub channel name unless it is the default
+    /// (`aito:`) or empty, in which case channels keep their original names
+    /// (`channel:broadcast`). Default `aito:`.
     pub prefix: String,
     /// A pending stream entry not touched for this long is taken over by another consumer of its
     /// group (its consumer died). Live deliveries are kept fresh, so a long handling is not
@@ -217,17 +254,61 @@ impl RedisConfig {
         self
     }
 
-    /// Checks what can be checked without a server: the URL parses and its scheme is usable.
+    /// The pub/sub name of `channel` for this company: the original name
+    /// (`channel:broadcast`) with the default prefix or none, else under the prefix
+    /// (`beta:channel:broadcast`). This is where an outside tool `PUBLISH`es to reach the
+    /// company, or `SUBSCRIBE`s to watch it.
+    ///
+    /// ```
+    /// use aito_core::Channel;
+    /// use aito_redis::RedisConfig;
+    ///
+    /// let config = RedisConfig::new("redis://localhost");
+    /// assert_eq!(config.channel_name(Channel::Broadcast), "channel:broadcast");
+    /// let beta = config.with_prefix("beta:");
+    /// assert_eq!(beta.channel_name(Channel::Broadcast), "beta:channel:broadcast");
+    /// ```
+    pub fn channel_name(&self, channel: aito_core::Channel) -> String {
+        crate::keys::Keys::new(&self.prefix).channel(channel)
+    }
+
+    /// Checks what can be checked without a server: the URL parses and its scheme is usable,
+    /// and the prefix has no `{` or `}` (the key layout's hash tags are aito's own).
     pub fn validate(&self) -> Result<(), Error> {
+        if self.prefix.contains(['{', '}']) {
+            return Err(Error::InvalidPrefix {
+                prefix: self.prefix.clone(),
+            });
+        }
         if self.url.is_tls() && !cfg!(feature = "tls") {
             return Err(Error::TlsNotEnabled {
                 url: self.url.masked(),
             });
         }
-        redis::Client::open(self.url.expose()).map_err(|err| Error::InvalidUrl {
+        let invalid = |reason: String| Error::InvalidUrl {
             url: self.url.masked(),
-            reason: err.to_string(),
-        })?;
+            reason,
+        };
+        match self.url.cluster_seeds() {
+            Some(seeds) if seeds.is_empty() => {
+                return Err(invalid(
+                    "a cluster URL names its seed nodes: redis+cluster://host:port[,host:port...]"
+                        .to_owned(),
+                ));
+            }
+            Some(seeds) => {
+                for seed in &seeds {
+                    let info = redis::IntoConnectionInfo::into_connection_info(seed.as_str())
+                        .map_err(|err| invalid(err.to_string()))?;
+                    if info.redis_settings().db() != 0 {
+                        return Err(invalid("a Redis Cluster has only database 0".to_owned()));
+                    }
+                }
+            }
+            None => {
+                redis::Client::open(self.url.expose()).map_err(|err| invalid(err.to_string()))?;
+            }
+        }
         Ok(())
     }
 }
@@ -269,6 +350,49 @@ mod tests {
         let shown = format!("{config:?} {config:#?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("localhost:6379"));
+    }
+
+    #[test]
+    fn cluster_urls_name_their_seeds_with_the_credentials() {
+        let url = RedisUrl::new("redis+cluster://app:s3cret@10.0.0.1:7000,10.0.0.2:7001");
+        assert!(url.is_cluster());
+        assert!(!url.is_tls());
+        assert_eq!(
+            url.cluster_seeds(),
+            Some(vec![
+                "redis://app:s3cret@10.0.0.1:7000".to_owned(),
+                "redis://app:s3cret@10.0.0.2:7001".to_owned()
+            ])
+        );
+        assert_eq!(
+            url.to_string(),
+            "redis+cluster://app:***@10.0.0.1:7000,10.0.0.2:7001"
+        );
+        let tls = RedisUrl::new("rediss+cluster://h:7000");
+        assert!(tls.is_tls() && tls.is_cluster());
+        assert_eq!(
+            tls.cluster_seeds(),
+            Some(vec!["rediss://h:7000".to_owned()])
+        );
+        assert_eq!(RedisUrl::new("redis://h:6379").cluster_seeds(), None);
+        assert!(
+            RedisConfig::new("redis+cluster://h:7000,h:7001")
+                .validate()
+                .is_ok()
+        );
+        let empty = RedisConfig::new("redis+cluster://").validate();
+        assert!(empty.expect_err("no seeds").to_string().contains("seed"));
+        let db = RedisConfig::new("redis+cluster://h:7000/3").validate();
+        assert!(db.expect_err("db 3").to_string().contains("database 0"));
+    }
+
+    #[test]
+    fn prefixes_with_braces_are_refused() {
+        let err = RedisConfig::new("redis://h")
+            .with_prefix("{acme}:")
+            .validate()
+            .expect_err("braces");
+        assert!(matches!(err, Error::InvalidPrefix { .. }), "{err}");
     }
 
     #[test]

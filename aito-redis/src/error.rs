@@ -41,6 +41,22 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// The key prefix has a `{` or `}`: it would change the hash tags that keep each
+    /// script's keys in one cluster slot.
+    #[error("invalid key prefix {prefix:?}: it must not contain `{{` or `}}`")]
+    InvalidPrefix {
+        /// The prefix.
+        prefix: String,
+    },
+    /// A script was about to be called with keys in different cluster slots (a Redis Cluster
+    /// would refuse it with `CROSSSLOT`). A bug of this crate's key layout.
+    #[error("script {script} called with keys in different cluster slots: {keys:?}")]
+    CrossSlot {
+        /// The script.
+        script: &'static str,
+        /// Its keys.
+        keys: Vec<String>,
+    },
     /// The bus or store was shut down.
     #[error("closed")]
     Closed,

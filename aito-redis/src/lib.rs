@@ -11,25 +11,36 @@
 //!   and `Debug` mask the password.
 //! - [`bus`]: [`RedisBus`]. Agent inboxes, broadcast, head and clevel are streams read through
 //!   consumer groups and acknowledged after handling, with pending entries reclaimed from dead
-//!   consumers; every envelope is mirrored on the original system's pub/sub channel names, and
+//!   consumers; every envelope is mirrored on the company's pub/sub channel names, and
 //!   envelopes that outside tools `PUBLISH` there are ingested once.
 //! - [`store`]: [`RedisStateStore`]. State documents with compare-and-set, bounded history,
 //!   versioned decisions indexed by status, idempotency marks, leases and budget counters.
-//! - `testing` (feature `testing`): `RedisServer`, a private `redis-server` for tests.
+//! - `testing` (feature `testing`): `RedisServer`, a private `redis-server` for tests, and
+//!   `RedisCluster`, a private Redis Cluster.
+//!
+//! # Redis Cluster
+//! A `redis+cluster://[user:password@]host:port[,host:port...]` URL (the seed nodes;
+//! `rediss+cluster://` with the `tls` feature) connects through the redis crate's async
+//! cluster connection, which follows `MOVED`/`ASK` and reconnects after a failover. The key
+//! layout is the same on a single server: every Lua script's keys share a hash tag (one slot),
+//! checked before each call.
 //! - [`error`]: [`Error`], mapped onto [`BusError`](aito_core::BusError) and
 //!   [`StoreError`](aito_core::StoreError) at the trait boundary.
 //!
-//! Every key is under a prefix (default `aito:`); pub/sub channel names are not, so outside
-//! tools keep working. docs/redis.md lists every key and channel.
+//! Every key is under a prefix (default `aito:`), and so is every pub/sub channel name except
+//! with the default prefix, whose channels keep the original system's names
+//! (`channel:broadcast`) for outside tools: companies with different prefixes share a server
+//! without hearing each other. docs/redis.md lists every key and channel.
 //!
 //! # Features
 //! Both are off by default.
-//! - `tls`: `rediss://` URLs, Redis over TLS through rustls (the ring provider, the system's
+//! - `tls`: `rediss://` (and `rediss+cluster://`) URLs, Redis over TLS through rustls (the ring provider, the system's
 //!   root certificates). Without it a `rediss://` URL is refused with an error naming the
 //!   feature.
 //! - `testing`: the `testing` module's `RedisServer`, a private `redis-server` on a free port in
-//!   a temporary directory, for your tests (turn it on in `[dev-dependencies]`; it needs
-//!   `redis-server` on the `PATH`).
+//!   a temporary directory, and `RedisCluster`, for your tests (turn it on in
+//!   `[dev-dependencies]`; it needs `redis-server` and, for the cluster, `redis-cli` on the
+//!   `PATH`).
 //!
 //! # Example
 //! ```no_run

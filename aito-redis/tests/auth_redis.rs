@@ -43,6 +43,7 @@ async fn password_urls_work_and_the_password_is_never_shown() {
     let mut server = RedisServer::start_with(Options {
         appendonly: false,
         password: Some(PASSWORD.to_owned()),
+        ..Options::default()
     });
     let config = server.config();
     assert!(config.url.expose().contains(PASSWORD));

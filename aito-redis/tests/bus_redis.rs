@@ -55,7 +55,7 @@ async fn plain_publish_from_redis_cli_is_ingested_once_per_publish() {
         .subscribe(Subscription::new("x", "x1", [Channel::Broadcast]))
         .await
         .unwrap();
-    let channel = Channel::Agent(agent).name();
+    let channel = server.config().channel_name(Channel::Agent(agent));
     let test_message = r#"{"type":"task","from":"human","payload":{"title":"Test"}}"#;
     let receivers = server.cli(&["PUBLISH", &channel, test_message]);
     assert_eq!(receivers.trim(), "2", "both buses listen on pub/sub");
@@ -126,7 +126,7 @@ async fn plain_publish_to_a_stopped_agent_waits_in_its_inbox() {
     let agent = AgentId::random();
     server.cli(&[
         "PUBLISH",
-        &Channel::Agent(agent).name(),
+        &server.config().channel_name(Channel::Agent(agent)),
         r#"{"type":"task","from":"human","payload":{"title":"while you were out"}}"#,
     ]);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -142,7 +142,7 @@ async fn plain_publish_to_a_stopped_agent_waits_in_its_inbox() {
     delivery.ack().await.unwrap();
 }
 
-/// What RedisBus publishes is mirrored on the original channel names for outside observers,
+/// What RedisBus publishes is mirrored on the company's channel names for outside observers,
 /// marked so that no listener ingests it a second time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_are_mirrored_for_observers_and_not_duplicated() {
@@ -154,10 +154,13 @@ async fn publishes_are_mirrored_for_observers_and_not_duplicated() {
     let client = redis::Client::open(server.url()).unwrap();
     let mut observer = client.get_async_pubsub().await.unwrap();
     observer
-        .subscribe(Channel::Agent(agent).name())
+        .subscribe(server.config().channel_name(Channel::Agent(agent)))
         .await
         .unwrap();
-    observer.subscribe(Channel::Broadcast.name()).await.unwrap();
+    observer
+        .subscribe(server.config().channel_name(Channel::Broadcast))
+        .await
+        .unwrap();
     let mut mirror = observer.into_on_message();
     let envelope = numbered(1);
     bus.publish(Channel::Agent(agent), envelope.clone())
@@ -456,7 +459,7 @@ async fn a_redis_restart_loses_nothing_and_readers_recover() {
     init_tracing();
     let mut server = RedisServer::start_with(Options {
         appendonly: true,
-        password: None,
+        ..Options::default()
     });
     let config = server.config();
     let bus = RedisBus::connect(config.clone()).await.unwrap();

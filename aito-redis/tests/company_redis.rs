@@ -188,7 +188,7 @@ async fn a_company_survives_a_redis_restart() {
     init_tracing();
     let mut server = RedisServer::start_with(Options {
         appendonly: true,
-        password: None,
+        ..Options::default()
     });
     let node = Node::new(&server).await;
     let running = node

@@ -1,23 +1,20 @@
 //! The pub/sub listener of one bus: fans live channels (`channel:worker:logs`,
-//! `channel:decisions`, `channel:events`) out to their subscribers, and passes `PUBLISH`es on
-//! durable channels to the [`Ingestor`]. One dedicated pub/sub connection, re-established and
+//! `channel:decisions`, `channel:events`, under the company's channel prefix) out to their
+//! subscribers, and passes `PUBLISH`es on durable channels to the [`Ingestor`]. It hears only
+//! its own company's channels. One dedicated pub/sub connection, re-established and
 //! re-subscribed by itself after the server went away.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use aito_core::{Channel, Delivery, Envelope};
-use futures_util::StreamExt;
-use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::ingest::{Ingestor, is_mirror};
-use crate::connection::{Backoff, Connector};
+use crate::connection::{Backoff, Connector, PubSub};
 use crate::error::Error;
-
-/// The pattern that catches every agent inbox, for ingestion.
-const AGENT_PATTERN: &str = "channel:agent:*";
+use crate::keys::Keys;
 
 enum Command {
     Subscribe {
@@ -35,6 +32,7 @@ enum Command {
 #[derive(Clone)]
 pub(crate) struct Hub {
     commands: mpsc::UnboundedSender<Command>,
+    keys: Keys,
 }
 
 type Routes = HashMap<String, Vec<(u64, mpsc::Sender<Delivery>)>>;
@@ -43,11 +41,12 @@ impl Hub {
     /// Connects, subscribes to the durable channels when ingesting, and starts the listener.
     pub(crate) async fn start(
         connector: Connector,
+        keys: Keys,
         ingestor: Option<Ingestor>,
         cancel: CancellationToken,
     ) -> Result<Self, Error> {
         let ingest = ingestor.is_some();
-        let (sink, stream) = connect(&connector, ingest, &Routes::new()).await?;
+        let pubsub = connect(&connector, &keys, ingest, &Routes::new()).await?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let (ingest_tx, ingest_rx) = mpsc::unbounded_channel();
         if let Some(ingestor) = ingestor {
@@ -55,12 +54,13 @@ impl Hub {
         }
         let listener = Listener {
             connector,
+            keys: keys.clone(),
             ingest: ingest.then_some(ingest_tx),
             routes: Routes::new(),
             cancel,
         };
-        tokio::spawn(listener.run(sink, stream, receiver));
-        Ok(Self { commands })
+        tokio::spawn(listener.run(pubsub, receiver));
+        Ok(Self { commands, keys })
     }
 
     /// Subscribes `sender` to the live channel `channel`; returns once Redis confirmed it.
@@ -73,7 +73,7 @@ impl Hub {
         let (done, confirmed) = oneshot::channel();
         self.commands
             .send(Command::Subscribe {
-                channel: channel.name(),
+                channel: self.keys.channel(channel),
                 subscriber,
                 sender,
                 done,
@@ -91,20 +91,21 @@ impl Hub {
 
 async fn connect(
     connector: &Connector,
+    keys: &Keys,
     ingest: bool,
     routes: &Routes,
-) -> Result<(PubSubSink, PubSubStream), Error> {
-    let (mut sink, stream) = connector.pubsub().await?.split();
+) -> Result<PubSub, Error> {
+    let mut pubsub = connector.pubsub().await?;
     if ingest {
-        sink.psubscribe(AGENT_PATTERN).await?;
+        pubsub.psubscribe(&keys.agent_channel_pattern()).await?;
         for channel in [Channel::Broadcast, Channel::Head, Channel::CLevel] {
-            sink.subscribe(channel.name()).await?;
+            pubsub.subscribe(&keys.channel(channel)).await?;
         }
     }
     for channel in routes.keys() {
-        sink.subscribe(channel).await?;
+        pubsub.subscribe(channel).await?;
     }
-    Ok((sink, stream))
+    Ok(pubsub)
 }
 
 async fn run_ingestor(
@@ -124,18 +125,14 @@ async fn run_ingestor(
 
 struct Listener {
     connector: Connector,
+    keys: Keys,
     ingest: Option<mpsc::UnboundedSender<(Channel, String)>>,
     routes: Routes,
     cancel: CancellationToken,
 }
 
 impl Listener {
-    async fn run(
-        mut self,
-        mut sink: PubSubSink,
-        mut stream: PubSubStream,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-    ) {
+    async fn run(mut self, mut pubsub: PubSub, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut backoff = Backoff::new(self.connector.config());
         loop {
             tokio::select! {
@@ -146,7 +143,7 @@ impl Listener {
                         let result = if self.routes.contains_key(&channel) {
                             Ok(())
                         } else {
-                            sink.subscribe(&channel).await.map_err(Error::from)
+                            pubsub.subscribe(&channel).await
                         };
                         if result.is_ok() {
                             self.routes.entry(channel).or_default().push((subscriber, sender));
@@ -160,7 +157,7 @@ impl Listener {
                         }
                     }
                 },
-                message = stream.next() => match message {
+                message = pubsub.next() => match message {
                     Some(message) => self.dispatch(&message),
                     None => {
                         tracing::warn!("pub/sub listener lost its connection; reconnecting");
@@ -169,10 +166,9 @@ impl Listener {
                                 () = self.cancel.cancelled() => return,
                                 () = tokio::time::sleep(backoff.next_delay()) => {}
                             }
-                            match connect(&self.connector, self.ingest.is_some(), &self.routes).await {
-                                Ok((fresh_sink, fresh_stream)) => {
-                                    sink = fresh_sink;
-                                    stream = fresh_stream;
+                            match connect(&self.connector, &self.keys, self.ingest.is_some(), &self.routes).await {
+                                Ok(fresh) => {
+                                    pubsub = fresh;
                                     backoff.reset();
                                     tracing::info!("pub/sub listener reconnected");
                                     break;
@@ -188,7 +184,7 @@ impl Listener {
 
     fn dispatch(&mut self, message: &redis::Msg) {
         let name = message.get_channel_name();
-        let Ok(channel) = name.parse::<Channel>() else {
+        let Some(channel) = self.keys.parse_channel(name) else {
             return;
         };
         let raw = String::from_utf8_lossy(message.get_payload_bytes());

@@ -16,9 +16,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::connection::Connection;
 use aito_core::envelope::preview;
 use aito_core::{Channel, Envelope};
-use redis::aio::ConnectionManager;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
@@ -85,7 +85,7 @@ impl Occurrences {
 
 /// Appends outside envelopes to their streams.
 pub(crate) struct Ingestor {
-    pub(crate) manager: ConnectionManager,
+    pub(crate) manager: Connection,
     pub(crate) keys: Keys,
     pub(crate) scripts: Arc<Scripts>,
     pub(crate) config: RedisConfig,
@@ -132,7 +132,7 @@ impl Ingestor {
         let Some(stream) = self.keys.stream(channel) else {
             return;
         };
-        let claim = self.keys.ingest_claim(&channel.name(), &what);
+        let claim = self.keys.ingest_claim(channel, &what);
         let maxlen = match channel {
             Channel::Agent(_) => 0,
             _ => self.config.group_stream_len,
@@ -153,8 +153,7 @@ impl Ingestor {
                 .arg(window_ms)
                 .arg(maxlen)
                 .invoke_async(&mut self.manager)
-                .await
-                .map_err(Error::from);
+                .await;
             match result {
                 Ok(Some(entry)) => {
                     tracing::info!(channel = %channel, id = %envelope.id, entry = %entry, "ingested an envelope published on the channel");
@@ -186,7 +185,7 @@ impl Ingestor {
         let n = self.occurrences.next(&digest);
         let claim = self
             .keys
-            .ingest_claim(&channel.name(), &format!("refused:{digest}:{n}"));
+            .ingest_claim(channel, &format!("refused:{digest}:{n}"));
         let window_ms = u64::try_from(self.config.ingest_window.as_millis())
             .unwrap_or(60_000)
             .max(1);

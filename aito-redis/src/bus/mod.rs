@@ -8,6 +8,9 @@
 //!   for outside observers; envelopes that outside tools `PUBLISH` there are ingested
 //!   ([`ingest`]).
 //! - Live channels are plain pub/sub.
+//! - Pub/sub names carry the company's prefix (`beta:channel:broadcast`), except with the
+//!   default prefix, whose channels keep the original names (`channel:broadcast`): a bus hears
+//!   and ingests only its own company's `PUBLISH`es.
 
 mod hub;
 pub mod ingest;
@@ -18,9 +21,9 @@ mod tracker;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::connection::Connection;
 use aito_core::{Bus, BusError, Channel, Deliveries, Envelope, Subscription};
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 use tokio::sync::{OnceCell, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -49,7 +52,7 @@ pub struct RedisBus {
 
 struct Inner {
     connector: Connector,
-    manager: ConnectionManager,
+    manager: Connection,
     keys: Keys,
     scripts: Arc<Scripts>,
     hub: OnceCell<Hub>,
@@ -108,7 +111,13 @@ impl RedisBus {
                     config: config.clone(),
                     occurrences: Occurrences::default(),
                 });
-                Hub::start(inner.connector.clone(), ingestor, inner.shutdown.clone()).await
+                Hub::start(
+                    inner.connector.clone(),
+                    inner.keys.clone(),
+                    ingestor,
+                    inner.shutdown.clone(),
+                )
+                .await
             })
             .await
     }
@@ -135,7 +144,7 @@ impl RedisBus {
                     .publish
                     .key(stream)
                     .arg(json)
-                    .arg(channel.name())
+                    .arg(self.inner.keys.channel(channel))
                     .arg(maxlen)
                     .arg("1")
                     .invoke_async(&mut manager)
@@ -143,7 +152,7 @@ impl RedisBus {
             }
             None => {
                 let _receivers: i64 = redis::cmd("PUBLISH")
-                    .arg(channel.name())
+                    .arg(self.inner.keys.channel(channel))
                     .arg(json)
                     .query_async(&mut manager)
                     .await?;

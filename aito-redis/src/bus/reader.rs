@@ -7,10 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::connection::Connection;
 use aito_core::envelope::preview;
 use aito_core::{Delivery, Envelope};
 use redis::Value;
-use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -178,7 +178,7 @@ impl Reader {
     }
 
     /// Runs until the subscription ends. `connection` is the first connection, already open.
-    pub(crate) async fn run(self, mut connection: MultiplexedConnection) {
+    pub(crate) async fn run(self, mut connection: Connection) {
         let mut backoff = Backoff::new(self.connector.config());
         loop {
             match self.read_loop(&mut connection).await {
@@ -209,7 +209,7 @@ impl Reader {
         }
     }
 
-    async fn read_loop(&self, connection: &mut MultiplexedConnection) -> Stop {
+    async fn read_loop(&self, connection: &mut Connection) -> Stop {
         let config = self.connector.config();
         // Often enough to pick up entries handed over by an ended subscription promptly.
         let reclaim_every = (config.reclaim_idle / 2)
@@ -266,7 +266,7 @@ impl Reader {
     /// up on the connection.
     async fn recover(
         &self,
-        connection: &mut MultiplexedConnection,
+        connection: &mut Connection,
         err: redis::RedisError,
     ) -> Result<(), Stop> {
         if err.code() == Some("NOGROUP") {
@@ -288,7 +288,7 @@ impl Reader {
 
     /// Entries this consumer took earlier and never acknowledged (not counting those this
     /// subscription is handling).
-    async fn pending_of_mine(&self, connection: &mut MultiplexedConnection) -> Result<(), Stop> {
+    async fn pending_of_mine(&self, connection: &mut Connection) -> Result<(), Stop> {
         let spec = self.spec();
         let mut after = "0".to_owned();
         loop {
@@ -323,7 +323,7 @@ impl Reader {
     }
 
     /// Takes over entries that stayed pending longer than the reclaim threshold.
-    async fn reclaim(&self, connection: &mut MultiplexedConnection) -> Result<(), Stop> {
+    async fn reclaim(&self, connection: &mut Connection) -> Result<(), Stop> {
         let spec = self.spec();
         let config = self.connector.config();
         let idle_ms = u64::try_from(config.reclaim_idle.as_millis()).unwrap_or(u64::MAX / 2);

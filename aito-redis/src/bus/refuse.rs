@@ -4,8 +4,8 @@
 use aito_core::envelope::{PREVIEW_CHARS, preview};
 use aito_core::store::DeadLetter;
 use aito_core::{AgentId, Channel};
-use redis::aio::ConnectionManager;
 
+use crate::connection::Connection;
 use crate::keys::Keys;
 use crate::scripts::Scripts;
 use crate::store::DEAD_LETTER_LIMIT;
@@ -24,7 +24,7 @@ pub(crate) fn agent_of(channel: Channel, group: Option<&str>) -> AgentId {
 /// Dead-letters `raw`, refused for `reason`, and logs it with a preview. Never fails: a
 /// dead letter that cannot be written is logged.
 pub(crate) async fn refuse(
-    manager: &ConnectionManager,
+    manager: &Connection,
     scripts: &Scripts,
     keys: &Keys,
     agent: AgentId,
@@ -41,7 +41,7 @@ pub(crate) async fn refuse(
             return;
         }
     };
-    let result: Result<i64, redis::RedisError> = scripts
+    let result: Result<i64, crate::error::Error> = scripts
         .list_push
         .key(keys.dead_letters())
         .arg(DEAD_LETTER_LIMIT)

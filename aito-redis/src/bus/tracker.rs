@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::connection::Connection;
 use aito_core::bus::Acknowledge;
 use aito_core::{BusError, Channel};
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
@@ -45,7 +45,7 @@ pub(crate) enum Held {
 
 /// State shared by a subscription's readers, its heartbeat and its ackers.
 pub(crate) struct Shared {
-    pub(crate) manager: ConnectionManager,
+    pub(crate) manager: Connection,
     pub(crate) scripts: Arc<Scripts>,
     pub(crate) consumer: String,
     pub(crate) streams: Vec<StreamSpec>,
@@ -54,7 +54,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(
-        manager: ConnectionManager,
+        manager: Connection,
         scripts: Arc<Scripts>,
         consumer: String,
         streams: Vec<StreamSpec>,

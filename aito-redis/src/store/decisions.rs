@@ -1,6 +1,7 @@
 //! Decisions: a hash `{v, doc, status, score}` per decision, a sorted set of all decisions by
 //! creation time and one per status. Creation and versioned updates are scripts
-//! (`lua/decision_create.lua`, `lua/decision_update.lua`) that keep the indexes in step.
+//! (`lua/decision_create.lua`, `lua/decision_update.lua`) that keep the indexes in step. All
+//! of them are in the company's slot.
 
 use aito_core::{Decision, DecisionId, DecisionStatus, StoreError};
 
@@ -27,8 +28,7 @@ impl RedisStateStore {
             .arg(decision.id.to_string())
             .arg(decision.status.as_str())
             .invoke_async(&mut self.connection())
-            .await
-            .map_err(Error::from)?;
+            .await?;
         if created == 1 {
             Ok(())
         } else {
@@ -71,10 +71,7 @@ impl RedisStateStore {
             .arg(decision.status.as_str())
             .arg(decision.id.to_string())
             .arg(target);
-        let (outcome, found): (i64, u64) = call
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(Error::from)?;
+        let (outcome, found): (i64, u64) = call.invoke_async(&mut self.connection()).await?;
         match outcome {
             1 => Ok(found),
             0 => Err(StoreError::Conflict {
@@ -94,17 +91,39 @@ impl RedisStateStore {
             Some(status) => self.keys.decisions_by_status(status),
             None => self.keys.decisions_all(),
         };
-        let docs: Vec<String> = self
-            .scripts
-            .decisions_list
-            .key(&index)
-            .arg(self.keys.decision_prefix())
-            .invoke_async(&mut self.connection())
+        let mut connection = self.connection();
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&index)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut connection)
             .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Decisions are never deleted, so reading them after their index is consistent.
+        let mut pipe = redis::pipe();
+        let mut listed = 0;
+        for id in &ids {
+            match id.parse::<DecisionId>() {
+                Ok(id) => {
+                    pipe.cmd("HGET").arg(self.keys.decision(id)).arg("doc");
+                    listed += 1;
+                }
+                Err(_) => {
+                    tracing::error!(index = %index, id = %aito_core::envelope::preview(id, 80), "an index entry is not a decision id; left out");
+                }
+            }
+        }
+        if listed == 0 {
+            return Ok(Vec::new());
+        }
+        let docs: Vec<Option<String>> = pipe.query_async(&mut connection).await?;
         // One document that does not decode must not hide the others (nor stop the deadline
         // checks that list them): it is left out and reported.
         Ok(docs
             .iter()
+            .flatten()
             .filter_map(|doc| match decode::<Decision>(&index, doc) {
                 Ok(decision) => Some(decision),
                 Err(err) => {

@@ -1,17 +1,17 @@
-//! [`Export`] for Redis: the keys under the prefix, listed with `SCAN` and read by kind.
-//! Agent inboxes (`stream:agent:<uuid>`) are exported whole (they hold exactly the messages not
+//! [`Export`] for Redis: the keys under the prefix, listed with `SCAN` (on every master of a
+//! cluster) and read by kind.
+//! Agent inboxes (`stream:agent:{<uuid>}`) are exported whole (they hold exactly the messages not
 //! yet acknowledged); broadcasts still unread by some group are not, nor are leases and
 //! ingestion claims.
 
-use std::str::FromStr;
-
 use aito_core::export::{Export, Record};
-use aito_core::{AgentId, Channel, Envelope, StateStore, StoreError};
+use aito_core::{Channel, Envelope, StateStore, StoreError};
 use async_trait::async_trait;
 
 use super::{RedisStateStore, decode};
 use crate::bus::reader::read_entries;
 use crate::error::Error;
+use crate::keys::KeyKind;
 
 /// Keys read per `SCAN` step.
 const SCAN_COUNT: usize = 500;
@@ -32,24 +32,32 @@ fn glob_escape(text: &str) -> String {
 }
 
 impl RedisStateStore {
+    /// Every key under the prefix, on every master of a cluster.
     async fn keys_under_prefix(&self) -> Result<Vec<String>, Error> {
         let pattern = format!("{}*", glob_escape(&self.config.prefix));
-        let mut cursor = "0".to_owned();
+        let mut connection = self.connection();
         let mut keys = Vec::new();
-        loop {
-            let (next, batch): (String, Vec<String>) = redis::cmd("SCAN")
-                .arg(&cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query_async(&mut self.connection())
-                .await?;
-            keys.extend(batch);
-            if next == "0" {
-                break;
+        // A cursor belongs to one node: walk each master to its end.
+        for node in connection.masters().await? {
+            let mut cursor = "0".to_owned();
+            loop {
+                let (next, batch): (String, Vec<String>) = connection
+                    .query_on(
+                        &node,
+                        redis::cmd("SCAN")
+                            .arg(&cursor)
+                            .arg("MATCH")
+                            .arg(&pattern)
+                            .arg("COUNT")
+                            .arg(SCAN_COUNT),
+                    )
+                    .await?;
+                keys.extend(batch);
+                if next == "0" {
+                    break;
+                }
+                cursor = next;
             }
-            cursor = next;
         }
         keys.sort();
         keys.dedup();
@@ -70,78 +78,73 @@ impl RedisStateStore {
 impl Export for RedisStateStore {
     async fn export(&self) -> Result<Vec<Record>, StoreError> {
         let keys = self.keys_under_prefix().await?;
-        let prefix = self.config.prefix.clone();
         let mut records = Vec::new();
         let mut messages = Vec::new();
         for key in &keys {
-            let Some(rest) = key.strip_prefix(&prefix) else {
+            let Some(kind) = self.keys.parse(key) else {
                 continue;
             };
-            if let Some(agent) = rest.strip_prefix("state:") {
-                let Ok(agent) = AgentId::from_str(agent) else {
-                    continue;
-                };
-                let state = self.load_state(agent).await?;
-                records.push(Record::State {
-                    agent,
-                    state: state.value,
-                });
-            } else if let Some(agent) = rest.strip_prefix("history:") {
-                let Ok(agent) = AgentId::from_str(agent) else {
-                    continue;
-                };
-                for entry in self.history(agent, ALL).await? {
-                    records.push(Record::History { agent, entry });
-                }
-            } else if let Some(mark) = rest.strip_prefix("mark:") {
-                if let Some(ttl_ms) = self.ttl_left(key).await? {
-                    records.push(Record::Mark {
-                        key: mark.to_owned(),
-                        ttl_ms,
+            match kind {
+                KeyKind::State(agent) => {
+                    let state = self.load_state(agent).await?;
+                    records.push(Record::State {
+                        agent,
+                        state: state.value,
                     });
                 }
-            } else if let Some(counter) = rest.strip_prefix("counter:") {
-                let (value, ttl) = (self.counter(counter).await?, self.ttl_left(key).await?);
-                if let Some(ttl_ms) = ttl {
-                    records.push(Record::Counter {
-                        key: counter.to_owned(),
-                        value,
-                        ttl_ms,
-                    });
+                KeyKind::History(agent) => {
+                    for entry in self.history(agent, ALL).await? {
+                        records.push(Record::History { agent, entry });
+                    }
                 }
-            } else if let Some(name) = rest.strip_prefix("value:") {
-                let text: Option<String> = redis::cmd("GET")
-                    .arg(key)
-                    .query_async(&mut self.connection())
-                    .await
-                    .map_err(Error::from)?;
-                if let Some(text) = text {
-                    records.push(Record::Value {
-                        key: name.to_owned(),
-                        value: decode(key, &text)?,
-                        ttl_ms: self.ttl_left(key).await?,
-                    });
+                KeyKind::Mark(mark) => {
+                    if let Some(ttl_ms) = self.ttl_left(key).await? {
+                        records.push(Record::Mark { key: mark, ttl_ms });
+                    }
                 }
-            } else if let Some(name) = rest.strip_prefix("log:") {
-                for entry in self.read_log(name, ALL).await? {
-                    records.push(Record::Log {
-                        name: name.to_owned(),
-                        entry,
-                    });
+                KeyKind::Counter(counter) => {
+                    let (value, ttl) = (self.counter(&counter).await?, self.ttl_left(key).await?);
+                    if let Some(ttl_ms) = ttl {
+                        records.push(Record::Counter {
+                            key: counter,
+                            value,
+                            ttl_ms,
+                        });
+                    }
                 }
-            } else if let Some(agent) = rest.strip_prefix("stream:agent:") {
-                let Ok(agent) = AgentId::from_str(agent) else {
-                    continue;
-                };
-                for text in read_entries(&mut self.connection(), key).await? {
-                    match Envelope::from_json(&text) {
-                        Ok(envelope) => messages.push(Record::Message {
-                            channel: Channel::Agent(agent),
-                            group: None,
-                            envelope: Box::new(envelope),
-                        }),
-                        Err(err) => {
-                            tracing::warn!(stream = %key, error = %err, "a malformed entry is not exported")
+                KeyKind::Value(name) => {
+                    let text: Option<String> = redis::cmd("GET")
+                        .arg(key)
+                        .query_async(&mut self.connection())
+                        .await
+                        .map_err(Error::from)?;
+                    if let Some(text) = text {
+                        records.push(Record::Value {
+                            key: name,
+                            value: decode(key, &text)?,
+                            ttl_ms: self.ttl_left(key).await?,
+                        });
+                    }
+                }
+                KeyKind::Log(name) => {
+                    for entry in self.read_log(&name, ALL).await? {
+                        records.push(Record::Log {
+                            name: name.clone(),
+                            entry,
+                        });
+                    }
+                }
+                KeyKind::Inbox(agent) => {
+                    for text in read_entries(&mut self.connection(), key).await? {
+                        match Envelope::from_json(&text) {
+                            Ok(envelope) => messages.push(Record::Message {
+                                channel: Channel::Agent(agent),
+                                group: None,
+                                envelope: Box::new(envelope),
+                            }),
+                            Err(err) => {
+                                tracing::warn!(stream = %key, error = %err, "a malformed entry is not exported")
+                            }
                         }
                     }
                 }

@@ -15,12 +15,12 @@ pub(crate) use lists::DEAD_LETTER_LIMIT;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::connection::Connection;
 use aito_core::store::{
     AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, Versioned,
 };
 use aito_core::{AgentId, Decision, DecisionId, DecisionStatus, StateStore, StoreError};
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -35,7 +35,7 @@ use crate::scripts::Scripts;
 /// itself (calls fail with [`StoreError::Unavailable`] while the server is away).
 #[derive(Clone)]
 pub struct RedisStateStore {
-    manager: ConnectionManager,
+    manager: Connection,
     keys: Keys,
     scripts: Arc<Scripts>,
     config: Arc<RedisConfig>,
@@ -68,7 +68,7 @@ impl RedisStateStore {
         &self.config
     }
 
-    fn connection(&self) -> ConnectionManager {
+    fn connection(&self) -> Connection {
         self.manager.clone()
     }
 }

@@ -46,8 +46,7 @@ impl RedisStateStore {
             .arg(expected)
             .arg(doc)
             .invoke_async(&mut self.connection())
-            .await
-            .map_err(Error::from)?;
+            .await?;
         if written == 1 {
             Ok(version)
         } else {

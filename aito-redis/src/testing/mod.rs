@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use crate::RedisConfig;
 
+mod cluster;
+pub use cluster::RedisCluster;
+
 /// How to start the server.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -21,6 +24,9 @@ pub struct Options {
     pub appendonly: bool,
     /// `requirepass`.
     pub password: Option<String>,
+    /// Run as a node of a Redis Cluster (`--cluster-enabled yes`, a node timeout of 1 s);
+    /// [`RedisCluster`] starts such nodes and joins them.
+    pub cluster_node: bool,
 }
 
 /// A running `redis-server` owned by one test.
@@ -31,12 +37,12 @@ pub struct RedisServer {
     options: Options,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local address").port()
 }
 
-fn require_redis_server() {
+pub(crate) fn require_redis_server() {
     match Command::new("redis-server")
         .arg("--version")
         .stdout(Stdio::null())
@@ -59,11 +65,16 @@ impl RedisServer {
 
     /// A fresh server with `options`.
     pub fn start_with(options: Options) -> Self {
+        Self::start_on(free_port(), options)
+    }
+
+    /// A fresh server on `port`.
+    pub(crate) fn start_on(port: u16, options: Options) -> Self {
         require_redis_server();
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut server = Self {
             child: None,
-            port: free_port(),
+            port,
             dir,
             options,
         };
@@ -95,6 +106,15 @@ impl RedisServer {
             .stderr(Stdio::null());
         if let Some(password) = &self.options.password {
             command.arg("--requirepass").arg(password);
+        }
+        if self.options.cluster_node {
+            command
+                .arg("--cluster-enabled")
+                .arg("yes")
+                .arg("--cluster-config-file")
+                .arg(self.dir.path().join("nodes.conf"))
+                .arg("--cluster-node-timeout")
+                .arg("1000");
         }
         let child = command.spawn().expect("start redis-server");
         self.child = Some(child);
@@ -164,6 +184,11 @@ impl RedisServer {
             .with_reclaim_idle(Duration::from_millis(1500))
             .with_block(Duration::from_millis(200))
             .with_reconnect(Duration::from_millis(50), Duration::from_millis(500))
+    }
+
+    /// Whether the server process is running (it was not killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// Kills the server at once (SIGKILL), as a crash would.
