@@ -95,7 +95,12 @@ fn a_long_quota_ends_the_run_and_the_summary_names_the_waiting_agent() {
         ),
         "{stdout}"
     );
-    assert!(stdout.contains("embedded in-memory store"), "{stdout}");
+    // The default company is durable: the waiting trigger stays in its data directory.
+    assert!(
+        stdout
+            .contains("Their triggers are kept in the store and run when their daemons next run."),
+        "{stdout}"
+    );
     assert!(
         stderr.contains("stopping while ceo still holds work"),
         "{stderr}"
