@@ -71,16 +71,22 @@ trait Job: Send {
     fn finish(self: Box<Self>, committed: Result<(), &Error>);
 }
 
-struct Call<T, F> {
+struct Call<T, F, A> {
     operation: Option<F>,
     result: Option<Result<T, Error>>,
+    /// Runs on the database thread once the operation is committed, before the caller hears.
+    committed: Option<A>,
     reply: Option<oneshot::Sender<Result<T, Error>>>,
 }
 
-impl<T, F> Job for Call<T, F>
+/// No step after the commit.
+type Nothing<T> = fn(&mut T);
+
+impl<T, F, A> Job for Call<T, F, A>
 where
     T: Send,
     F: FnOnce(&Connection) -> Result<T, Error> + Send,
+    A: FnOnce(&mut T) + Send,
 {
     fn run(&mut self, conn: &Connection) -> bool {
         let Some(operation) = self.operation.take() else {
@@ -98,7 +104,13 @@ where
 
     fn finish(self: Box<Self>, committed: Result<(), &Error>) {
         let result = match (committed, self.result) {
-            (Ok(()), Some(result)) => result,
+            (Ok(()), Some(Ok(mut value))) => {
+                if let Some(after) = self.committed {
+                    after(&mut value);
+                }
+                Ok(value)
+            }
+            (Ok(()), Some(Err(err))) => Err(err),
             (_, Some(Err(err))) => Err(err),
             (Err(err), _) => Err(copy(err)),
             (Ok(()), None) => Err(Error::Closed),
@@ -213,19 +225,22 @@ impl Database {
         self.inner.clock.now().timestamp_millis()
     }
 
-    fn send<T, F>(
+    fn send<T, F, A>(
         &self,
         mode: Mode,
         operation: F,
+        committed: Option<A>,
         reply: Option<oneshot::Sender<Result<T, Error>>>,
     ) -> Result<(), Error>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+        A: FnOnce(&mut T) + Send + 'static,
     {
         let job = Box::new(Call {
             operation: Some(operation),
             result: None,
+            committed,
             reply,
         });
         self.inner
@@ -241,7 +256,7 @@ impl Database {
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.send(Mode::Write, operation, Some(reply))?;
+        self.send(Mode::Write, operation, None::<Nothing<T>>, Some(reply))?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -253,7 +268,25 @@ impl Database {
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.send(Mode::Statement, operation, Some(reply))?;
+        self.send(Mode::Statement, operation, None::<Nothing<T>>, Some(reply))?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
+    /// [`write_one`](Self::write_one), and `committed` runs on the database thread with the
+    /// operation's result once it is committed (never when it is not), before the caller
+    /// hears: what must follow the commit happens even if the caller stopped waiting.
+    pub(crate) async fn write_one_then<T, F, A>(
+        &self,
+        operation: F,
+        committed: A,
+    ) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+        A: FnOnce(&mut T) + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.send(Mode::Statement, operation, Some(committed), Some(reply))?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -264,7 +297,7 @@ impl Database {
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.send(Mode::Read, operation, Some(reply))?;
+        self.send(Mode::Read, operation, None::<Nothing<T>>, Some(reply))?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -275,7 +308,7 @@ impl Database {
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.send(Mode::Bare, operation, Some(reply))?;
+        self.send(Mode::Bare, operation, None::<Nothing<T>>, Some(reply))?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -286,7 +319,7 @@ impl Database {
         F: FnOnce(&Connection) -> Result<(), Error> + Send + 'static,
     {
         if self
-            .send::<(), F>(Mode::Statement, operation, None)
+            .send::<(), F, Nothing<()>>(Mode::Statement, operation, None, None)
             .is_err()
         {
             tracing::debug!("database closed; a queued write was dropped");

@@ -8,11 +8,14 @@
 //!   acknowledgement can be taken by anyone of its group after [`HOLD`]; the rows of an ended
 //!   subscription are free at once; those of a killed process lapse after [`HOLD`], or are
 //!   taken back at once by a restarted consumer of the same name.
+//! - A publication to an inbox whose reader in this process has claimed everything there is
+//!   handed to that reader directly (`handoff`): one transaction per message.
 //! - Readers sleep until something is published: by this process (they are woken directly) or
 //!   by another process that opened the same file (`watch`: the file's changes are watched,
 //!   so an idle reader uses no CPU).
 //! - Live channels (`WorkerLogs`, `Decisions`, `Events`) reach the subscribers of this process.
 
+mod handoff;
 mod reader;
 mod watch;
 
@@ -105,6 +108,9 @@ pub(crate) struct Holder {
     pub(crate) outstanding: AtomicUsize,
     /// Wakes the reader.
     pub(crate) notify: Arc<Notify>,
+    /// Tells the reader it holds something again (a publication was handed to it), so that it
+    /// keeps the holds fresh.
+    pub(crate) rearm: Notify,
 }
 
 type LiveList = Vec<(u64, mpsc::Sender<Delivery>)>;
@@ -112,6 +118,8 @@ type LiveList = Vec<(u64, mpsc::Sender<Delivery>)>;
 pub(crate) struct Inner {
     pub(crate) db: Database,
     pub(crate) wakers: Wakers,
+    /// This process's readers of each inbox, for publications handed over directly.
+    pub(crate) locals: handoff::Locals,
     live: Mutex<HashMap<Channel, LiveList>>,
     instance: String,
     next_subscriber: AtomicU64,
@@ -155,6 +163,7 @@ impl SqliteBus {
             inner: Arc::new(Inner {
                 db,
                 wakers: Wakers::default(),
+                locals: handoff::Locals::default(),
                 live: Mutex::new(HashMap::new()),
                 instance: format!("p{}-{nanos:08x}", std::process::id()),
                 next_subscriber: AtomicU64::new(0),
@@ -245,6 +254,7 @@ impl Drop for Guard {
         self.holder.closed.store(true, Ordering::SeqCst);
         self.cancel.cancel();
         self.inner.wakers.unregister(self.id);
+        self.inner.locals.unregister(self.id);
         {
             let mut live = lock(&self.inner.live);
             live.values_mut()
@@ -276,21 +286,43 @@ impl Bus for SqliteBus {
             return Ok(());
         }
         let text = envelope.to_json();
+        let envelope = Arc::new(envelope);
         let now = self.inner.db.now_ms();
+        let until = now.saturating_add(crate::store::millis(HOLD));
         let name = channel.name();
-        self.inner
+        let inner = Arc::clone(&self.inner);
+        let (_, handed) = self
+            .inner
             .db
-            .write_one(move |conn| {
-                let sql = match channel {
-                    Channel::Agent(_) => q::PUBLISH_INBOX,
-                    _ => q::PUBLISH_GROUP,
-                };
-                conn.prepare_cached(sql)?
-                    .execute(params![name, text, now])?;
-                Ok(())
-            })
+            .write_one_then(
+                move |conn| {
+                    if !matches!(channel, Channel::Agent(_)) {
+                        conn.prepare_cached(q::PUBLISH_GROUP)?
+                            .execute(params![name, text, now])?;
+                        return Ok((None, false));
+                    }
+                    let Some(handoff) = inner.locals.choose(&name) else {
+                        conn.prepare_cached(q::PUBLISH_INBOX)?
+                            .execute(params![name, text, now])?;
+                        return Ok((None, false));
+                    };
+                    let holder = &handoff.local.holder;
+                    let seq: i64 = conn.prepare_cached(q::PUBLISH_HELD)?.query_row(
+                        params![name, text, now, holder.token, holder.consumer, until],
+                        |row| row.get(0),
+                    )?;
+                    Ok((Some((handoff, seq, inner)), true))
+                },
+                move |(handoff, _)| {
+                    if let Some((handoff, seq, inner)) = handoff.take() {
+                        handoff.deliver(&inner, seq, envelope, channel);
+                    }
+                },
+            )
             .await?;
-        self.inner.wakers.wake(channel);
+        if !handed {
+            self.inner.wakers.wake(channel);
+        }
         Ok(())
     }
 
@@ -329,6 +361,7 @@ impl Bus for SqliteBus {
             closed: AtomicBool::new(false),
             outstanding: AtomicUsize::new(0),
             notify: Arc::new(Notify::new()),
+            rearm: Notify::new(),
         });
         let (sender, receiver) = mpsc::channel(BUFFER);
         {
@@ -341,13 +374,31 @@ impl Bus for SqliteBus {
         if !durable.is_empty() {
             self.inner.wakers.register(id, &durable, &holder.notify);
             self.ensure_watching();
+            let queues: Vec<String> = durable
+                .iter()
+                .map(|channel| queue_of(*channel, &subscription.group))
+                .collect();
+            let locals = durable
+                .iter()
+                .zip(&queues)
+                .map(|(channel, queue)| {
+                    matches!(channel, Channel::Agent(_)).then(|| {
+                        let local = Arc::new(handoff::Local {
+                            id,
+                            holder: Arc::clone(&holder),
+                            sender: sender.clone(),
+                            caught_up: AtomicBool::new(false),
+                        });
+                        self.inner.locals.register(queue, Arc::clone(&local));
+                        local
+                    })
+                })
+                .collect();
             let reader = Reader {
                 inner: Arc::clone(&self.inner),
                 holder: Arc::clone(&holder),
-                queues: durable
-                    .iter()
-                    .map(|channel| queue_of(*channel, &subscription.group))
-                    .collect(),
+                queues,
+                locals,
                 sender,
                 cancel: cancel.clone(),
             };
