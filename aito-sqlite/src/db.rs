@@ -6,11 +6,15 @@
 //! then answers each caller. So each operation is atomic, nothing is reported done before it
 //! is committed, concurrent callers share one commit (group commit), and no SQLite call ever
 //! runs on the async runtime's threads.
+//!
+//! Acknowledged rows are deleted by the next transaction that writes anyway, first thing in it
+//! (before any other operation of its batch), or after [`ACK_DELAY`] when none comes: a stream
+//! of messages costs one transaction per publication, not one more per acknowledgement.
 
 use std::io::Read;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use aito_core::Clock;
@@ -22,6 +26,17 @@ use crate::schema;
 
 /// Operations committed together at most.
 pub const MAX_BATCH: usize = 256;
+
+/// How long the deletion of an acknowledged row waits at most for a transaction to join.
+pub const ACK_DELAY: Duration = Duration::from_millis(2);
+
+/// Acknowledged rows (their seq numbers) not yet deleted.
+type Acks = Arc<Mutex<Vec<i64>>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A plain list: each operation leaves it consistent even under a panic elsewhere.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// How hard a commit is made durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -156,6 +171,7 @@ pub(crate) struct Shared {
     sender: mpsc::UnboundedSender<Task>,
     path: PathBuf,
     clock: Clock,
+    acks: Acks,
 }
 
 impl std::fmt::Debug for Database {
@@ -185,12 +201,14 @@ impl Database {
         let (ready, opened) = oneshot::channel();
         let thread_path = path.clone();
         let thread_options = options.clone();
+        let acks = Acks::default();
+        let thread_acks = Arc::clone(&acks);
         std::thread::Builder::new()
             .name("aito-sqlite".to_owned())
             .spawn(move || match connect(&thread_path, &thread_options) {
                 Ok((conn, found)) => {
                     if ready.send(Ok(found)).is_ok() {
-                        serve(conn, receiver);
+                        serve(conn, receiver, &thread_acks);
                     }
                 }
                 Err(err) => {
@@ -206,6 +224,7 @@ impl Database {
             sender,
             path,
             clock: options.clock,
+            acks,
         });
         crate::clean::spawn(Arc::downgrade(&inner));
         Ok((Self { inner }, Opened { found_version }))
@@ -313,7 +332,7 @@ impl Database {
     }
 
     /// Queues a write of one statement without waiting for it (from `Drop`, where nothing can
-    /// be awaited, and for acknowledgements).
+    /// be awaited).
     pub(crate) fn submit<F>(&self, operation: F)
     where
         F: FnOnce(&Connection) -> Result<(), Error> + Send + 'static,
@@ -323,6 +342,37 @@ impl Database {
             .is_err()
         {
             tracing::debug!("database closed; a queued write was dropped");
+        }
+    }
+
+    /// Queues the deletion of acknowledged row `seq`: it is deleted first thing in the next
+    /// transaction that writes, within [`ACK_DELAY`]. Should the process die before, the row
+    /// is delivered again (at least once, never lost).
+    pub(crate) fn acknowledge(&self, seq: i64) {
+        let first = {
+            let mut acks = lock(&self.inner.acks);
+            acks.push(seq);
+            acks.len() == 1
+        };
+        if !first {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let db = self.clone();
+                runtime.spawn(async move {
+                    tokio::time::sleep(ACK_DELAY).await;
+                    db.flush_acks();
+                });
+            }
+            Err(_) => self.flush_acks(),
+        }
+    }
+
+    /// A transaction for the acknowledgements still waiting, unless one took them already.
+    fn flush_acks(&self) {
+        if !lock(&self.inner.acks).is_empty() {
+            self.submit(|_| Ok(()));
         }
     }
 
@@ -473,7 +523,7 @@ fn connect(path: &Path, options: &Options) -> Result<(Connection, i64), Error> {
 }
 
 /// The database thread: batches, transactions, savepoints, answers.
-fn serve(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Task>) {
+fn serve(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Task>, acks: &Acks) {
     let mut batch: Vec<Task> = Vec::with_capacity(MAX_BATCH);
     let mut next = None;
     loop {
@@ -485,6 +535,8 @@ fn serve(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Task>) {
             },
         };
         if first.mode == Mode::Bare {
+            // A checkpoint or a backup includes what was acknowledged before it.
+            delete_acked(&conn, acks);
             let mut job = first.job;
             let ok = job.run(&conn);
             job.finish(if ok { Ok(()) } else { Err(&Error::Closed) });
@@ -501,10 +553,36 @@ fn serve(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Task>) {
                 Err(_) => break,
             }
         }
-        run_batch(&conn, &mut batch);
+        run_batch(&conn, &mut batch, acks);
     }
+    // Closing: the acknowledgements still waiting are deleted now.
+    delete_acked(&conn, acks);
     if let Err((_, err)) = conn.close() {
         tracing::warn!(error = %err, "the database did not close cleanly");
+    }
+}
+
+/// Deletes the acknowledged rows (in a transaction of their own, or the caller's); on failure
+/// they wait for the next try.
+fn delete_acked(conn: &Connection, acks: &Acks) -> Vec<i64> {
+    let acked = std::mem::take(&mut *lock(acks));
+    if acked.is_empty() {
+        return acked;
+    }
+    let deleted = serde_json::to_string(&acked)
+        .map_err(|err| err.to_string())
+        .and_then(|list| {
+            conn.prepare_cached(crate::queries::ACK)
+                .and_then(|mut delete| delete.execute([list]))
+                .map_err(|err| err.to_string())
+        });
+    match deleted {
+        Ok(_) => acked,
+        Err(reason) => {
+            tracing::warn!(%reason, "could not delete acknowledged messages; trying again");
+            lock(acks).extend_from_slice(&acked);
+            Vec::new()
+        }
     }
 }
 
@@ -512,7 +590,7 @@ fn statement(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn run_batch(conn: &Connection, batch: &mut Vec<Task>) {
+fn run_batch(conn: &Connection, batch: &mut Vec<Task>, acks: &Acks) {
     let writes = batch
         .iter()
         .any(|task| matches!(task.mode, Mode::Write | Mode::Statement));
@@ -527,7 +605,14 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Task>) {
         }
         return;
     }
-    let single = batch.len() == 1;
+    // The acknowledgements first: what follows (a subscription's end that frees its rows)
+    // must not see an acknowledged row as pending.
+    let acked = if writes {
+        delete_acked(conn, acks)
+    } else {
+        Vec::new()
+    };
+    let single = batch.len() == 1 && acked.is_empty();
     let mut jobs = Vec::with_capacity(batch.len());
     let mut all_ok = true;
     for mut task in batch.drain(..) {
@@ -553,6 +638,7 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Task>) {
             Ok(()) => Ok(()),
             Err(err) => {
                 let _ = statement(conn, "ROLLBACK");
+                lock(acks).extend_from_slice(&acked);
                 Err(Error::Transaction {
                     reason: err.to_string(),
                     busy: Error::Sqlite(err).is_busy(),

@@ -124,8 +124,6 @@ pub(crate) struct Inner {
     instance: String,
     next_subscriber: AtomicU64,
     watching: OnceLock<CancellationToken>,
-    /// Acknowledged rows whose deletion is queued: deleted together by one statement.
-    acks: Arc<Mutex<Vec<i64>>>,
 }
 
 impl Drop for Inner {
@@ -168,7 +166,6 @@ impl SqliteBus {
                 instance: format!("p{}-{nanos:08x}", std::process::id()),
                 next_subscriber: AtomicU64::new(0),
                 watching: OnceLock::new(),
-                acks: Arc::new(Mutex::new(Vec::new())),
             }),
         }
     }
@@ -219,23 +216,9 @@ impl SqliteBus {
 }
 
 impl Inner {
-    /// Queues the deletion of an acknowledged row; the acknowledgements that arrive before the
-    /// database thread gets to it are deleted with it.
+    /// Queues the deletion of an acknowledged row (committed with the next transaction).
     pub(crate) fn acknowledge(&self, seq: i64) {
-        let first = {
-            let mut acks = lock(&self.acks);
-            acks.push(seq);
-            acks.len() == 1
-        };
-        if first {
-            let acks = Arc::clone(&self.acks);
-            self.db.submit(move |conn| {
-                let seqs = std::mem::take(&mut *lock(&acks));
-                let list = serde_json::to_string(&seqs).unwrap_or_else(|_| "[]".to_owned());
-                conn.prepare_cached(q::ACK)?.execute([list])?;
-                Ok(())
-            });
-        }
+        self.db.acknowledge(seq);
     }
 }
 
