@@ -68,9 +68,12 @@ for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; slee
 
 echo "aito $("$aito" --version | awk '{print $2}') ($profile build, $(stat -c %s "$aito") bytes), $(nproc) cores, idle window ${idle}s"
 
-cd "$dir"
-cp "$root/aito.toml" "$dir/aito.toml"
-cp -r "$root/knowledge" "$dir/knowledge"
+# The agent in a directory of its own (built-in configuration), the company in a copy of a
+# fresh checkout: each its own data directory.
+mkdir -p "$dir/agent" "$dir/company"
+cp "$root/aito.toml" "$dir/company/aito.toml"
+cp -r "$root/knowledge" "$dir/company/knowledge"
+cd "$dir/agent"
 env -u AITO_CONFIG "$aito" agent --role cto --redis "redis://127.0.0.1:$port/0" --llm demo \
   --health-bind 127.0.0.1:0 2>"$dir/agent.log" &
 agent=$!
@@ -78,13 +81,14 @@ pids+=("$agent")
 wait_for "$dir/agent.log" "serving"
 read -r agent_rss agent_hwm agent_cpu agent_ticks < <(measure "$agent")
 
+cd "$dir/company"
 env -u AITO_CONFIG "$aito" run --llm demo --bind 127.0.0.1:0 >"$dir/run.out" 2>"$dir/run.log" &
 company=$!
 pids+=("$company")
 wait_for "$dir/run.log" "decision carried out"
-[ -f "$dir/aito-data/aito.db" ] || {
+[ -f "$dir/company/aito-data/aito.db" ] || {
   echo "aito run did not keep the company in aito-data/aito.db:" >&2; cat "$dir/run.log" >&2; exit 1; }
-[ -d "$dir/aito-data/context" ] || { echo "no context index under aito-data/context" >&2; exit 1; }
+[ -d "$dir/company/aito-data/context" ] || { echo "no context index under aito-data/context" >&2; exit 1; }
 read -r run_rss run_hwm run_cpu run_ticks < <(measure "$company")
 
 printf '%-52s %10s %10s %8s %6s\n' "process (idle)" "VmRSS" "VmHWM" "CPU" "ticks"

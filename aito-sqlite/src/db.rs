@@ -14,6 +14,7 @@
 use std::io::Read;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -172,6 +173,8 @@ pub(crate) struct Shared {
     path: PathBuf,
     clock: Clock,
     acks: Acks,
+    /// A flush of the acknowledgements is scheduled.
+    ack_timer: AtomicBool,
 }
 
 impl std::fmt::Debug for Database {
@@ -225,6 +228,7 @@ impl Database {
             path,
             clock: options.clock,
             acks,
+            ack_timer: AtomicBool::new(false),
         });
         crate::clean::spawn(Arc::downgrade(&inner));
         Ok((Self { inner }, Opened { found_version }))
@@ -349,12 +353,9 @@ impl Database {
     /// transaction that writes, within [`ACK_DELAY`]. Should the process die before, the row
     /// is delivered again (at least once, never lost).
     pub(crate) fn acknowledge(&self, seq: i64) {
-        let first = {
-            let mut acks = lock(&self.inner.acks);
-            acks.push(seq);
-            acks.len() == 1
-        };
-        if !first {
+        lock(&self.inner.acks).push(seq);
+        // One timer at a time, however many acknowledgements come meanwhile.
+        if self.inner.ack_timer.swap(true, Ordering::SeqCst) {
             return;
         }
         match tokio::runtime::Handle::try_current() {
@@ -362,10 +363,14 @@ impl Database {
                 let db = self.clone();
                 runtime.spawn(async move {
                     tokio::time::sleep(ACK_DELAY).await;
+                    db.inner.ack_timer.store(false, Ordering::SeqCst);
                     db.flush_acks();
                 });
             }
-            Err(_) => self.flush_acks(),
+            Err(_) => {
+                self.inner.ack_timer.store(false, Ordering::SeqCst);
+                self.flush_acks();
+            }
         }
     }
 
