@@ -2,14 +2,16 @@
 # Resident memory and CPU of idle aito processes, read from /proc/PID/status (VmRSS, VmHWM) and
 # /proc/PID/stat (utime + stime):
 #   1. `aito agent --role cto` on a private redis-server (one agent needs a shared bus), idle;
-#   2. `aito run` on the embedded defaults (the company kept in aito-data/aito.db, the durable
-#      SQLite bus and store) with the demo scenario, idle after the demo's work.
+#   2. `aito run` as in a fresh checkout (the repository's aito.toml and knowledge/: the company
+#      kept in aito-data/aito.db, the durable SQLite bus and store, the context index on disk)
+#      with the demo scenario, idle after the demo's work.
 #
 #   scripts/measure-rss.sh [IDLE_SECONDS]     (default 60: how long CPU time is counted)
 #
 # Builds the binary with the `dist` profile (as the Docker image does); AITO_PROFILE=release
-# measures the plain release build instead. Needs redis-server (Debian: apt-get install
-# redis-server).
+# measures the plain release build instead, AITO_PROFILE=bench the build the benchmarks use
+# (as `dist`, symbols kept); AITO_BIN=PATH measures that binary, built already. Needs
+# redis-server (Debian: apt-get install redis-server).
 set -euo pipefail
 
 idle="${1:-60}"
@@ -17,8 +19,17 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install redis-server" >&2; exit 1; }
 
 profile="${AITO_PROFILE:-dist}"
-(cd "$root" && cargo build --profile "$profile" -q -p aito-bin)
-aito="$root/target/$profile/aito"
+if [ -n "${AITO_BIN:-}" ]; then
+  aito="$AITO_BIN"
+  profile="given"
+else
+  (cd "$root" && cargo build --profile "$profile" -q -p aito-bin)
+  case "$profile" in
+    bench) aito="$root/target/release/aito" ;;
+    dev) aito="$root/target/debug/aito" ;;
+    *) aito="$root/target/$profile/aito" ;;
+  esac
+fi
 tick="$(getconf CLK_TCK)"
 dir="$(mktemp -d)"
 pids=()
@@ -57,7 +68,12 @@ for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; slee
 
 echo "aito $("$aito" --version | awk '{print $2}') ($profile build, $(stat -c %s "$aito") bytes), $(nproc) cores, idle window ${idle}s"
 
-cd "$dir"
+# The agent in a directory of its own (built-in configuration), the company in a copy of a
+# fresh checkout: each its own data directory.
+mkdir -p "$dir/agent" "$dir/company"
+cp "$root/aito.toml" "$dir/company/aito.toml"
+cp -r "$root/knowledge" "$dir/company/knowledge"
+cd "$dir/agent"
 env -u AITO_CONFIG "$aito" agent --role cto --redis "redis://127.0.0.1:$port/0" --llm demo \
   --health-bind 127.0.0.1:0 2>"$dir/agent.log" &
 agent=$!
@@ -65,10 +81,14 @@ pids+=("$agent")
 wait_for "$dir/agent.log" "serving"
 read -r agent_rss agent_hwm agent_cpu agent_ticks < <(measure "$agent")
 
+cd "$dir/company"
 env -u AITO_CONFIG "$aito" run --llm demo --bind 127.0.0.1:0 >"$dir/run.out" 2>"$dir/run.log" &
 company=$!
 pids+=("$company")
 wait_for "$dir/run.log" "decision carried out"
+[ -f "$dir/company/aito-data/aito.db" ] || {
+  echo "aito run did not keep the company in aito-data/aito.db:" >&2; cat "$dir/run.log" >&2; exit 1; }
+[ -d "$dir/company/aito-data/context" ] || { echo "no context index under aito-data/context" >&2; exit 1; }
 read -r run_rss run_hwm run_cpu run_ticks < <(measure "$company")
 
 printf '%-52s %10s %10s %8s %6s\n' "process (idle)" "VmRSS" "VmHWM" "CPU" "ticks"

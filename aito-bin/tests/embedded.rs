@@ -6,7 +6,7 @@
 mod binary;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use binary::{Running, aito, eventually, output, texts};
 use serde_json::{Value, json};
@@ -118,11 +118,20 @@ fn a_kill_in_the_middle_of_a_session_loses_nothing_and_doubles_nothing() {
     let mut company = run_with_model(dir.path(), &model);
     company.wait_for_line("company running", Duration::from_secs(60));
 
-    // Work done before the crash: a greeting, sent from another terminal, handled.
+    // Work done before the crash: a greeting, sent from another terminal, picked up within a
+    // second and handled.
     send(
         dir.path(),
         "cfo",
         &json!({"title": "Say hello", "description": "Marker H2210"}),
+    );
+    let sent = Instant::now();
+    company.wait_for_line("Say hello", Duration::from_secs(30));
+    let picked_up = sent.elapsed();
+    eprintln!("a sent message was picked up {picked_up:?} after `aito send` returned");
+    assert!(
+        picked_up < Duration::from_secs(1),
+        "the running company took {picked_up:?} to pick up a sent message"
     );
     eventually("the greeting handled", Duration::from_secs(30), || {
         let summaries = query(
@@ -297,6 +306,21 @@ fn the_demo_ends_with_the_command_that_answers_its_escalation_and_it_works_after
     );
     assert_eq!(report["escalated_decisions"], 0, "{report}");
 
+    // The stopped company's knowledge is searched from its data directory.
+    let search = output(aito(
+        dir.path(),
+        &["context", "search", "launch budget", "--agent", "cfo"],
+    ));
+    let (out, err) = texts(&search);
+    assert_eq!(search.status.code(), Some(0), "{out}{err}");
+    assert!(out.starts_with("CFO would get"), "{out}");
+    // A task sent while nothing runs waits in its inbox for the next run.
+    send(
+        dir.path(),
+        "cmo",
+        &json!({"title": "Draft the newsletter", "description": "Marker N5120"}),
+    );
+
     // The demo again on the same directory: it says what it found, and the CFO, told of the
     // approval, carries the decision out first.
     let second = output(quiet(
@@ -306,7 +330,7 @@ fn the_demo_ends_with_the_command_that_answers_its_escalation_and_it_works_after
     let (stdout, stderr) = texts(&second);
     assert_eq!(second.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
-        stdout.contains("found from before: 17 sessions in the agents' history, 3 decisions (0 waiting for a human), 1 message not yet handled"),
+        stdout.contains("found from before: 17 sessions in the agents' history, 3 decisions (0 waiting for a human), 2 messages not yet handled"),
         "{stdout}"
     );
     assert!(
@@ -316,6 +340,15 @@ fn the_demo_ends_with_the_command_that_answers_its_escalation_and_it_works_after
     assert!(
         stdout.contains("Open escalations: 1 decision still waits for a human"),
         "the new run's own escalation:\n{stdout}"
+    );
+    assert_eq!(
+        query(
+            dir.path(),
+            "SELECT entry FROM history WHERE entry LIKE '%Draft the newsletter%'"
+        )
+        .len(),
+        1,
+        "the task sent between the runs was handled by the second"
     );
 }
 
@@ -364,6 +397,11 @@ fn a_second_run_on_the_same_directory_is_refused_while_the_first_runs() {
             (!told.is_empty()).then_some(())
         },
     );
+    // The budget as the running company counts it.
+    let budget = output(aito(dir.path(), &["budget", "--agent", "cfo"]));
+    let (stdout, stderr) = texts(&budget);
+    assert_eq!(budget.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("USD today"), "{stdout}");
     // The context index is the running company's; a search reads what it committed.
     let search = output(aito(
         dir.path(),
@@ -413,10 +451,78 @@ fn a_damaged_database_is_refused_with_exit_2_and_left_as_it_was() {
     let whole = std::fs::read(&file).expect("read");
     assert!(whole.len() >= 16 * 4096, "{} bytes", whole.len());
     std::fs::write(&file, &whole[..whole.len() / 2]).expect("truncate");
-    let status = output(aito(dir.path(), &["status"]));
-    let (stdout, stderr) = texts(&status);
-    assert_eq!(status.status.code(), Some(2), "{stdout}{stderr}");
-    assert!(stderr.contains("is not a usable aito database"), "{stderr}");
+    let cut = std::fs::read(&file).expect("read");
+    // Every command that opens the company refuses it the same way.
+    for args in [
+        &["status"][..],
+        &["send", "--to", "cto", "--payload", r#"{"title": "Ship"}"#][..],
+        &[
+            "decide",
+            "00000000-0000-4000-8000-000000000001",
+            "approve",
+            "--reason",
+            "fine",
+        ][..],
+        &["budget"][..],
+        &["run", "--exit-when-idle", "--bind", "127.0.0.1:0"][..],
+    ] {
+        let run = output(quiet(dir.path(), args));
+        let (stdout, stderr) = texts(&run);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("is not a usable aito database"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read(&file).expect("read"), cut, "left as it was");
+}
+
+#[test]
+fn a_company_file_of_a_newer_aito_is_refused_with_exit_2_and_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = output(quiet(
+        dir.path(),
+        &["run", "--exit-when-idle", "--bind", "127.0.0.1:0"],
+    ));
+    assert_eq!(demo.status.code(), Some(0), "{}", texts(&demo).1);
+    let file = dir.path().join("aito-data/aito.db");
+    let recorded: i64 = {
+        let conn = rusqlite::Connection::open(&file).expect("open");
+        conn.pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("user_version")
+    };
+    assert_eq!(
+        recorded,
+        aito_sqlite::SCHEMA_VERSION,
+        "the schema version is recorded"
+    );
+    {
+        let conn = rusqlite::Connection::open(&file).expect("open");
+        conn.pragma_update(None, "user_version", recorded + 1)
+            .expect("a newer version");
+    }
+    for args in [
+        &["status"][..],
+        &["run", "--exit-when-idle", "--bind", "127.0.0.1:0"][..],
+    ] {
+        let run = output(quiet(dir.path(), args));
+        let (stdout, stderr) = texts(&run);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "has schema version {}, newer than this aito knows",
+                recorded + 1
+            )),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let conn = rusqlite::Connection::open(&file).expect("open");
+    let kept: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("user_version");
+    assert_eq!(kept, recorded + 1, "left alone");
 }
 
 #[test]
@@ -480,4 +586,55 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
+}
+
+/// A `claude` program that writes each prompt it is given to `prompts/<n>.txt` and answers with
+/// a summary and no action.
+fn recording_model(dir: &Path) -> String {
+    let idle = json!({"summary": "Read the brief", "actions": []});
+    std::fs::write(dir.join("idle.json"), cli_result(&idle, 0.01)).expect("write");
+    std::fs::create_dir_all(dir.join("prompts")).expect("mkdir");
+    let d = dir.display();
+    let script = format!("#!/bin/sh\ncat > \"{d}/prompts/$$.txt\"\ncat \"{d}/idle.json\"\n");
+    let path = dir.join("recording-claude");
+    std::fs::write(&path, script).expect("write the model");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path.display().to_string()
+}
+
+#[test]
+fn the_default_company_puts_passages_of_the_shipped_knowledge_into_its_prompts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(repo.join("aito.toml"), dir.path().join("aito.toml")).expect("copy aito.toml");
+    copy_tree(&repo.join("knowledge"), &dir.path().join("knowledge"));
+    let model = recording_model(dir.path());
+    let mut company = run_with_model(dir.path(), &model);
+    company.wait_for_line("company running", Duration::from_secs(60));
+    send(
+        dir.path(),
+        "cfo",
+        &json!({"title": "Propose the launch budget",
+                "description": "How much may we release from the treasury for the launch?"}),
+    );
+    let prompt = eventually("the CFO's prompt", Duration::from_secs(30), || {
+        std::fs::read_dir(dir.path().join("prompts"))
+            .ok()?
+            .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
+            .find(|prompt| prompt.contains("Propose the launch budget"))
+    });
+    let (code, summary) = company.terminate(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{summary}");
+    // The passage, named by its document and section, as the shipped file has it.
+    assert!(
+        prompt.contains("knowledge/finance/treasury-and-budgets.md"),
+        "no passage of the shipped knowledge in the prompt:\n{prompt}"
+    );
+    let shipped = std::fs::read_to_string(repo.join("knowledge/finance/treasury-and-budgets.md"))
+        .expect("the shipped document");
+    let sentence =
+        "Every launch gets a budget of its own, proposed by the CFO with what it pays for";
+    assert!(shipped.contains(sentence), "the shipped document changed");
+    assert!(prompt.contains(sentence), "{prompt}");
 }

@@ -6,11 +6,16 @@
 //! then answers each caller. So each operation is atomic, nothing is reported done before it
 //! is committed, concurrent callers share one commit (group commit), and no SQLite call ever
 //! runs on the async runtime's threads.
+//!
+//! Acknowledged rows are deleted by the next transaction that writes anyway, first thing in it
+//! (before any other operation of its batch), or after [`ACK_DELAY`] when none comes: a stream
+//! of messages costs one transaction per publication, not one more per acknowledgement.
 
 use std::io::Read;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use aito_core::Clock;
@@ -22,6 +27,17 @@ use crate::schema;
 
 /// Operations committed together at most.
 pub const MAX_BATCH: usize = 256;
+
+/// How long the deletion of an acknowledged row waits at most for a transaction to join.
+pub const ACK_DELAY: Duration = Duration::from_millis(2);
+
+/// Acknowledged rows (their seq numbers) not yet deleted.
+type Acks = Arc<Mutex<Vec<i64>>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A plain list: each operation leaves it consistent even under a panic elsewhere.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// How hard a commit is made durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,16 +87,22 @@ trait Job: Send {
     fn finish(self: Box<Self>, committed: Result<(), &Error>);
 }
 
-struct Call<T, F> {
+struct Call<T, F, A> {
     operation: Option<F>,
     result: Option<Result<T, Error>>,
+    /// Runs on the database thread once the operation is committed, before the caller hears.
+    committed: Option<A>,
     reply: Option<oneshot::Sender<Result<T, Error>>>,
 }
 
-impl<T, F> Job for Call<T, F>
+/// No step after the commit.
+type Nothing<T> = fn(&mut T);
+
+impl<T, F, A> Job for Call<T, F, A>
 where
     T: Send,
     F: FnOnce(&Connection) -> Result<T, Error> + Send,
+    A: FnOnce(&mut T) + Send,
 {
     fn run(&mut self, conn: &Connection) -> bool {
         let Some(operation) = self.operation.take() else {
@@ -98,7 +120,13 @@ where
 
     fn finish(self: Box<Self>, committed: Result<(), &Error>) {
         let result = match (committed, self.result) {
-            (Ok(()), Some(result)) => result,
+            (Ok(()), Some(Ok(mut value))) => {
+                if let Some(after) = self.committed {
+                    after(&mut value);
+                }
+                Ok(value)
+            }
+            (Ok(()), Some(Err(err))) => Err(err),
             (_, Some(Err(err))) => Err(err),
             (Err(err), _) => Err(copy(err)),
             (Ok(()), None) => Err(Error::Closed),
@@ -144,6 +172,9 @@ pub(crate) struct Shared {
     sender: mpsc::UnboundedSender<Task>,
     path: PathBuf,
     clock: Clock,
+    acks: Acks,
+    /// A flush of the acknowledgements is scheduled.
+    ack_timer: AtomicBool,
 }
 
 impl std::fmt::Debug for Database {
@@ -173,12 +204,14 @@ impl Database {
         let (ready, opened) = oneshot::channel();
         let thread_path = path.clone();
         let thread_options = options.clone();
+        let acks = Acks::default();
+        let thread_acks = Arc::clone(&acks);
         std::thread::Builder::new()
             .name("aito-sqlite".to_owned())
             .spawn(move || match connect(&thread_path, &thread_options) {
                 Ok((conn, found)) => {
                     if ready.send(Ok(found)).is_ok() {
-                        serve(conn, receiver);
+                        serve(conn, receiver, &thread_acks);
                     }
                 }
                 Err(err) => {
@@ -194,6 +227,8 @@ impl Database {
             sender,
             path,
             clock: options.clock,
+            acks,
+            ack_timer: AtomicBool::new(false),
         });
         crate::clean::spawn(Arc::downgrade(&inner));
         Ok((Self { inner }, Opened { found_version }))
@@ -213,19 +248,22 @@ impl Database {
         self.inner.clock.now().timestamp_millis()
     }
 
-    fn send<T, F>(
+    fn send<T, F, A>(
         &self,
         mode: Mode,
         operation: F,
+        committed: Option<A>,
         reply: Option<oneshot::Sender<Result<T, Error>>>,
     ) -> Result<(), Error>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+        A: FnOnce(&mut T) + Send + 'static,
     {
         let job = Box::new(Call {
             operation: Some(operation),
             result: None,
+            committed,
             reply,
         });
         self.inner
@@ -241,7 +279,7 @@ impl Database {
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.send(Mode::Write, operation, Some(reply))?;
+        self.send(Mode::Write, operation, None::<Nothing<T>>, Some(reply))?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -253,7 +291,25 @@ impl Database {
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.send(Mode::Statement, operation, Some(reply))?;
+        self.send(Mode::Statement, operation, None::<Nothing<T>>, Some(reply))?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
+    /// [`write_one`](Self::write_one), and `committed` runs on the database thread with the
+    /// operation's result once it is committed (never when it is not), before the caller
+    /// hears: what must follow the commit happens even if the caller stopped waiting.
+    pub(crate) async fn write_one_then<T, F, A>(
+        &self,
+        operation: F,
+        committed: A,
+    ) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+        A: FnOnce(&mut T) + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.send(Mode::Statement, operation, Some(committed), Some(reply))?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -264,7 +320,7 @@ impl Database {
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.send(Mode::Read, operation, Some(reply))?;
+        self.send(Mode::Read, operation, None::<Nothing<T>>, Some(reply))?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -275,21 +331,53 @@ impl Database {
         F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.send(Mode::Bare, operation, Some(reply))?;
+        self.send(Mode::Bare, operation, None::<Nothing<T>>, Some(reply))?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
     /// Queues a write of one statement without waiting for it (from `Drop`, where nothing can
-    /// be awaited, and for acknowledgements).
+    /// be awaited).
     pub(crate) fn submit<F>(&self, operation: F)
     where
         F: FnOnce(&Connection) -> Result<(), Error> + Send + 'static,
     {
         if self
-            .send::<(), F>(Mode::Statement, operation, None)
+            .send::<(), F, Nothing<()>>(Mode::Statement, operation, None, None)
             .is_err()
         {
             tracing::debug!("database closed; a queued write was dropped");
+        }
+    }
+
+    /// Queues the deletion of acknowledged row `seq`: it is deleted first thing in the next
+    /// transaction that writes, within [`ACK_DELAY`]. Should the process die before, the row
+    /// is delivered again (at least once, never lost).
+    pub(crate) fn acknowledge(&self, seq: i64) {
+        lock(&self.inner.acks).push(seq);
+        // One timer at a time, however many acknowledgements come meanwhile.
+        if self.inner.ack_timer.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let db = self.clone();
+                runtime.spawn(async move {
+                    tokio::time::sleep(ACK_DELAY).await;
+                    db.inner.ack_timer.store(false, Ordering::SeqCst);
+                    db.flush_acks();
+                });
+            }
+            Err(_) => {
+                self.inner.ack_timer.store(false, Ordering::SeqCst);
+                self.flush_acks();
+            }
+        }
+    }
+
+    /// A transaction for the acknowledgements still waiting, unless one took them already.
+    fn flush_acks(&self) {
+        if !lock(&self.inner.acks).is_empty() {
+            self.submit(|_| Ok(()));
         }
     }
 
@@ -440,7 +528,7 @@ fn connect(path: &Path, options: &Options) -> Result<(Connection, i64), Error> {
 }
 
 /// The database thread: batches, transactions, savepoints, answers.
-fn serve(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Task>) {
+fn serve(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Task>, acks: &Acks) {
     let mut batch: Vec<Task> = Vec::with_capacity(MAX_BATCH);
     let mut next = None;
     loop {
@@ -452,6 +540,8 @@ fn serve(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Task>) {
             },
         };
         if first.mode == Mode::Bare {
+            // A checkpoint or a backup includes what was acknowledged before it.
+            delete_acked(&conn, acks);
             let mut job = first.job;
             let ok = job.run(&conn);
             job.finish(if ok { Ok(()) } else { Err(&Error::Closed) });
@@ -468,10 +558,36 @@ fn serve(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Task>) {
                 Err(_) => break,
             }
         }
-        run_batch(&conn, &mut batch);
+        run_batch(&conn, &mut batch, acks);
     }
+    // Closing: the acknowledgements still waiting are deleted now.
+    delete_acked(&conn, acks);
     if let Err((_, err)) = conn.close() {
         tracing::warn!(error = %err, "the database did not close cleanly");
+    }
+}
+
+/// Deletes the acknowledged rows (in a transaction of their own, or the caller's); on failure
+/// they wait for the next try.
+fn delete_acked(conn: &Connection, acks: &Acks) -> Vec<i64> {
+    let acked = std::mem::take(&mut *lock(acks));
+    if acked.is_empty() {
+        return acked;
+    }
+    let deleted = serde_json::to_string(&acked)
+        .map_err(|err| err.to_string())
+        .and_then(|list| {
+            conn.prepare_cached(crate::queries::ACK)
+                .and_then(|mut delete| delete.execute([list]))
+                .map_err(|err| err.to_string())
+        });
+    match deleted {
+        Ok(_) => acked,
+        Err(reason) => {
+            tracing::warn!(%reason, "could not delete acknowledged messages; trying again");
+            lock(acks).extend_from_slice(&acked);
+            Vec::new()
+        }
     }
 }
 
@@ -479,7 +595,7 @@ fn statement(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn run_batch(conn: &Connection, batch: &mut Vec<Task>) {
+fn run_batch(conn: &Connection, batch: &mut Vec<Task>, acks: &Acks) {
     let writes = batch
         .iter()
         .any(|task| matches!(task.mode, Mode::Write | Mode::Statement));
@@ -494,7 +610,14 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Task>) {
         }
         return;
     }
-    let single = batch.len() == 1;
+    // The acknowledgements first: what follows (a subscription's end that frees its rows)
+    // must not see an acknowledged row as pending.
+    let acked = if writes {
+        delete_acked(conn, acks)
+    } else {
+        Vec::new()
+    };
+    let single = batch.len() == 1 && acked.is_empty();
     let mut jobs = Vec::with_capacity(batch.len());
     let mut all_ok = true;
     for mut task in batch.drain(..) {
@@ -520,6 +643,7 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Task>) {
             Ok(()) => Ok(()),
             Err(err) => {
                 let _ = statement(conn, "ROLLBACK");
+                lock(acks).extend_from_slice(&acked);
                 Err(Error::Transaction {
                     reason: err.to_string(),
                     busy: Error::Sqlite(err).is_busy(),

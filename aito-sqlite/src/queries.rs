@@ -44,6 +44,7 @@ queries! {
     PURGE_VALUES => "store/purge_values.sql",
     PURGE_LEASES => "store/purge_leases.sql",
     PUBLISH_INBOX => "bus/publish_inbox.sql",
+    PUBLISH_HELD => "bus/publish_held.sql",
     PUBLISH_GROUP => "bus/publish_group.sql",
     GROUP_JOIN => "bus/group_join.sql",
     BACKLOG_PUSH => "bus/backlog_push.sql",

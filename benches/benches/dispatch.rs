@@ -5,10 +5,15 @@
 //! `synchronous = NORMAL`) in a temporary directory before it returns; one publisher awaits each
 //! publish in turn, as an agent does, or several publish at once.
 //!
+//! After each durable benchmark it also prints the CPU time (every thread of the process: the
+//! runtime's workers and the database thread) that one message cost, which, unlike the
+//! throughput, does not depend on what else the machine runs.
+//!
 //! Run: `cargo bench -p aito-benches --bench dispatch`.
 
 #![allow(missing_docs)]
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +35,15 @@ fn envelopes(n: usize) -> Vec<Envelope> {
         json!({"title": "Ship the release", "description": "All green"}),
     );
     (0..n).map(|_| template.clone()).collect()
+}
+
+/// CPU time this process has used, on every thread.
+fn cpu_time() -> Duration {
+    let spent = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        u64::try_from(spent.tv_sec).unwrap_or(0),
+        u32::try_from(spent.tv_nsec).unwrap_or(0),
+    )
 }
 
 fn runtime() -> Runtime {
@@ -67,8 +81,9 @@ async fn memory_bus_round(batch: Vec<Envelope>) -> Duration {
 }
 
 /// Publishes `batch` to one agent's inbox on a fresh SqliteBus, from `publishers` tasks that
-/// each await every publish, while a handler task receives and acknowledges every one.
-async fn sqlite_bus_round(batch: Vec<Envelope>, publishers: usize) -> Duration {
+/// each await every publish, while a handler task receives and acknowledges every one. Returns
+/// the time it took and the CPU time it cost.
+async fn sqlite_bus_round(batch: Vec<Envelope>, publishers: usize) -> (Duration, Duration) {
     let dir = tempfile::tempdir().expect("tempdir");
     let embedded = Embedded::open(dir.path()).await.expect("open");
     let bus = Arc::new(embedded.bus.clone());
@@ -78,7 +93,7 @@ async fn sqlite_bus_round(batch: Vec<Envelope>, publishers: usize) -> Duration {
         .await
         .expect("subscribe");
     let count = batch.len();
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_time());
     let handler = tokio::spawn(async move {
         for _ in 0..count {
             let delivery = deliveries.next().await.expect("delivery");
@@ -103,7 +118,7 @@ async fn sqlite_bus_round(batch: Vec<Envelope>, publishers: usize) -> Duration {
         task.await.expect("publisher");
     }
     handler.await.expect("handler");
-    let elapsed = start.elapsed();
+    let elapsed = (start.elapsed(), cpu_time().saturating_sub(cpu));
     drop(embedded);
     elapsed
 }
@@ -157,19 +172,28 @@ fn dispatch(c: &mut Criterion) {
     durable.throughput(Throughput::Elements(DURABLE_MESSAGES as u64));
     durable.sample_size(10);
     for publishers in [1, 8] {
-        durable.bench_function(
-            format!("sqlite_bus_publish_to_handler/{publishers}_publishers"),
-            |b| {
-                b.iter_custom(|iterations| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iterations {
-                        let batch = envelopes(DURABLE_MESSAGES);
-                        total += runtime.block_on(sqlite_bus_round(batch, publishers));
-                    }
-                    total
-                });
-            },
-        );
+        let (cpu, messages) = (Cell::new(Duration::ZERO), Cell::new(0u32));
+        let name = format!("sqlite_bus_publish_to_handler/{publishers}_publishers");
+        durable.bench_function(&name, |b| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    let batch = envelopes(DURABLE_MESSAGES);
+                    let (elapsed, spent) = runtime.block_on(sqlite_bus_round(batch, publishers));
+                    total += elapsed;
+                    cpu.set(cpu.get() + spent);
+                    messages.set(messages.get() + DURABLE_MESSAGES as u32);
+                }
+                total
+            });
+        });
+        if let Some(per) = cpu.get().checked_div(messages.get()) {
+            println!(
+                "dispatch_durable/{name}: {:.1} µs of CPU per message ({} messages)",
+                per.as_secs_f64() * 1e6,
+                messages.get()
+            );
+        }
     }
     durable.bench_function("memory_bus_publish_to_handler", |b| {
         b.iter_custom(|iterations| {

@@ -8,11 +8,14 @@
 //!   acknowledgement can be taken by anyone of its group after [`HOLD`]; the rows of an ended
 //!   subscription are free at once; those of a killed process lapse after [`HOLD`], or are
 //!   taken back at once by a restarted consumer of the same name.
+//! - A publication to an inbox whose reader in this process has claimed everything there is
+//!   handed to that reader directly (`handoff`): one transaction per message.
 //! - Readers sleep until something is published: by this process (they are woken directly) or
 //!   by another process that opened the same file (`watch`: the file's changes are watched,
 //!   so an idle reader uses no CPU).
 //! - Live channels (`WorkerLogs`, `Decisions`, `Events`) reach the subscribers of this process.
 
+mod handoff;
 mod reader;
 mod watch;
 
@@ -108,6 +111,9 @@ pub(crate) struct Holder {
     pub(crate) outstanding: AtomicUsize,
     /// Wakes the reader.
     pub(crate) notify: Arc<Notify>,
+    /// Tells the reader it holds something again (a publication was handed to it), so that it
+    /// keeps the holds fresh.
+    pub(crate) rearm: Notify,
 }
 
 type LiveList = Vec<(u64, mpsc::Sender<Delivery>)>;
@@ -115,12 +121,12 @@ type LiveList = Vec<(u64, mpsc::Sender<Delivery>)>;
 pub(crate) struct Inner {
     pub(crate) db: Database,
     pub(crate) wakers: Wakers,
+    /// This process's readers of each inbox, for publications handed over directly.
+    pub(crate) locals: handoff::Locals,
     live: Mutex<HashMap<Channel, LiveList>>,
     instance: String,
     next_subscriber: AtomicU64,
     watching: OnceLock<CancellationToken>,
-    /// Acknowledged rows whose deletion is queued: deleted together by one statement.
-    acks: Arc<Mutex<Vec<i64>>>,
     /// The size cap of one envelope as JSON.
     pub(crate) max_envelope_bytes: AtomicUsize,
 }
@@ -160,11 +166,11 @@ impl SqliteBus {
             inner: Arc::new(Inner {
                 db,
                 wakers: Wakers::default(),
+                locals: handoff::Locals::default(),
                 live: Mutex::new(HashMap::new()),
                 instance: format!("p{}-{nanos:08x}", std::process::id()),
                 next_subscriber: AtomicU64::new(0),
                 watching: OnceLock::new(),
-                acks: Arc::new(Mutex::new(Vec::new())),
                 max_envelope_bytes: AtomicUsize::new(aito_core::envelope::MAX_ENVELOPE_BYTES),
             }),
         }
@@ -230,23 +236,9 @@ impl SqliteBus {
 }
 
 impl Inner {
-    /// Queues the deletion of an acknowledged row; the acknowledgements that arrive before the
-    /// database thread gets to it are deleted with it.
+    /// Queues the deletion of an acknowledged row (committed with the next transaction).
     pub(crate) fn acknowledge(&self, seq: i64) {
-        let first = {
-            let mut acks = lock(&self.acks);
-            acks.push(seq);
-            acks.len() == 1
-        };
-        if first {
-            let acks = Arc::clone(&self.acks);
-            self.db.submit(move |conn| {
-                let seqs = std::mem::take(&mut *lock(&acks));
-                let list = serde_json::to_string(&seqs).unwrap_or_else(|_| "[]".to_owned());
-                conn.prepare_cached(q::ACK)?.execute([list])?;
-                Ok(())
-            });
-        }
+        self.db.acknowledge(seq);
     }
 }
 
@@ -265,6 +257,7 @@ impl Drop for Guard {
         self.holder.closed.store(true, Ordering::SeqCst);
         self.cancel.cancel();
         self.inner.wakers.unregister(self.id);
+        self.inner.locals.unregister(self.id);
         {
             let mut live = lock(&self.inner.live);
             live.values_mut()
@@ -309,26 +302,47 @@ impl Bus for SqliteBus {
                 limit,
             });
         }
+        let envelope = Arc::new(envelope);
         let now = self.inner.db.now_ms();
+        let until = now.saturating_add(crate::store::millis(HOLD));
         let name = channel.name();
-        self.inner
+        let inner = Arc::clone(&self.inner);
+        let (_, handed) = self
+            .inner
             .db
-            .write(move |conn| {
-                if matches!(channel, Channel::Agent(_)) {
-                    conn.prepare_cached(q::PUBLISH_INBOX)?
-                        .execute(params![name, text, now])?;
-                    return Ok(());
-                }
-                conn.prepare_cached(q::PUBLISH_GROUP)?
-                    .execute(params![name, text, now])?;
-                conn.prepare_cached(q::BACKLOG_PUSH)?
-                    .execute(params![name, text, now])?;
-                conn.prepare_cached(q::BACKLOG_TRIM)?
-                    .execute(params![name, GROUP_BACKLOG])?;
-                Ok(())
-            })
+            .write_one_then(
+                move |conn| {
+                    if !matches!(channel, Channel::Agent(_)) {
+                        conn.prepare_cached(q::PUBLISH_GROUP)?
+                            .execute(params![name, text, now])?;
+                        conn.prepare_cached(q::BACKLOG_PUSH)?
+                            .execute(params![name, text, now])?;
+                        conn.prepare_cached(q::BACKLOG_TRIM)?
+                            .execute(params![name, GROUP_BACKLOG])?;
+                        return Ok((None, false));
+                    }
+                    let Some(handoff) = inner.locals.choose(&name) else {
+                        conn.prepare_cached(q::PUBLISH_INBOX)?
+                            .execute(params![name, text, now])?;
+                        return Ok((None, false));
+                    };
+                    let holder = &handoff.local.holder;
+                    let seq: i64 = conn.prepare_cached(q::PUBLISH_HELD)?.query_row(
+                        params![name, text, now, holder.token, holder.consumer, until],
+                        |row| row.get(0),
+                    )?;
+                    Ok((Some((handoff, seq, inner)), true))
+                },
+                move |(handoff, _)| {
+                    if let Some((handoff, seq, inner)) = handoff.take() {
+                        handoff.deliver(&inner, seq, envelope, channel);
+                    }
+                },
+            )
             .await?;
-        self.inner.wakers.wake(channel);
+        if !handed {
+            self.inner.wakers.wake(channel);
+        }
         Ok(())
     }
 
@@ -374,6 +388,7 @@ impl Bus for SqliteBus {
             closed: AtomicBool::new(false),
             outstanding: AtomicUsize::new(0),
             notify: Arc::new(Notify::new()),
+            rearm: Notify::new(),
         });
         let (sender, receiver) = mpsc::channel(BUFFER);
         {
@@ -386,13 +401,31 @@ impl Bus for SqliteBus {
         if !durable.is_empty() {
             self.inner.wakers.register(id, &durable, &holder.notify);
             self.ensure_watching();
+            let queues: Vec<String> = durable
+                .iter()
+                .map(|channel| queue_of(*channel, &subscription.group))
+                .collect();
+            let locals = durable
+                .iter()
+                .zip(&queues)
+                .map(|(channel, queue)| {
+                    matches!(channel, Channel::Agent(_)).then(|| {
+                        let local = Arc::new(handoff::Local {
+                            id,
+                            holder: Arc::clone(&holder),
+                            sender: sender.clone(),
+                            caught_up: AtomicBool::new(false),
+                        });
+                        self.inner.locals.register(queue, Arc::clone(&local));
+                        local
+                    })
+                })
+                .collect();
             let reader = Reader {
                 inner: Arc::clone(&self.inner),
                 holder: Arc::clone(&holder),
-                queues: durable
-                    .iter()
-                    .map(|channel| queue_of(*channel, &subscription.group))
-                    .collect(),
+                queues,
+                locals,
                 group: subscription.group.clone(),
                 sender,
                 cancel: cancel.clone(),

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::handoff::Local;
 use super::{BUFFER, HOLD, Holder, Inner};
 use crate::error::Error;
 use crate::queries as q;
@@ -47,6 +48,8 @@ pub(super) struct Reader {
     pub(super) queues: Vec<String>,
     /// The subscribing group (an agent's id, for the dead letters of refused envelopes).
     pub(super) group: String,
+    /// For each of `queues` that is an inbox, this reader's place among its readers.
+    pub(super) locals: Vec<Option<Arc<Local>>>,
     pub(super) sender: mpsc::Sender<Delivery>,
     pub(super) cancel: CancellationToken,
 }
@@ -57,13 +60,14 @@ impl Reader {
         let mut start = 0;
         let mut renewed = Instant::now();
         let mut failures = 0u32;
+        let mut look = true;
+        let mut next_release = None;
         loop {
             if self.cancel.is_cancelled() {
                 return;
             }
             let room = self.sender.capacity().min(BATCH);
-            let mut next_release = None;
-            if room > 0 {
+            if room > 0 && look {
                 match self.claim(room, own_first, start).await {
                     Ok(claimed) => {
                         failures = 0;
@@ -81,6 +85,8 @@ impl Reader {
                         next_release = claimed.next_release;
                     }
                     Err(err) => {
+                        // What the failed claim saw was not committed.
+                        self.behind();
                         failures += 1;
                         tracing::warn!(error = %err, consumer = %self.holder.consumer, "could not read the bus; retrying");
                         let pause = Duration::from_millis(100 << failures.min(5));
@@ -97,14 +103,23 @@ impl Reader {
             let lapse = next_release.map(|at| {
                 Instant::now() + Duration::from_millis(u64::try_from(at - now).unwrap_or(0))
             });
-            let holding = self.holder.outstanding.load(Ordering::Relaxed) > 0;
+            let holding = self.holder.outstanding.load(Ordering::SeqCst) > 0;
             let renew = holding.then(|| renewed + HOLD / 3);
             let notified = self.holder.notify.notified();
+            look = true;
             tokio::select! {
                 () = self.cancel.cancelled() => return,
                 () = notified => {
                     // Let the publications of the moment land: one claim for all of them.
                     tokio::task::yield_now().await;
+                }
+                () = self.holder.rearm.notified() => {
+                    // A publication was handed over, held from now on: nothing to claim,
+                    // the holds to keep fresh.
+                    if !holding {
+                        renewed = Instant::now();
+                    }
+                    look = false;
                 }
                 permit = self.sender.reserve(), if room == 0 => {
                     if permit.is_err() {
@@ -127,6 +142,7 @@ impl Reader {
         let until = now.saturating_add(millis(HOLD));
         let holder = Arc::clone(&self.holder);
         let queues = self.queues.clone();
+        let locals = self.locals.clone();
         self.inner
             .db
             .write(move |conn| {
@@ -142,6 +158,7 @@ impl Reader {
                         deliveries: row.get(3)?,
                     })
                 };
+                let mut caught_up = vec![false; queues.len()];
                 if own_first {
                     let mut own = conn.prepare_cached(q::CLAIM_OWN)?;
                     for queue in &queues {
@@ -164,7 +181,9 @@ impl Reader {
                     if left == 0 {
                         break;
                     }
-                    let queue = &queues[(start + index) % queues.len()];
+                    let at = (start + index) % queues.len();
+                    let queue = &queues[at];
+                    let before = claimed.rows.len();
                     let rows = claim.query_map(
                         params![
                             queue,
@@ -178,6 +197,13 @@ impl Reader {
                     )?;
                     for row in rows {
                         claimed.rows.push(row?);
+                    }
+                    // Fewer rows than asked for: none is left unclaimed in this queue.
+                    caught_up[at] = claimed.rows.len() - before < left;
+                }
+                for (local, caught_up) in locals.iter().zip(caught_up) {
+                    if let Some(local) = local {
+                        local.caught_up.store(caught_up, Ordering::SeqCst);
                     }
                 }
                 // Only when nothing could be claimed: while this reader holds deliveries it
@@ -199,6 +225,14 @@ impl Reader {
                 Ok(claimed)
             })
             .await
+    }
+
+    /// Marks this reader behind in every inbox: publications wait for its next claim.
+    fn behind(&self) {
+        self.locals
+            .iter()
+            .flatten()
+            .for_each(|local| local.caught_up.store(false, Ordering::SeqCst));
     }
 
     async fn renew(&self) -> Result<(), Error> {
@@ -239,13 +273,8 @@ impl Reader {
                 return true;
             }
         };
-        self.holder.outstanding.fetch_add(1, Ordering::Relaxed);
-        let ack = SqliteAck {
-            inner: Arc::clone(&self.inner),
-            holder: Arc::clone(&self.holder),
-            seq,
-            settled: false,
-        };
+        self.holder.outstanding.fetch_add(1, Ordering::SeqCst);
+        let ack = ack(Arc::clone(&self.inner), Arc::clone(&self.holder), seq);
         let delivery = Delivery::new(
             Arc::new(envelope),
             channel,
@@ -279,6 +308,16 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// The acknowledgement of row `seq`, held by `holder` (counted in its `outstanding`).
+pub(super) fn ack(inner: Arc<Inner>, holder: Arc<Holder>, seq: i64) -> impl Acknowledge {
+    SqliteAck {
+        inner,
+        holder,
+        seq,
+        settled: false,
+    }
+}
+
 /// Acknowledges one delivery: deletes its row.
 struct SqliteAck {
     inner: Arc<Inner>,
@@ -295,7 +334,7 @@ impl Acknowledge for SqliteAck {
     /// receiver drops it as already handled (at least once, never lost).
     async fn ack(mut self: Box<Self>) -> Result<(), BusError> {
         self.settled = true;
-        self.holder.outstanding.fetch_sub(1, Ordering::Relaxed);
+        self.holder.outstanding.fetch_sub(1, Ordering::SeqCst);
         self.inner.acknowledge(self.seq);
         Ok(())
     }
@@ -306,7 +345,7 @@ impl Drop for SqliteAck {
         if self.settled {
             return;
         }
-        self.holder.outstanding.fetch_sub(1, Ordering::Relaxed);
+        self.holder.outstanding.fetch_sub(1, Ordering::SeqCst);
         if self.holder.closed.load(Ordering::SeqCst) {
             // The subscription's end frees everything it held.
             return;
