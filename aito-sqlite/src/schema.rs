@@ -12,6 +12,7 @@ use crate::error::Error;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "store", include_str!("../migrations/0001_store.sql")),
     (2, "bus", include_str!("../migrations/0002_bus.sql")),
+    (3, "tasks", include_str!("../migrations/0003_tasks.sql")),
 ];
 
 /// The schema version this build writes: the number of the last migration.

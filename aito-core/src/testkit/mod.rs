@@ -63,6 +63,8 @@ macro_rules! store_contract_tests {
             logs_are_bounded_and_ordered,
             dead_letters_are_kept_per_agent,
             statuses_are_listed,
+            tasks_are_versioned_and_closed_ones_leave_the_open_index,
+            concurrent_task_updates_lose_no_change,
         );
     };
 }

@@ -9,7 +9,9 @@ use aito_core::decision::{Decision, DecisionStatus};
 use aito_core::store::{
     AgentState, AgentStatus, DeadLetter, HistoryEntry, StateStore, StoreError, Versioned,
 };
-use aito_core::{AgentId, DecisionId, LlmError, LlmRequest, LlmResponse, LlmSession, MemoryStore};
+use aito_core::{
+    AgentId, DecisionId, LlmError, LlmRequest, LlmResponse, LlmSession, MemoryStore, Task, TaskId,
+};
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -133,6 +135,21 @@ impl StateStore for HangingStore {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
+    }
+    async fn create_task(&self, task: &Task) -> Result<(), StoreError> {
+        self.inner.create_task(task).await
+    }
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        self.inner.task(id).await
+    }
+    async fn update_task(&self, task: &Task) -> Result<u64, StoreError> {
+        self.inner.update_task(task).await
+    }
+    async fn open_tasks(&self, assignee: AgentId) -> Result<Vec<Task>, StoreError> {
+        self.inner.open_tasks(assignee).await
+    }
+    async fn tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError> {
+        self.inner.tasks(limit).await
     }
 }
 
