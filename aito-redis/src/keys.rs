@@ -1,7 +1,7 @@
 //! [`Keys`]: the name of every key aito keeps in Redis, under the configured prefix.
 //! docs/redis.md lists them with their types and lifetimes.
 
-use aito_core::{AgentId, Channel, DecisionId, DecisionStatus};
+use aito_core::{AgentId, Channel, DecisionId, DecisionStatus, TaskId};
 
 /// The consumer group of every agent inbox stream. An inbox has exactly one group, so its
 /// entries can be deleted once acknowledged.
@@ -91,6 +91,21 @@ impl Keys {
 
     pub(crate) fn statuses(&self) -> String {
         self.key(format_args!("status"))
+    }
+
+    /// A task's hash `{v, doc}`.
+    pub(crate) fn task(&self, id: TaskId) -> String {
+        self.key(format_args!("task:{id}"))
+    }
+
+    /// The ids of an assignee's open tasks, by creation time.
+    pub(crate) fn tasks_open(&self, assignee: AgentId) -> String {
+        self.key(format_args!("tasks:open:{assignee}"))
+    }
+
+    /// The ids of every task, by creation time.
+    pub(crate) fn tasks_all(&self) -> String {
+        self.key(format_args!("tasks:all"))
     }
 }
 

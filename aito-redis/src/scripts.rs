@@ -29,6 +29,10 @@ pub(crate) struct Scripts {
     pub(crate) counter_add: Script,
     /// `lua/list_push.lua`: bounded lists (history, logs, dead letters).
     pub(crate) list_push: Script,
+    /// `lua/task_create.lua`.
+    pub(crate) task_create: Script,
+    /// `lua/task_update.lua`: compare-and-set of a task document.
+    pub(crate) task_update: Script,
 }
 
 impl Scripts {
@@ -46,6 +50,8 @@ impl Scripts {
             lease_release: Script::new(include_str!("../lua/lease_release.lua")),
             counter_add: Script::new(include_str!("../lua/counter_add.lua")),
             list_push: Script::new(include_str!("../lua/list_push.lua")),
+            task_create: Script::new(include_str!("../lua/task_create.lua")),
+            task_update: Script::new(include_str!("../lua/task_update.lua")),
         }
     }
 }

@@ -7,13 +7,16 @@ mod export;
 mod lists;
 mod marks;
 mod state;
+mod tasks;
 mod values;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aito_core::store::{AgentState, AgentStatus, DeadLetter, HistoryEntry, Versioned};
-use aito_core::{AgentId, Decision, DecisionId, DecisionStatus, StateStore, StoreError};
+use aito_core::{
+    AgentId, Decision, DecisionId, DecisionStatus, StateStore, StoreError, Task, TaskId,
+};
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
@@ -225,5 +228,25 @@ impl StateStore for RedisStateStore {
             .await
             .map_err(Error::from)?;
         Ok(())
+    }
+
+    async fn create_task(&self, task: &Task) -> Result<(), StoreError> {
+        self.create_task_inner(task).await
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        Ok(self.task_inner(id).await?)
+    }
+
+    async fn update_task(&self, task: &Task) -> Result<u64, StoreError> {
+        self.update_task_inner(task).await
+    }
+
+    async fn open_tasks(&self, assignee: AgentId) -> Result<Vec<Task>, StoreError> {
+        Ok(self.open_tasks_inner(assignee).await?)
+    }
+
+    async fn tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError> {
+        Ok(self.tasks_inner(limit).await?)
     }
 }
