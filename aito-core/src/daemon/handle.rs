@@ -456,7 +456,9 @@ impl AgentDaemon {
         let context_budget = (settings.prompt_budget as f64 * settings.context_share) as usize;
         // The provider fills the section under its heading.
         let passages_budget = context_budget.saturating_sub(prompt::CONTEXT_HEADER.chars().count());
-        let context = self.context(trigger, passages_budget).await;
+        // The open tasks come before the context: a check-in's query is made of them.
+        let tasks = self.open_tasks_by_urgency(now).await;
+        let context = self.context(trigger, &tasks, passages_budget).await;
         let state = match runtime.store.load_state(self.id).await {
             Ok(state) => state.value,
             Err(err) => {
@@ -478,6 +480,8 @@ impl AgentDaemon {
             state: &state,
             history: &history,
             decisions: &decisions,
+            tasks: &tasks,
+            task_limit: settings.tasks_in_prompt,
             context: &context,
             context_budget,
             trigger,
@@ -520,8 +524,16 @@ impl AgentDaemon {
         mine
     }
 
-    async fn context(&self, trigger: &Trigger, budget_chars: usize) -> Vec<Passage> {
-        let text = query_text(trigger);
+    async fn context(
+        &self,
+        trigger: &Trigger,
+        tasks: &[crate::task::Task],
+        budget_chars: usize,
+    ) -> Vec<Passage> {
+        let mut text = query_text(trigger);
+        if text.trim().is_empty() {
+            text = super::tasks::query_from_tasks(tasks, self.runtime.settings.tasks_in_prompt);
+        }
         if text.trim().is_empty() || budget_chars == 0 {
             return Vec::new();
         }
@@ -606,6 +618,7 @@ impl AgentDaemon {
         .await?;
         notes = state.notes.clone();
         self.note_idle_streak(&state).await;
+        self.note_stalled_tasks(&state).await;
         self.note_exchange(trigger, progress).await;
         self.record_history(
             trigger,
@@ -733,7 +746,7 @@ impl AgentDaemon {
     }
 
     /// Applies `change` to the agent's state with compare-and-set; returns what was saved.
-    async fn update_state(
+    pub(super) async fn update_state(
         &self,
         mut change: impl FnMut(&mut crate::store::AgentState),
     ) -> Result<crate::store::AgentState, StoreError> {

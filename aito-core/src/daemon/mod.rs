@@ -3,14 +3,15 @@
 //! A daemon holds the agent's lease (so two daemons of one agent never run sessions at once),
 //! takes triggers from the bus, the agent's cron schedules and start-up into a priority queue,
 //! and handles them one at a time: prompt, model session, parse, actions, persistence, ack.
-//! Every daemon also takes part in the company-wide duties (decision deadlines) through the
-//! company lease.
+//! Every daemon also takes part in the company-wide duties (decision and task deadlines)
+//! through the company lease.
 
 mod guards;
 mod handle;
 mod intake;
 pub mod monitor;
 mod queue;
+mod tasks;
 mod unwind;
 pub(crate) mod workers;
 
@@ -340,7 +341,7 @@ impl AgentDaemon {
         }
     }
 
-    /// Decision deadlines, run by whichever daemon holds the company lease.
+    /// Decision and task deadlines, run by whichever daemon holds the company lease.
     async fn company_duties(self: Arc<Self>, shutdown: CancellationToken) {
         let settings = Arc::clone(&self.runtime.settings);
         let clock = self.runtime.clock;
@@ -352,11 +353,18 @@ impl AgentDaemon {
                 .acquire_lease(COMPANY_LEASE, &self.instance, settings.lease_ttl)
                 .await
             {
-                Ok(true) => match self.runtime.engine.check_deadlines().await {
-                    Ok(Some(next)) => wait = wait.min(clock.until(next)),
-                    Ok(None) => {}
-                    Err(err) => tracing::warn!(error = %err, "decision deadline check failed"),
-                },
+                Ok(true) => {
+                    match self.runtime.engine.check_deadlines().await {
+                        Ok(Some(next)) => wait = wait.min(clock.until(next)),
+                        Ok(None) => {}
+                        Err(err) => tracing::warn!(error = %err, "decision deadline check failed"),
+                    }
+                    match self.remind_overdue_tasks().await {
+                        Ok(Some(next)) => wait = wait.min(clock.until(next)),
+                        Ok(None) => {}
+                        Err(err) => tracing::warn!(error = %err, "task deadline check failed"),
+                    }
+                }
                 Ok(false) => {}
                 Err(err) => tracing::warn!(error = %err, "could not take the company lease"),
             }

@@ -120,7 +120,10 @@ impl RedisStateStore {
         }
         let mut pipe = redis::pipe();
         for id in &ids {
-            pipe.cmd("HMGET").arg(self.keys.task(*id)).arg("v").arg("doc");
+            pipe.cmd("HMGET")
+                .arg(self.keys.task(*id))
+                .arg("v")
+                .arg("doc");
         }
         let rows: Vec<(Option<u64>, Option<String>)> =
             pipe.query_async(&mut self.connection()).await?;
