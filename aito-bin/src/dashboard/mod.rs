@@ -45,6 +45,7 @@ pub mod notify;
 pub mod overview;
 mod pages;
 mod stream;
+mod tasks_api;
 pub mod worker_logs;
 
 use std::net::SocketAddr;
@@ -227,6 +228,8 @@ pub fn router(state: DashboardState) -> Router {
         .route("/api/logs/stream", get(stream::logs))
         .route("/api/health", get(api::health))
         .route("/api/budget", get(api::budget))
+        .route("/api/tasks", get(tasks_api::tasks))
+        .route("/api/tasks/{id}", get(tasks_api::task))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_reader,
