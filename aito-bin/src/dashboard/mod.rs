@@ -45,6 +45,7 @@ pub mod notify;
 pub mod overview;
 mod pages;
 mod stream;
+mod task_pages;
 mod tasks_api;
 pub mod worker_logs;
 
@@ -213,6 +214,8 @@ pub fn router(state: DashboardState) -> Router {
         .route("/agents/{agent}", get(pages::agent))
         .route("/decisions", get(pages::decisions))
         .route("/decisions/{id}", get(pages::decision))
+        .route("/tasks", get(task_pages::board))
+        .route("/tasks/{id}", get(task_pages::task))
         .route("/logs", get(pages::logs))
         .route("/health", get(pages::health))
         .route("/fragments/agents", get(pages::agents_fragment))

@@ -448,6 +448,12 @@ impl AgentDaemon {
         None
     }
 
+    /// The prompt a session for `trigger` would get now: what the store holds of the agent
+    /// (state, history, decisions, open tasks) and the context, within the prompt budget.
+    pub async fn preview_prompt(&self, trigger: &Trigger) -> Prompt {
+        self.build_prompt(trigger, self.runtime.clock.now()).await
+    }
+
     async fn build_prompt(&self, trigger: &Trigger, now: DateTime<Utc>) -> Prompt {
         let runtime = &self.runtime;
         let settings = &runtime.settings;
