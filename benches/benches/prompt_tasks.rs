@@ -33,7 +33,9 @@ fn task(n: usize, assignee: AgentId, creator: AgentId, status: TaskStatus) -> Ta
         assignee,
         assignee_role: Role::Cto,
         priority: [Priority::Low, Priority::Normal, Priority::High][n % 3],
-        deadline: (n % 4 == 0).then(|| now + chrono::Duration::days((n % 30) as i64)),
+        deadline: n
+            .is_multiple_of(4)
+            .then(|| now + chrono::Duration::days((n % 30) as i64)),
         parent: None,
         status,
         note: if status == TaskStatus::Done {
@@ -61,7 +63,7 @@ async fn fill(store: &dyn StateStore, cto: AgentId, ceo: AgentId) {
         let mut closed = task(n, cto, ceo, TaskStatus::Open);
         store.create_task(&closed).await.expect("create");
         closed.version = 1;
-        closed.status = if n % 10 == 0 {
+        closed.status = if n.is_multiple_of(10) {
             TaskStatus::Cancelled
         } else {
             TaskStatus::Done
