@@ -57,6 +57,10 @@ pub enum Command {
     Status(StatusArgs),
     /// Answer a decision that was escalated to a human.
     Decide(DecideArgs),
+    /// List the task ledger: what each agent owes, newest first.
+    Tasks(TasksArgs),
+    /// Show one task with its history (who changed it, when and why) and its sub-tasks.
+    Task(TaskArgs),
     /// Check and show the configuration.
     Config {
         /// What to do with it.
@@ -311,6 +315,42 @@ fn parse_priority(text: &str) -> Result<Priority, String> {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print one JSON object (fields in docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The bus and store.
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `aito tasks`.
+#[derive(Debug, Args)]
+pub struct TasksArgs {
+    /// Only the tasks assigned to this agent (a role).
+    #[arg(long, value_name = "ROLE")]
+    pub agent: Option<String>,
+
+    /// Only the tasks in this status: open, in_progress, blocked, done or cancelled.
+    #[arg(long, value_name = "S")]
+    pub status: Option<String>,
+
+    /// Print one JSON object (`{"tasks": [...]}`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The bus and store.
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `aito task`.
+#[derive(Debug, Args)]
+pub struct TaskArgs {
+    /// The task's id (from `aito tasks`).
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Print one JSON object (`{"task", "subtasks"}`) instead of text.
     #[arg(long)]
     pub json: bool,
 

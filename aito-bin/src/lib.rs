@@ -45,3 +45,4 @@ pub mod model;
 pub mod scenario;
 pub mod status;
 pub mod summary;
+pub mod tasks;

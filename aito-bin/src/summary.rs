@@ -82,6 +82,8 @@ pub struct Summary {
     pub agents: Vec<AgentWork>,
     /// Decisions proposed during the run, and older ones still open.
     pub decisions: Vec<Decision>,
+    /// Tasks created during the run, and older ones still open, oldest first.
+    pub tasks: Vec<aito_core::Task>,
     /// Spend of the whole run.
     pub spent_usd: f64,
     /// Spend of the company today (UTC).
@@ -171,6 +173,13 @@ impl Summary {
             .into_iter()
             .filter(|decision| decision.created_at >= started || decision.status.is_open())
             .collect();
+        let tasks = runtime
+            .store
+            .tasks(crate::tasks::LIST_LIMIT)
+            .await?
+            .into_iter()
+            .filter(|task| task.created_at >= started || !task.status.is_closed())
+            .collect();
         let today = runtime.ledger.spend(&Scope::Company, now).await?.usd_day;
         let dead_letters = runtime
             .store
@@ -189,6 +198,7 @@ impl Summary {
             elapsed: facts.elapsed,
             agents: work,
             decisions,
+            tasks,
             spent_usd: (today - baseline.company_usd).max(0.0),
             today_usd: today,
             budget_usd_per_day: facts.budget_usd_per_day,
@@ -322,6 +332,36 @@ impl fmt::Display for Summary {
                 status => status.to_string(),
             };
             writeln!(f, "    final: {end}")?;
+        }
+        writeln!(f, "\nTasks")?;
+        if self.tasks.is_empty() {
+            writeln!(f, "  none")?;
+        }
+        for task in &self.tasks {
+            writeln!(
+                f,
+                "  [{}] \"{}\" for {}, from {}",
+                task.status, task.title, task.assignee_role, task.creator_role
+            )?;
+            let path: Vec<&str> = task
+                .history
+                .iter()
+                .map(|change| change.status.as_str())
+                .fold(Vec::new(), |mut path, status| {
+                    if path.last() != Some(&status) {
+                        path.push(status);
+                    }
+                    path
+                });
+            writeln!(f, "    path: {}", path.join(" → "))?;
+            for change in task.history.iter().skip(1) {
+                if change.status == aito_core::TaskStatus::Blocked {
+                    writeln!(f, "    blocked by {}: {}", change.by_name, change.note)?;
+                }
+            }
+            if task.status == aito_core::TaskStatus::Done {
+                writeln!(f, "    result: {}", task.note)?;
+            }
         }
         let budget = self.budget_usd_per_day.map_or_else(
             || "no daily limit".to_owned(),

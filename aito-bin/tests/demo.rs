@@ -53,7 +53,7 @@ fn the_demo_runs_the_whole_company_and_ends_with_a_summary() {
 
     // Who did what: every role had its part, the CEO the most.
     for (role, sessions) in [
-        ("ceo", 5),
+        ("ceo", 9),
         ("dao", 3),
         ("cmo", 2),
         ("cto", 4),
@@ -66,7 +66,7 @@ fn the_demo_runs_the_whole_company_and_ends_with_a_summary() {
         assert!(stdout.contains(&line), "no {line:?} in:\n{stdout}");
     }
     assert!(
-        stdout.contains("Split the portal launch: the build to the CTO, the announcement to the CMO, the funding to the CFO [3 messages]"),
+        stdout.contains("Split the portal launch: the build to the CTO, the announcement to the CMO, the funding to the CFO [3 × create_task]"),
         "{stdout}"
     );
     assert!(
@@ -119,9 +119,28 @@ fn the_demo_runs_the_whole_company_and_ends_with_a_summary() {
         "{critical:?}"
     );
 
+    // The three tracked tasks end done; the CTO's waited for its decision.
+    let tasks = &stdout[stdout.find("\nTasks\n").expect("a Tasks section")..];
+    for (title, assignee) in [
+        ("Build the developer portal", "cto"),
+        ("Prepare the announcement of the developer portal", "cmo"),
+        ("Fund the developer portal launch from the treasury", "cfo"),
+    ] {
+        let line = format!("  [done] \"{title}\" for {assignee}, from ceo");
+        assert!(tasks.contains(&line), "no {line:?} in:\n{tasks}");
+    }
+    assert!(
+        tasks.contains("    path: open → blocked → done\n    blocked by cto: waiting for the hosting decision\n    result: portal hosted on the capped Fastly plan"),
+        "{tasks}"
+    );
+    assert!(
+        tasks.contains("    path: open → in_progress → done"),
+        "{tasks}"
+    );
+
     // Spend, and the escalation that is still open.
     assert!(
-        stdout.contains("  this run: $1.16 (17 sessions, 1 worker)"),
+        stdout.contains("  this run: $1.20 (21 sessions, 1 worker)"),
         "{stdout}"
     );
     assert!(
@@ -137,6 +156,64 @@ fn the_demo_runs_the_whole_company_and_ends_with_a_summary() {
     let hosting = dir.path().join("aito-data/workspaces/cto/ops/hosting.md");
     let written = std::fs::read_to_string(&hosting).expect("the CTO wrote its hosting notes");
     assert!(written.contains("hard cap $450/month"), "{written}");
+
+    // The ledger as the operator reads it, from the data directory the run left.
+    let listed = output(aito(dir.path(), &["tasks", "--json"]));
+    let (json_text, stderr) = texts(&listed);
+    assert_eq!(listed.status.code(), Some(0), "{stderr}");
+    let listed: serde_json::Value = serde_json::from_str(&json_text).expect("JSON");
+    let tasks = listed["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 3, "{json_text}");
+    assert!(
+        tasks.iter().all(|task| task["status"] == "done"),
+        "{json_text}"
+    );
+    let cto_task = tasks
+        .iter()
+        .find(|task| task["assignee_role"] == "cto")
+        .expect("the CTO's task");
+
+    let table = output(aito(dir.path(), &["tasks", "--agent", "cmo"]));
+    let (table, _) = texts(&table);
+    assert!(table.starts_with("ID "), "{table}");
+    assert!(
+        table.contains("Prepare the announcement of the developer portal"),
+        "{table}"
+    );
+    assert!(!table.contains("Build the developer portal"), "{table}");
+    let none_open = output(aito(dir.path(), &["tasks", "--status", "blocked"]));
+    assert_eq!(texts(&none_open).0, "No tasks.\n");
+
+    let id = cto_task["id"].as_str().expect("id");
+    let shown = output(aito(dir.path(), &["task", id]));
+    let (shown, stderr) = texts(&shown);
+    assert!(
+        shown.starts_with(&format!("Task {id} \"Build the developer portal\"")),
+        "{shown}{stderr}"
+    );
+    let history: Vec<&str> = shown
+        .lines()
+        .skip_while(|line| *line != "History:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .collect();
+    assert_eq!(history.len(), 3, "{shown}");
+    assert!(
+        history[0].contains("ceo") && history[0].contains("open") && history[0].contains("created"),
+        "{shown}"
+    );
+    assert!(
+        history[1].contains("cto")
+            && history[1].contains("blocked")
+            && history[1].contains("waiting for the hosting decision"),
+        "{shown}"
+    );
+    assert!(
+        history[2].contains("cto") && history[2].contains("done"),
+        "{shown}"
+    );
+    let bad = output(aito(dir.path(), &["task", "not-a-task"]));
+    assert_eq!(bad.status.code(), Some(2));
 }
 
 #[test]

@@ -23,7 +23,7 @@ fn the_shipped_demo_recording_replays_without_divergence() {
         Some(0),
         "the demo diverged from examples/scenarios/demo.recording.jsonl; if what agents see or do changed on purpose, run scripts/record-demo.sh\n{stdout}{stderr}"
     );
-    assert!(stdout.contains("17 sessions"), "{stdout}");
+    assert!(stdout.contains("21 sessions"), "{stdout}");
     assert!(stdout.contains("No divergence"), "{stdout}");
 }
 

@@ -239,6 +239,9 @@ pub struct LoopGuards {
     /// The longest the schedule backs off to.
     #[serde(with = "crate::llm::duration_ms")]
     pub idle_backoff_max: Duration,
+    /// Sessions of its assignee a task may sit `in_progress` without an update before the
+    /// no-progress guard trips on it.
+    pub stalled_task_sessions: u32,
 }
 
 impl Default for LoopGuards {
@@ -248,6 +251,7 @@ impl Default for LoopGuards {
             ping_pong_window: Duration::from_secs(3600),
             idle_sessions: 3,
             idle_backoff_max: Duration::from_secs(24 * 3600),
+            stalled_task_sessions: 5,
         }
     }
 }
@@ -264,6 +268,8 @@ pub struct Settings {
     pub history_keep: usize,
     /// History entries offered to the prompt (the oldest are cut first to fit).
     pub history_in_prompt: usize,
+    /// Open tasks listed in a prompt at most, most urgent first; the rest are counted.
+    pub tasks_in_prompt: usize,
     /// Prompt size budget, in characters (system prompt excluded).
     pub prompt_budget: usize,
     /// Share of the prompt budget for RAG context.
@@ -306,6 +312,7 @@ impl Default for Settings {
             loops: LoopGuards::default(),
             history_keep: 200,
             history_in_prompt: 12,
+            tasks_in_prompt: 20,
             prompt_budget: 24_000,
             context_share: 0.25,
             session_timeout: Duration::from_secs(300),

@@ -123,6 +123,8 @@ string_enum! {
     pub enum MessageType {
         /// Work for the receiver.
         Task => "task",
+        /// A change of a task of the ledger, for its creator or assignee.
+        TaskUpdate => "task_update",
         /// A task announced on a queue (the original's `task_queued`).
         TaskQueued => "task_queued",
         /// "How are you doing?": answered without running the model.

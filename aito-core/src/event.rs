@@ -123,6 +123,21 @@ pub enum Event {
         /// Cost so far.
         cost_usd: f64,
     },
+    /// A task of the ledger was created or changed.
+    TaskChanged {
+        /// The task.
+        task: crate::id::TaskId,
+        /// Its title.
+        title: String,
+        /// Its status now.
+        status: crate::task::TaskStatus,
+        /// Who changed it (a role, `human` or `aito`).
+        by: String,
+        /// Its assignee's role.
+        assignee: Role,
+        /// The note of the change.
+        note: String,
+    },
     /// The company was paused or resumed.
     Paused {
         /// Paused (`true`) or resumed.
@@ -151,6 +166,7 @@ impl Event {
             Event::HumanActionRequested { .. } => "human_action_requested",
             Event::Alert { .. } => "alert",
             Event::Worker { .. } => "worker",
+            Event::TaskChanged { .. } => "task_changed",
             Event::Paused { .. } => "paused",
         }
     }

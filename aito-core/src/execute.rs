@@ -53,6 +53,8 @@ impl Repeat {
     }
 }
 
+mod tasks;
+
 /// Who acts, and on behalf of which trigger.
 pub(crate) struct ActionContext<'a> {
     pub(crate) runtime: &'a Runtime,
@@ -105,7 +107,7 @@ impl ActionContext<'_> {
             let at = self.pace().await;
             let result = match action {
                 Action::Unknown { kind } => Err(format!(
-                    "action #{index} of unknown type {kind:?} was skipped; the known types are spawn_worker, propose_decision, withdraw_decision, vote, create_task, alert, operational, request_human_action"
+                    "action #{index} of unknown type {kind:?} was skipped; the known types are spawn_worker, propose_decision, withdraw_decision, vote, create_task, update_task, alert, operational, request_human_action"
                 )),
                 Action::Invalid { kind, reason } => {
                     Err(format!("action #{index} ({kind}) was skipped: {reason}"))
@@ -389,30 +391,23 @@ impl ActionContext<'_> {
                 description,
                 priority,
                 deadline,
+                parent,
             } => {
-                let (recipient, channel) = runtime.directory.route_text(assign_to)?;
-                if recipient == Recipient::Agent(self.agent) {
-                    return Err("a task for yourself was not sent; just do it".to_owned());
-                }
-                let mut envelope = self.stamped(
+                self.create_task(
                     id,
-                    MessageType::Task,
-                    json!({
-                        "title": title,
-                        "description": description,
-                        "priority": priority,
-                        "deadline": deadline,
-                        "assignedBy": self.role(),
-                    }),
-                    *priority,
-                );
-                envelope.to = Some(recipient);
-                runtime
-                    .bus
-                    .publish(channel, envelope)
-                    .await
-                    .map_err(|err| format!("task not sent: {err}"))?;
-                Ok(format!("task \"{title}\" sent to {assign_to}"))
+                    tasks::NewTask {
+                        assign_to,
+                        title,
+                        description,
+                        priority: *priority,
+                        deadline: deadline.as_deref(),
+                        parent: *parent,
+                    },
+                )
+                .await
+            }
+            Action::UpdateTask { task, status, note } => {
+                self.update_task(id, *task, *status, note).await
             }
             Action::Alert {
                 alert_type,

@@ -156,6 +156,45 @@ impl FromStr for DecisionId {
     }
 }
 
+/// The id of one task of the ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskId(Uuid);
+
+impl TaskId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    /// The id of the task created by the action with stable id `key`: a repeated action
+    /// creates the same task, which the store refuses the second time.
+    pub fn derived(key: &str) -> Self {
+        Self(Uuid::new_v5(
+            &AITO_NAMESPACE,
+            format!("task/{key}").as_bytes(),
+        ))
+    }
+
+    /// Wraps an existing UUID.
+    pub const fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for TaskId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s.trim()).map(Self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

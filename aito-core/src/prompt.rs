@@ -15,6 +15,7 @@ use crate::directory::Directory;
 use crate::id::AgentId;
 use crate::role::Role;
 use crate::store::{AgentState, HistoryEntry};
+use crate::task::{Task, TaskStatus};
 use crate::trigger::{Trigger, TriggerKind};
 
 /// The response contract, appended to every system prompt.
@@ -30,7 +31,8 @@ ignored; if you write several objects, only the LAST one with "actions" or "mess
     {"type": "propose_decision", "data": {"decisionId": "<id of YOUR vetoed decision>", "title": "...", "description": "revised proposal"}},
     {"type": "withdraw_decision", "data": {"decisionId": "...", "reason": "..."}},
     {"type": "vote", "data": {"decisionId": "...", "vote": "approve|veto|abstain", "reason": "..."}},
-    {"type": "create_task", "data": {"assignTo": "role", "title": "...", "description": "...", "priority": "low|normal|high|urgent|critical"}},
+    {"type": "create_task", "data": {"assignTo": "role", "title": "...", "description": "...", "priority": "low|normal|high|urgent|critical", "deadline": "2026-03-01 17:00", "parentTaskId": "<optional task id>"}},
+    {"type": "update_task", "data": {"taskId": "...", "status": "in_progress|blocked|done|cancelled", "note": "why it is blocked, or the result"}},
     {"type": "alert", "data": {"alertType": "general|security|budget", "severity": "low|normal|high|critical", "message": "..."}},
     {"type": "operational", "data": {"title": "...", "files": [{"path": "relative/path.md", "content": "..."}], "commit": "commit message"}},
     {"type": "request_human_action", "data": {"title": "...", "description": "what a human must do"}}
@@ -45,6 +47,8 @@ Rules:
 - Tiers: operational = within your authority, executes at once; minor = the CEO may veto;
   major (spend over $500, partnerships) = CEO and DAO vote; critical (smart contracts, token
   burns, legal) = CEO and DAO vote, then a human confirms.
+- Tasks are tracked until done: mark yours in_progress, blocked (with the reason) or done (with
+  the result) with update_task; only the assignee, the creator and the CEO may change a task.
 - Messages wake their receiver. Do not send a message that needs no answer or action.
 - If there is nothing to do, answer {"summary": "nothing to do", "actions": []}."#;
 
@@ -56,6 +60,7 @@ const TRIGGER_SHARE: usize = 35;
 const NOTES_SHARE: usize = 8;
 const STATE_SHARE: usize = 12;
 const DECISIONS_SHARE: usize = 15;
+const TASKS_SHARE: usize = 12;
 
 /// Everything a prompt is made of.
 #[derive(Debug)]
@@ -74,6 +79,10 @@ pub struct PromptInput<'a> {
     pub history: &'a [HistoryEntry],
     /// Decisions that involve it.
     pub decisions: &'a [Decision],
+    /// Its open tasks, most urgent first ([`sort_by_urgency`](crate::task::sort_by_urgency)).
+    pub tasks: &'a [Task],
+    /// How many tasks the prompt lists at most; the rest are counted.
+    pub task_limit: usize,
     /// RAG passages, best first.
     pub context: &'a [Passage],
     /// Characters the context section may take; longer is cut and marked.
@@ -171,6 +180,10 @@ pub fn build(input: &PromptInput<'_>) -> Prompt {
     }
     sections.push(fit(&state, share(STATE_SHARE)));
 
+    if let Some(tasks) = tasks_section(input, share(TASKS_SHARE)) {
+        sections.push(tasks);
+    }
+
     if !input.decisions.is_empty() {
         sections.push(fit(&decisions_section(input), share(DECISIONS_SHARE)));
     }
@@ -251,7 +264,7 @@ fn trigger_section(input: &PromptInput<'_>) -> String {
         TriggerKind::Schedule { expression, tick } => {
             let _ = writeln!(
                 out,
-                "Your scheduled check-in ({expression}, due {}). Review your state, open decisions and work in progress; act only where something needs doing.",
+                "Your scheduled check-in ({expression}, due {}). Work on your open tasks (most urgent first) and review your state and open decisions; report progress with update_task; act only where something needs doing.",
                 tick.format("%Y-%m-%d %H:%M")
             );
         }
@@ -260,6 +273,62 @@ fn trigger_section(input: &PromptInput<'_>) -> String {
         }
     }
     out
+}
+
+/// The open tasks, most urgent first, one line each (and a short description), within `room`
+/// characters and at most `task_limit` of them; those left out are counted.
+fn tasks_section(input: &PromptInput<'_>, room: usize) -> Option<String> {
+    if input.tasks.is_empty() {
+        return None;
+    }
+    let header = "# Your open tasks (most urgent first)\n";
+    // Room for the heading and the line that counts what was left out.
+    let mut budget = room.saturating_sub(header.len() + 64);
+    let mut out = String::from(header);
+    let mut shown = 0;
+    for task in input.tasks.iter().take(input.task_limit) {
+        let mut line = format!(
+            "- [{}] \"{}\" — {}, {} priority, from {}",
+            task.id,
+            fit(&task.title, 160),
+            task.status,
+            task.priority,
+            task.creator_role
+        );
+        if let Some(deadline) = task.deadline {
+            let _ = write!(line, ", due {}", deadline.format("%Y-%m-%d %H:%M"));
+            if deadline <= input.now {
+                line.push_str(" (OVERDUE)");
+            }
+        }
+        if let Some(parent) = task.parent {
+            let _ = write!(line, ", part of {parent}");
+        }
+        line.push('\n');
+        let detail = if task.status == TaskStatus::Blocked && !task.note.is_empty() {
+            format!("blocked: {}", task.note)
+        } else {
+            task.description.clone()
+        };
+        if !detail.trim().is_empty() {
+            let _ = writeln!(line, "  {}", fit(detail.trim(), 240).replace('\n', " "));
+        }
+        let size = line.chars().count();
+        if size > budget {
+            break;
+        }
+        budget -= size;
+        out.push_str(&line);
+        shown += 1;
+    }
+    let left = input.tasks.len() - shown;
+    if left > 0 {
+        let _ = writeln!(
+            out,
+            "[… {left} more open tasks not shown; they are less urgent]"
+        );
+    }
+    Some(out)
 }
 
 fn decisions_section(input: &PromptInput<'_>) -> String {
@@ -418,6 +487,8 @@ mod tests {
             state: &state,
             history: &history,
             decisions: &[],
+            tasks: &[],
+            task_limit: 20,
             context: &[],
             context_budget: 1_000,
             trigger: &trigger,
@@ -440,6 +511,122 @@ mod tests {
         assert!(prompt.user.contains("older entries omitted"));
         assert!(prompt.user.contains("Build it"));
         assert!(prompt.system.contains("Response format"));
+    }
+
+    fn open_task(n: usize, priority: Priority, now: DateTime<Utc>) -> Task {
+        Task {
+            id: crate::id::TaskId::random(),
+            title: format!("task {n}"),
+            description: format!("what task {n} is about"),
+            creator: AgentId::random(),
+            creator_role: Role::Ceo,
+            assignee: AgentId::random(),
+            assignee_role: Role::Cto,
+            priority,
+            deadline: None,
+            parent: None,
+            status: TaskStatus::Open,
+            note: String::new(),
+            created_at: now,
+            updated_at: now,
+            history: Vec::new(),
+            overdue_reminded_at: None,
+            assignee_sessions_at_change: 0,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn open_tasks_are_listed_most_urgent_first_within_bounds_and_the_cut_is_marked() {
+        let agent = AgentId::random();
+        let directory = Directory::new([AgentEntry {
+            id: agent,
+            role: Role::Cto,
+        }]);
+        let now = Utc::now();
+        let mut tasks: Vec<Task> = (0..200)
+            .map(|n| open_task(n, Priority::Normal, now))
+            .collect();
+        tasks.push(open_task(999, Priority::Critical, now));
+        let late = now - chrono::Duration::hours(1);
+        tasks[150].deadline = Some(late);
+        tasks[150].status = TaskStatus::Blocked;
+        tasks[150].note = "waiting for the CFO".into();
+        crate::task::sort_by_urgency(&mut tasks, now);
+        let trigger = Trigger {
+            id: "cron".into(),
+            kind: TriggerKind::Schedule {
+                expression: "0 9 * * *".into(),
+                tick: now,
+            },
+            priority: Priority::Low,
+            at: now,
+        };
+        let state = AgentState::default();
+        let prompt = build(&PromptInput {
+            agent,
+            role: &Role::Cto,
+            profile: "profile",
+            directory: &directory,
+            state: &state,
+            history: &[],
+            decisions: &[],
+            tasks: &tasks,
+            task_limit: 20,
+            context: &[],
+            context_budget: 1_000,
+            trigger: &trigger,
+            now,
+            budget: 24_000,
+        });
+        let user = &prompt.user;
+        let overdue = user
+            .find("\"task 150\"")
+            .expect("the overdue task is listed");
+        let critical = user
+            .find("\"task 999\"")
+            .expect("the critical task is listed");
+        let normal = user
+            .find("\"task 0\"")
+            .expect("the oldest normal task is listed");
+        assert!(overdue < critical && critical < normal, "{user}");
+        assert!(user.contains("(OVERDUE)") && user.contains("blocked: waiting for the CFO"));
+        assert!(!user.contains("\"task 100\""), "beyond the limit");
+        assert!(user.contains("[… 181 more open tasks not shown"), "{user}");
+        assert!(
+            user.contains("update_task"),
+            "the check-in asks for progress"
+        );
+
+        // A small budget shows fewer, and still marks the cut.
+        let small = build(&PromptInput {
+            budget: 3_000,
+            ..PromptInput {
+                agent,
+                role: &Role::Cto,
+                profile: "profile",
+                directory: &directory,
+                state: &state,
+                history: &[],
+                decisions: &[],
+                tasks: &tasks,
+                task_limit: 20,
+                context: &[],
+                context_budget: 0,
+                trigger: &trigger,
+                now,
+                budget: 3_000,
+            }
+        });
+        let section_start = small.user.find("# Your open tasks").expect("section");
+        let section_end = small.user[section_start..]
+            .find("\n# ")
+            .map_or(small.user.len(), |end| section_start + end);
+        assert!(
+            section_end - section_start <= 3_000 * TASKS_SHARE / 100,
+            "within its share"
+        );
+        assert!(small.user.contains("more open tasks not shown"));
     }
 
     fn passage(source: &str, text: &str) -> Passage {

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::decision::{Decision, DecisionStatus};
-use crate::id::{AgentId, DecisionId};
+use crate::id::{AgentId, DecisionId, TaskId};
 use crate::role::Role;
+use crate::task::Task;
 use crate::trigger::Trigger;
 
 /// What went wrong in the store.
@@ -446,4 +447,22 @@ pub trait StateStore: Send + Sync {
     /// the dead letter (if any) on its list, sets the handled mark and deletes the journal.
     /// When the mark is set already, writes nothing and returns [`Finish::AlreadyFinished`].
     async fn finish_trigger(&self, finished: &FinishedTrigger) -> Result<Finish, StoreError>;
+
+    /// Stores a new task at version 1 and indexes it among its assignee's open tasks. Fails
+    /// with [`StoreError::Conflict`] if the id exists.
+    async fn create_task(&self, task: &Task) -> Result<(), StoreError>;
+
+    /// One task, of any status.
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
+
+    /// Writes `task` if the stored version is still `task.version`; returns the new one. A task
+    /// that is closed (done or cancelled) leaves its assignee's open index.
+    async fn update_task(&self, task: &Task) -> Result<u64, StoreError>;
+
+    /// The tasks of `assignee` that are not closed, oldest first. Reads the index of open
+    /// tasks only: however many closed tasks the store holds, none is read.
+    async fn open_tasks(&self, assignee: AgentId) -> Result<Vec<Task>, StoreError>;
+
+    /// The newest `limit` tasks of the company, of any status, oldest first.
+    async fn tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError>;
 }

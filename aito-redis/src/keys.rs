@@ -18,7 +18,7 @@
 //! A new script takes its keys from one scope: a per-agent script from the agent's, a
 //! company-wide one from the company's.
 
-use aito_core::{AgentId, Channel, DecisionId, DecisionStatus};
+use aito_core::{AgentId, Channel, DecisionId, DecisionStatus, TaskId};
 
 /// The consumer group of every agent inbox stream. An inbox has exactly one group, so its
 /// entries can be deleted once acknowledged.
@@ -166,6 +166,21 @@ impl Keys {
 
     pub(crate) fn statuses(&self) -> String {
         self.key(format_args!("status"))
+    }
+
+    /// A task's hash `{v, doc}`.
+    pub(crate) fn task(&self, id: TaskId) -> String {
+        self.key(format_args!("task:{id}"))
+    }
+
+    /// The ids of an assignee's open tasks, by creation time.
+    pub(crate) fn tasks_open(&self, assignee: AgentId) -> String {
+        self.key(format_args!("tasks:open:{assignee}"))
+    }
+
+    /// The ids of every task, by creation time.
+    pub(crate) fn tasks_all(&self) -> String {
+        self.key(format_args!("tasks:all"))
     }
 
     /// What a key of this company stands for, for export: the kind and, for per-agent keys, the

@@ -117,6 +117,10 @@ pub(crate) struct Scripts {
     pub(crate) trigger_finish: Lua,
     /// `lua/dead_letter_push.lua`: the bounded dead-letter list, once per agent and trigger.
     pub(crate) dead_letter_push: Lua,
+    /// `lua/task_create.lua`.
+    pub(crate) task_create: Lua,
+    /// `lua/task_update.lua`: compare-and-set of a task document.
+    pub(crate) task_update: Lua,
 }
 
 impl Scripts {
@@ -144,6 +148,8 @@ impl Scripts {
                 "dead_letter_push",
                 include_str!("../lua/dead_letter_push.lua"),
             ),
+            task_create: Lua::new("task_create", include_str!("../lua/task_create.lua")),
+            task_update: Lua::new("task_update", include_str!("../lua/task_update.lua")),
         }
     }
 }
@@ -213,6 +219,8 @@ mod tests {
                 "dead_letter_push",
                 include_str!("../lua/dead_letter_push.lua"),
             ),
+            ("task_create", include_str!("../lua/task_create.lua")),
+            ("task_update", include_str!("../lua/task_update.lua")),
         ] {
             for line in source
                 .lines()

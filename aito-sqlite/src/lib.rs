@@ -58,6 +58,7 @@ pub mod lock;
 mod queries;
 pub mod schema;
 pub mod store;
+mod tasks;
 
 use std::path::Path;
 

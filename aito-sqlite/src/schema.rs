@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "store", include_str!("../migrations/0001_store.sql")),
     (2, "bus", include_str!("../migrations/0002_bus.sql")),
     (3, "backlog", include_str!("../migrations/0003_backlog.sql")),
+    (4, "tasks", include_str!("../migrations/0004_tasks.sql")),
 ];
 
 /// The schema version this build writes: the number of the last migration.

@@ -7,7 +7,7 @@ use aito_core::store::{
     AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, StateStore,
     Versioned,
 };
-use aito_core::{AgentId, DecisionId, StoreError};
+use aito_core::{AgentId, DecisionId, StoreError, Task, TaskId};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -30,14 +30,14 @@ const DEAD_LETTER_LIMIT: i64 = 1000;
 /// ([`Database::clean`]).
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    db: Database,
+    pub(crate) db: Database,
 }
 
-fn encode<T: Serialize>(key: &str, value: &T) -> Result<String, Error> {
+pub(crate) fn encode<T: Serialize>(key: &str, value: &T) -> Result<String, Error> {
     serde_json::to_string(value).map_err(|err| Error::record(key, err))
 }
 
-fn decode<T: DeserializeOwned>(key: &str, text: &str) -> Result<T, Error> {
+pub(crate) fn decode<T: DeserializeOwned>(key: &str, text: &str) -> Result<T, Error> {
     serde_json::from_str(text).map_err(|err| Error::record(key, err))
 }
 
@@ -46,7 +46,7 @@ pub(crate) fn millis(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn limit(n: usize) -> i64 {
+pub(crate) fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -605,6 +605,26 @@ impl StateStore for SqliteStore {
             expected,
             found,
         })
+    }
+
+    async fn create_task(&self, task: &Task) -> Result<(), StoreError> {
+        self.create_task_inner(task).await
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        self.task_inner(id).await
+    }
+
+    async fn update_task(&self, task: &Task) -> Result<u64, StoreError> {
+        self.update_task_inner(task).await
+    }
+
+    async fn open_tasks(&self, assignee: AgentId) -> Result<Vec<Task>, StoreError> {
+        self.open_tasks_inner(assignee).await
+    }
+
+    async fn tasks(&self, limit_to: usize) -> Result<Vec<Task>, StoreError> {
+        self.tasks_inner(limit_to).await
     }
 }
 

@@ -9,12 +9,15 @@ use serde_json::Value;
 
 use super::redis_url;
 use crate::backend::Backend;
-use crate::cli::{Answer, BudgetArgs, Connection, DecideArgs, Limit, SendArgs, StatusArgs};
+use crate::cli::{
+    Answer, BudgetArgs, Connection, DecideArgs, Limit, SendArgs, StatusArgs, TaskArgs, TasksArgs,
+};
 use crate::config::Config;
 use crate::data_dir;
 use crate::error::Error;
 use crate::model::observer;
 use crate::status;
+use crate::tasks;
 
 /// The company's bus and store as a client reaches them: Redis when a URL is given (flag,
 /// variable or file), else the data directory.
@@ -130,6 +133,55 @@ pub async fn decide(args: DecideArgs, config: Config) -> Result<(), Error> {
         decision.status,
         decision.path()
     );
+    Ok(())
+}
+
+fn json_text(value: &impl serde::Serialize) -> Result<String, Error> {
+    serde_json::to_string_pretty(value)
+        .map_err(|err| Error::Runtime(format!("cannot write JSON: {err}")))
+}
+
+/// `aito tasks`: the task ledger, newest first, as a table or one JSON object.
+pub async fn tasks(args: TasksArgs, config: Config) -> Result<(), Error> {
+    let filter = tasks::Filter::parse(
+        &config.directory(),
+        args.agent.as_deref(),
+        args.status.as_deref(),
+    )
+    .map_err(|err| Error::Usage(format!("aito tasks: {err}")))?;
+    let (backend, company) = connect(&args.connection, &config).await?;
+    let listed = tasks::list(&*backend.store, &filter).await?;
+    if args.json {
+        println!("{}", json_text(&serde_json::json!({ "tasks": listed }))?);
+    } else {
+        print!(
+            "{}",
+            tasks::render_list(&listed, company.runtime().clock.now())
+        );
+    }
+    Ok(())
+}
+
+/// `aito task ID`: one task with its history and sub-tasks.
+pub async fn task(args: TaskArgs, config: Config) -> Result<(), Error> {
+    let id: aito_core::TaskId = args.id.parse().map_err(|_| {
+        Error::Usage(format!(
+            "{:?} is not a task id; `aito tasks` lists them (UUIDs)",
+            args.id
+        ))
+    })?;
+    let (backend, company) = connect(&args.connection, &config).await?;
+    let detail = tasks::detail(&*backend.store, id)
+        .await?
+        .ok_or_else(|| Error::Usage(format!("no task with id {id}; `aito tasks` lists them")))?;
+    if args.json {
+        println!("{}", json_text(&detail)?);
+    } else {
+        print!(
+            "{}",
+            tasks::render_detail(&detail, company.runtime().clock.now())
+        );
+    }
     Ok(())
 }
 

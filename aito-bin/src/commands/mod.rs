@@ -42,6 +42,8 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
         Command::Send(args) => client::send(args, load(path, &env)?).await,
         Command::Status(args) => client::status(args, load(path, &env)?).await,
         Command::Decide(args) => client::decide(args, load(path, &env)?).await,
+        Command::Tasks(args) => client::tasks(args, load(path, &env)?).await,
+        Command::Task(args) => client::task(args, load(path, &env)?).await,
         Command::Budget(args) => client::budget(args, load(path, &env)?).await,
         Command::Replay(args) => replay::replay(args).await,
         Command::Export(args) => transfer::export(args, load(path, &env)?).await,

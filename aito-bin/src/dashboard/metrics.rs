@@ -282,6 +282,7 @@ impl Metrics {
             }
             Event::BudgetWarning { .. }
             | Event::HumanActionRequested { .. }
+            | Event::TaskChanged { .. }
             | Event::Paused { .. } => {}
         }
     }

@@ -45,6 +45,8 @@ pub mod notify;
 pub mod overview;
 mod pages;
 mod stream;
+mod task_pages;
+mod tasks_api;
 pub mod worker_logs;
 
 use std::net::SocketAddr;
@@ -212,6 +214,8 @@ pub fn router(state: DashboardState) -> Router {
         .route("/agents/{agent}", get(pages::agent))
         .route("/decisions", get(pages::decisions))
         .route("/decisions/{id}", get(pages::decision))
+        .route("/tasks", get(task_pages::board))
+        .route("/tasks/{id}", get(task_pages::task))
         .route("/logs", get(pages::logs))
         .route("/health", get(pages::health))
         .route("/fragments/agents", get(pages::agents_fragment))
@@ -227,6 +231,8 @@ pub fn router(state: DashboardState) -> Router {
         .route("/api/logs/stream", get(stream::logs))
         .route("/api/health", get(api::health))
         .route("/api/budget", get(api::budget))
+        .route("/api/tasks", get(tasks_api::tasks))
+        .route("/api/tasks/{id}", get(tasks_api::task))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_reader,

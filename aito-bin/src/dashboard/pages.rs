@@ -23,23 +23,24 @@ use super::worker_logs::LogLine;
 
 /// Which navigation entry is current.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Nav {
+pub(super) enum Nav {
     Agents,
     Decisions,
+    Tasks,
     Logs,
     Health,
     None,
 }
 
 /// What every page shows around its content.
-struct Chrome {
+pub(super) struct Chrome {
     company: String,
     paused: bool,
     escalated: Result<Vec<Decision>, String>,
     writes_enabled: bool,
 }
 
-async fn chrome(state: &DashboardState) -> Chrome {
+pub(super) async fn chrome(state: &DashboardState) -> Chrome {
     let runtime = &state.runtime;
     Chrome {
         company: runtime.company.clone(),
@@ -69,6 +70,7 @@ fn layout(chrome: &Chrome, title: &str, nav: Nav, content: Markup) -> Markup {
                     nav {
                         a.active[nav == Nav::Agents] href="/" { "Agents" }
                         a.active[nav == Nav::Decisions] href="/decisions" { "Decisions" }
+                        a.active[nav == Nav::Tasks] href="/tasks" { "Tasks" }
                         a.active[nav == Nav::Logs] href="/logs" { "Worker logs" }
                         a.active[nav == Nav::Health] href="/health" { "Health" }
                     }
@@ -91,12 +93,12 @@ fn layout(chrome: &Chrome, title: &str, nav: Nav, content: Markup) -> Markup {
     }
 }
 
-fn page(chrome: &Chrome, title: &str, nav: Nav, content: Markup) -> Response {
+pub(super) fn page(chrome: &Chrome, title: &str, nav: Nav, content: Markup) -> Response {
     Html(layout(chrome, title, nav, content).into_string()).into_response()
 }
 
 /// An error as a page (with the API's reason).
-fn error_page(chrome: &Chrome, error: &ApiError) -> Response {
+pub(super) fn error_page(chrome: &Chrome, error: &ApiError) -> Response {
     let title = error
         .status
         .canonical_reason()
@@ -146,7 +148,7 @@ pub(crate) async fn escalations_fragment(State(state): State<DashboardState>) ->
     Html(escalation_banner(&escalated).into_string()).into_response()
 }
 
-fn time(at: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
+pub(super) fn time(at: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
     html! {
         time datetime=(at.to_rfc3339()) title=(at.format("%Y-%m-%d %H:%M:%S UTC")) { (ago(at, now)) }
     }

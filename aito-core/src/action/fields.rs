@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 use super::{Action, FileWrite, ModelResponse, OutgoingMessage};
 use crate::decision::{Tier, VoteChoice};
 use crate::envelope::Priority;
-use crate::id::DecisionId;
+use crate::id::{DecisionId, TaskId};
+use crate::task::TaskStatus;
 
 /// Text that models write as a string, a number or a boolean.
 #[derive(Clone, Debug, PartialEq)]
@@ -139,6 +140,13 @@ field_table! {
     content: Text,
     files: Vec<WireFile>,
     commit: Value,
+    #[serde(rename = "taskId", alias = "task_id")]
+    task_id: Text,
+    #[serde(rename = "parentTaskId", alias = "parent_task_id", alias = "parent")]
+    parent_task_id: Text,
+    status: Text,
+    note: Text,
+    result: Text,
 }
 
 /// A message as written in `messages[]`; other fields are passed along in the payload.
@@ -320,6 +328,7 @@ impl Fields {
             "withdraw_decision" => fields.withdraw_decision(),
             "vote" => fields.vote(),
             "create_task" => fields.create_task(),
+            "update_task" => fields.update_task(),
             "alert" => fields.alert(),
             "operational" => fields.operational(),
             "request_human_action" => fields.request_human_action(),
@@ -411,6 +420,19 @@ impl Fields {
             description: first([self.description, self.details]).unwrap_or_default(),
             priority,
             deadline: first([self.deadline]),
+            parent: first([self.parent_task_id])
+                .map(|id| task_id(&id))
+                .transpose()?,
+        })
+    }
+
+    fn update_task(self) -> Result<Action, String> {
+        let id = require([self.task_id, self.task], "taskId")?;
+        let status = require([self.status], "status")?.parse::<TaskStatus>()?;
+        Ok(Action::UpdateTask {
+            task: task_id(&id)?,
+            status,
+            note: first([self.note, self.result, self.reason, self.comment]).unwrap_or_default(),
         })
     }
 
@@ -471,6 +493,11 @@ impl Fields {
 fn decision_id(text: &str) -> Result<DecisionId, String> {
     text.parse::<DecisionId>()
         .map_err(|_| format!("decision id {text:?} is not a uuid"))
+}
+
+fn task_id(text: &str) -> Result<TaskId, String> {
+    text.parse::<TaskId>()
+        .map_err(|_| format!("task id {text:?} is not a uuid"))
 }
 
 fn type_name(value: &Value) -> &'static str {

@@ -14,7 +14,8 @@ mod fields;
 
 use crate::decision::{Tier, VoteChoice};
 use crate::envelope::Priority;
-use crate::id::DecisionId;
+use crate::id::{DecisionId, TaskId};
+use crate::task::TaskStatus;
 
 /// One file an `operational` action writes, relative to the agent's workspace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +81,17 @@ pub enum Action {
         priority: Priority,
         /// Free-form deadline, when given.
         deadline: Option<String>,
+        /// The task this one is part of, when given.
+        parent: Option<TaskId>,
+    },
+    /// Change a task of the ledger: its assignee, its creator or the CEO only.
+    UpdateTask {
+        /// The task.
+        task: TaskId,
+        /// Its new status.
+        status: TaskStatus,
+        /// Why, or the result (required for `blocked` and `done`).
+        note: String,
     },
     /// Raise an alert to the head of the company and the dashboard.
     Alert {
@@ -129,6 +141,7 @@ impl Action {
             Action::WithdrawDecision { .. } => "withdraw_decision",
             Action::Vote { .. } => "vote",
             Action::CreateTask { .. } => "create_task",
+            Action::UpdateTask { .. } => "update_task",
             Action::Alert { .. } => "alert",
             Action::Operational { .. } => "operational",
             Action::RequestHumanAction { .. } => "request_human_action",
@@ -255,6 +268,37 @@ mod tests {
             json!({"type": "vote", "data": {"decisionId": "0ce8853f-aabe-488c-bbc2-a05f10b1cdc3", "vote": "maybe"}}),
         );
         assert!(matches!(&invalid, Action::Invalid { reason, .. } if reason.contains("maybe")));
+    }
+
+    #[test]
+    fn update_task_reads_its_id_status_and_note() {
+        let id = "0ce8853f-aabe-488c-bbc2-a05f10b1cdc3";
+        let action = Action::from_value(
+            json!({"type": "update_task", "data": {"taskId": id, "status": "blocked", "note": "waiting for the budget"}}),
+        );
+        assert_eq!(
+            action,
+            Action::UpdateTask {
+                task: id.parse().unwrap(),
+                status: TaskStatus::Blocked,
+                note: "waiting for the budget".into()
+            }
+        );
+        let done = Action::from_value(
+            json!({"type": "update_task", "taskId": id, "status": "done", "result": "shipped"}),
+        );
+        assert!(matches!(done, Action::UpdateTask { note, .. } if note == "shipped"));
+        let bad =
+            Action::from_value(json!({"type": "update_task", "taskId": id, "status": "later"}));
+        assert!(
+            matches!(&bad, Action::Invalid { reason, .. } if reason.contains("later")),
+            "{bad:?}"
+        );
+        let missing = Action::from_value(json!({"type": "update_task", "status": "done"}));
+        assert!(
+            matches!(&missing, Action::Invalid { reason, .. } if reason.contains("taskId")),
+            "{missing:?}"
+        );
     }
 
     #[test]

@@ -454,6 +454,12 @@ impl AgentDaemon {
         None
     }
 
+    /// The prompt a session for `trigger` would get now: what the store holds of the agent
+    /// (state, history, decisions, open tasks) and the context, within the prompt budget.
+    pub async fn preview_prompt(&self, trigger: &Trigger) -> Prompt {
+        self.build_prompt(trigger, self.runtime.clock.now()).await
+    }
+
     async fn build_prompt(&self, trigger: &Trigger, now: DateTime<Utc>) -> Prompt {
         let runtime = &self.runtime;
         let settings = &runtime.settings;
@@ -462,7 +468,9 @@ impl AgentDaemon {
         let context_budget = (settings.prompt_budget as f64 * settings.context_share) as usize;
         // The provider fills the section under its heading.
         let passages_budget = context_budget.saturating_sub(prompt::CONTEXT_HEADER.chars().count());
-        let context = self.context(trigger, passages_budget).await;
+        // The open tasks come before the context: a check-in's query is made of them.
+        let tasks = self.open_tasks_by_urgency(now).await;
+        let context = self.context(trigger, &tasks, passages_budget).await;
         let state = match runtime.store.load_state(self.id).await {
             Ok(state) => state.value,
             Err(err) => {
@@ -484,6 +492,8 @@ impl AgentDaemon {
             state: &state,
             history: &history,
             decisions: &decisions,
+            tasks: &tasks,
+            task_limit: settings.tasks_in_prompt,
             context: &context,
             context_budget,
             trigger,
@@ -526,8 +536,16 @@ impl AgentDaemon {
         mine
     }
 
-    async fn context(&self, trigger: &Trigger, budget_chars: usize) -> Vec<Passage> {
-        let text = query_text(trigger);
+    async fn context(
+        &self,
+        trigger: &Trigger,
+        tasks: &[crate::task::Task],
+        budget_chars: usize,
+    ) -> Vec<Passage> {
+        let mut text = query_text(trigger);
+        if text.trim().is_empty() {
+            text = super::tasks::query_from_tasks(tasks, self.runtime.settings.tasks_in_prompt);
+        }
         if text.trim().is_empty() || budget_chars == 0 {
             return Vec::new();
         }

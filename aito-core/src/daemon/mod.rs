@@ -3,8 +3,8 @@
 //! A daemon holds the agent's lease (so two daemons of one agent never run sessions at once),
 //! takes triggers from the bus, the agent's cron schedules and start-up into a priority queue,
 //! and handles them one at a time: prompt, model session, parse, actions, persistence, ack.
-//! Every daemon also takes part in the company-wide duties (decision deadlines) through the
-//! company lease.
+//! Every daemon also takes part in the company-wide duties (decision and task deadlines)
+//! through the company lease.
 
 mod guards;
 mod handle;
@@ -12,6 +12,7 @@ mod intake;
 pub mod monitor;
 mod persist;
 mod queue;
+mod tasks;
 mod unwind;
 pub(crate) mod workers;
 
@@ -341,8 +342,8 @@ impl AgentDaemon {
         }
     }
 
-    /// Decision deadlines and the decision outboxes, run by whichever daemon holds the company
-    /// lease.
+    /// Decision and task deadlines and the decision outboxes, run by whichever daemon holds
+    /// the company lease.
     async fn company_duties(self: Arc<Self>, shutdown: CancellationToken) {
         let settings = Arc::clone(&self.runtime.settings);
         let clock = self.runtime.clock;
@@ -362,6 +363,11 @@ impl AgentDaemon {
                         Ok(Some(next)) => wait = wait.min(clock.until(next)),
                         Ok(None) => {}
                         Err(err) => tracing::warn!(error = %err, "decision deadline check failed"),
+                    }
+                    match self.remind_overdue_tasks().await {
+                        Ok(Some(next)) => wait = wait.min(clock.until(next)),
+                        Ok(None) => {}
+                        Err(err) => tracing::warn!(error = %err, "task deadline check failed"),
                     }
                 }
                 Ok(false) => {}

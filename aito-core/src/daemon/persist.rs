@@ -39,6 +39,29 @@ struct Record<'a> {
 }
 
 impl AgentDaemon {
+    /// Applies `change` to the agent's state with compare-and-set, outside the finishing of a
+    /// trigger (notes the daemon adds on its own); returns what was saved.
+    pub(super) async fn update_state(
+        &self,
+        mut change: impl FnMut(&mut AgentState),
+    ) -> Result<AgentState, StoreError> {
+        let store = &self.runtime.store;
+        let mut attempts = 0;
+        loop {
+            let current = store.load_state(self.id).await?;
+            let mut state = current.value;
+            change(&mut state);
+            match store.save_state(self.id, &state, current.version).await {
+                Ok(_) => return Ok(state),
+                Err(StoreError::Conflict { .. }) if attempts < CONFLICT_RETRIES => {
+                    attempts += 1;
+                    tokio::task::yield_now().await;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
     /// Whether the trigger was recorded as handled already (a redelivery, or a second copy that
     /// intake let through while the first was being handled).
     pub(super) async fn already_handled(&self, trigger: &Trigger) -> bool {
@@ -135,6 +158,7 @@ impl AgentDaemon {
             return Ok(());
         };
         self.note_idle_streak(&state).await;
+        self.note_stalled_tasks(&state).await;
         self.note_exchange(trigger, progress).await;
         let knowledge = Knowledge::SessionSummary {
             agent: self.id,

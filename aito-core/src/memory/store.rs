@@ -1,6 +1,6 @@
 //! [`MemoryStore`]: the whole store in one process, behind a mutex.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -9,11 +9,12 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::decision::{Decision, DecisionStatus};
-use crate::id::{AgentId, DecisionId};
+use crate::id::{AgentId, DecisionId, TaskId};
 use crate::store::{
     AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, StateStore,
     StoreError, Versioned,
 };
+use crate::task::Task;
 
 /// How many dead letters the store keeps, newest last.
 const DEAD_LETTER_LIMIT: usize = 1000;
@@ -57,6 +58,10 @@ struct Data {
     dead_letters: VecDeque<DeadLetter>,
     logs: HashMap<String, VecDeque<Value>>,
     statuses: BTreeMap<AgentId, AgentStatus>,
+    // Tasks keyed by creation order; the open index per assignee holds creation keys.
+    tasks: BTreeMap<u64, Task>,
+    task_index: HashMap<TaskId, u64>,
+    open_tasks: HashMap<AgentId, BTreeSet<u64>>,
 }
 
 fn expiry(ttl: Duration) -> Option<Instant> {
@@ -435,5 +440,85 @@ impl StateStore for MemoryStore {
         );
         data.values.remove(&finished.journal);
         Ok(Finish::Written(version))
+    }
+
+    async fn create_task(&self, task: &Task) -> Result<(), StoreError> {
+        let mut data = self.data();
+        if data.task_index.contains_key(&task.id) {
+            return Err(StoreError::Conflict {
+                key: format!("task:{}", task.id),
+                expected: 0,
+                found: 1,
+            });
+        }
+        let key = data.tasks.last_key_value().map_or(0, |(key, _)| key + 1);
+        let mut stored = task.clone();
+        stored.version = 1;
+        data.task_index.insert(task.id, key);
+        if !task.status.is_closed() {
+            data.open_tasks
+                .entry(task.assignee)
+                .or_default()
+                .insert(key);
+        }
+        data.tasks.insert(key, stored);
+        Ok(())
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        let data = self.data();
+        Ok(data
+            .task_index
+            .get(&id)
+            .and_then(|key| data.tasks.get(key))
+            .cloned())
+    }
+
+    async fn update_task(&self, task: &Task) -> Result<u64, StoreError> {
+        let mut data = self.data();
+        let key = *data
+            .task_index
+            .get(&task.id)
+            .ok_or_else(|| StoreError::NotFound(format!("task:{}", task.id)))?;
+        let stored = data
+            .tasks
+            .get_mut(&key)
+            .ok_or_else(|| StoreError::NotFound(format!("task:{}", task.id)))?;
+        if stored.version != task.version {
+            return Err(StoreError::Conflict {
+                key: format!("task:{}", task.id),
+                expected: task.version,
+                found: stored.version,
+            });
+        }
+        let mut next = task.clone();
+        next.version = task.version + 1;
+        let assignee = next.assignee;
+        let closed = next.status.is_closed();
+        *stored = next;
+        if closed && let Some(open) = data.open_tasks.get_mut(&assignee) {
+            open.remove(&key);
+        }
+        Ok(task.version + 1)
+    }
+
+    async fn open_tasks(&self, assignee: AgentId) -> Result<Vec<Task>, StoreError> {
+        let data = self.data();
+        Ok(data
+            .open_tasks
+            .get(&assignee)
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|key| data.tasks.get(key))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError> {
+        let data = self.data();
+        let skip = data.tasks.len().saturating_sub(limit);
+        Ok(data.tasks.values().skip(skip).cloned().collect())
     }
 }

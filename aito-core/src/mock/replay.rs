@@ -100,7 +100,9 @@ struct Entry {
 ///
 /// An answer may refer to values known only at run time: `{{trigger.<field>}}` is replaced by
 /// the string value of `<field>` in the trigger's payload (for example
-/// `{{trigger.decisionId}}` in a vote).
+/// `{{trigger.decisionId}}` in a vote), and `{{task.<title>}}` by the id of the first task of
+/// the prompt's open tasks whose title contains `<title>` (case-insensitive), so a later
+/// session can update a task whose id it was never sent.
 pub struct ReplayLlm {
     entries: Mutex<Vec<Entry>>,
     requests: Mutex<Vec<LlmRequest>>,
@@ -218,6 +220,41 @@ fn fill_template(text: &str, section: &str) -> String {
     out
 }
 
+/// Replaces `{{task.<title>}}` with the id of the open task of `prompt` whose title contains
+/// `<title>`; left as it is when there is none.
+fn fill_tasks(text: &str, prompt: &str) -> String {
+    const OPEN: &str = "{{task.";
+    let section = prompt
+        .find("# Your open tasks")
+        .map_or("", |start| &prompt[start..]);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(OPEN) {
+        let Some(end) = rest[start..].find("}}") else {
+            break;
+        };
+        let wanted = rest[start + OPEN.len()..start + end].to_lowercase();
+        out.push_str(&rest[..start]);
+        let found = section
+            .lines()
+            .take_while(|line| !line.starts_with("# ") || line.starts_with("# Your open tasks"))
+            .filter_map(|line| {
+                let line = line.strip_prefix("- [")?;
+                let (id, after) = line.split_once("] \"")?;
+                let (title, _) = after.split_once('"')?;
+                title.to_lowercase().contains(&wanted).then_some(id)
+            })
+            .next();
+        match found {
+            Some(id) => out.push_str(id),
+            None => out.push_str(&rest[start..start + end + 2]),
+        }
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn field_value<'a>(section: &'a str, field: &str) -> Option<&'a str> {
     let key = format!("\"{field}\": \"");
     let start = section.find(&key)? + key.len();
@@ -229,6 +266,7 @@ fn field_value<'a>(section: &'a str, field: &str) -> Option<&'a str> {
 impl LlmSession for ReplayLlm {
     async fn run(&self, request: LlmRequest) -> Result<LlmResponse, LlmError> {
         let section_original = trigger_section(&request.prompt).to_owned();
+        let prompt = request.prompt.clone();
         let section = section_original.to_lowercase();
         let chosen = {
             let mut entries = lock(&self.entries);
@@ -274,6 +312,7 @@ impl LlmSession for ReplayLlm {
             None => IDLE_ANSWER.to_owned(),
         };
         let text = fill_template(&text, &section_original);
+        let text = fill_tasks(&text, &prompt);
         Ok(LlmResponse {
             text,
             session_id: None,

@@ -24,11 +24,12 @@ use crate::bus::{Bus, BusError, Deliveries, Subscription};
 use crate::channel::Channel;
 use crate::decision::{Decision, DecisionStatus};
 use crate::envelope::Envelope;
-use crate::id::{AgentId, DecisionId};
+use crate::id::{AgentId, DecisionId, TaskId};
 use crate::store::{
     AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, StateStore,
     StoreError, Versioned,
 };
+use crate::task::Task;
 
 /// What happens to a call a fault is placed on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,6 +209,11 @@ pub enum StoreOp {
     Statuses,
     Ping,
     FinishTrigger,
+    CreateTask,
+    Task,
+    UpdateTask,
+    OpenTasks,
+    Tasks,
 }
 
 /// A [`StateStore`] that passes every call to another one, except those a fault is placed on.
@@ -418,6 +424,30 @@ impl StateStore for FaultyStore {
     async fn finish_trigger(&self, finished: &FinishedTrigger) -> Result<Finish, StoreError> {
         let call = self.inner.finish_trigger(finished);
         self.run(StoreOp::FinishTrigger, call, no_value).await
+    }
+
+    async fn create_task(&self, task: &Task) -> Result<(), StoreError> {
+        self.run(StoreOp::CreateTask, self.inner.create_task(task), no_value)
+            .await
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        self.run(StoreOp::Task, self.inner.task(id), no_value).await
+    }
+
+    async fn update_task(&self, task: &Task) -> Result<u64, StoreError> {
+        self.run(StoreOp::UpdateTask, self.inner.update_task(task), no_value)
+            .await
+    }
+
+    async fn open_tasks(&self, assignee: AgentId) -> Result<Vec<Task>, StoreError> {
+        let call = self.inner.open_tasks(assignee);
+        self.run(StoreOp::OpenTasks, call, no_value).await
+    }
+
+    async fn tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError> {
+        self.run(StoreOp::Tasks, self.inner.tasks(limit), no_value)
+            .await
     }
 }
 

@@ -67,6 +67,8 @@ macro_rules! store_contract_tests {
             dead_letters_are_kept_per_agent,
             statuses_are_listed,
             finishing_a_trigger_is_atomic_and_idempotent,
+            tasks_are_versioned_and_closed_ones_leave_the_open_index,
+            concurrent_task_updates_lose_no_change,
         );
     };
 }

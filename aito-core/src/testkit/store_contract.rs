@@ -9,12 +9,13 @@ use serde_json::json;
 use crate::channel::Channel;
 use crate::decision::{Decision, DecisionStatus, Tier};
 use crate::envelope::{Envelope, MessageType, Priority, Sender};
-use crate::id::{AgentId, DecisionId};
+use crate::id::{AgentId, DecisionId, TaskId};
 use crate::role::Role;
 use crate::store::{
     Activity, AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, Outcome,
     StateStore, StoreError,
 };
+use crate::task::{Task, TaskChange, TaskStatus};
 use crate::trigger::{Trigger, TriggerKind};
 
 fn unique(prefix: &str) -> String {
@@ -518,4 +519,156 @@ pub async fn finishing_a_trigger_is_atomic_and_idempotent(store: &dyn StateStore
     );
     assert!(!store.is_marked(&stale.handled_mark).await.expect("marked"));
     check().await;
+}
+
+fn new_task(assignee: AgentId, title: &str, created: chrono::DateTime<Utc>) -> Task {
+    Task {
+        id: TaskId::random(),
+        title: title.to_owned(),
+        description: format!("{title}, described"),
+        creator: AgentId::random(),
+        creator_role: Role::Ceo,
+        assignee,
+        assignee_role: Role::Cto,
+        priority: Priority::High,
+        deadline: Some(created + chrono::Duration::hours(2)),
+        parent: None,
+        status: TaskStatus::Open,
+        note: String::new(),
+        created_at: created,
+        updated_at: created,
+        history: vec![TaskChange {
+            at: created,
+            by: None,
+            by_name: "ceo".into(),
+            status: TaskStatus::Open,
+            note: "created".into(),
+        }],
+        overdue_reminded_at: None,
+        assignee_sessions_at_change: 0,
+        version: 0,
+    }
+}
+
+/// Tasks are stored at version 1, written with compare-and-set, kept intact, and a closed task
+/// leaves its assignee's open tasks while it stays readable by id and in the company listing.
+pub async fn tasks_are_versioned_and_closed_ones_leave_the_open_index(store: &dyn StateStore) {
+    let (cto, cmo) = (AgentId::random(), AgentId::random());
+    let now = Utc::now();
+    let first = new_task(cto, "Ship the beta", now);
+    let mut second = new_task(cto, "Fix the login", now + chrono::Duration::seconds(1));
+    second.parent = Some(first.id);
+    let other = new_task(cmo, "Write the post", now + chrono::Duration::seconds(2));
+    for task in [&first, &second, &other] {
+        store.create_task(task).await.expect("create task");
+    }
+    let err = store.create_task(&first).await.expect_err("duplicate id");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+
+    let stored = store.task(first.id).await.expect("read").expect("exists");
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.title, first.title);
+    assert_eq!(stored.history, first.history);
+    assert_eq!(stored.deadline, first.deadline);
+    assert!(store.task(TaskId::random()).await.expect("read").is_none());
+
+    let open: Vec<TaskId> = store
+        .open_tasks(cto)
+        .await
+        .expect("open")
+        .iter()
+        .map(|task| task.id)
+        .collect();
+    assert_eq!(open, [first.id, second.id], "oldest first, the CTO's only");
+
+    let mut blocked = stored.clone();
+    blocked.status = TaskStatus::Blocked;
+    blocked.note = "waiting for the budget".into();
+    let v2 = store.update_task(&blocked).await.expect("update");
+    assert_eq!(v2, 2);
+    let err = store.update_task(&blocked).await.expect_err("stale write");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                expected: 1,
+                found: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let open = store.open_tasks(cto).await.expect("open");
+    assert_eq!(open.len(), 2, "a blocked task is still open");
+    assert_eq!(open[0].status, TaskStatus::Blocked);
+
+    let mut done = store.task(first.id).await.expect("read").expect("exists");
+    done.status = TaskStatus::Done;
+    done.note = "shipped".into();
+    assert_eq!(store.update_task(&done).await.expect("close"), 3);
+    let open: Vec<TaskId> = store
+        .open_tasks(cto)
+        .await
+        .expect("open")
+        .iter()
+        .map(|task| task.id)
+        .collect();
+    assert_eq!(open, [second.id], "the done task left the open index");
+    let closed = store.task(first.id).await.expect("read").expect("kept");
+    assert_eq!(
+        (closed.status, closed.note.as_str()),
+        (TaskStatus::Done, "shipped")
+    );
+
+    let mut missing = new_task(cto, "never stored", now);
+    missing.version = 1;
+    let err = store.update_task(&missing).await.expect_err("missing");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+
+    let listed: Vec<TaskId> = store
+        .tasks(1000)
+        .await
+        .expect("list")
+        .iter()
+        .map(|task| task.id)
+        .filter(|id| [first.id, second.id, other.id].contains(id))
+        .collect();
+    assert_eq!(listed, [first.id, second.id, other.id], "oldest first");
+    let newest = store.tasks(1).await.expect("list newest");
+    assert_eq!(newest.len(), 1);
+}
+
+/// Concurrent writers of one task with compare-and-set lose no change.
+pub async fn concurrent_task_updates_lose_no_change(store: &dyn StateStore) {
+    let assignee = AgentId::random();
+    let task = new_task(assignee, "Count", Utc::now());
+    store.create_task(&task).await.expect("create");
+    let id = task.id;
+    let writers = 8;
+    let per_writer = 5;
+    let work = (0..writers).map(|writer| async move {
+        for n in 0..per_writer {
+            loop {
+                let mut current = store.task(id).await.expect("read").expect("exists");
+                current.history.push(TaskChange {
+                    at: Utc::now(),
+                    by: None,
+                    by_name: format!("w{writer}"),
+                    status: TaskStatus::InProgress,
+                    note: format!("{writer}/{n}"),
+                });
+                current.status = TaskStatus::InProgress;
+                match store.update_task(&current).await {
+                    Ok(_) => break,
+                    Err(StoreError::Conflict { .. }) => tokio::task::yield_now().await,
+                    Err(other) => panic!("update failed: {other}"),
+                }
+            }
+        }
+    });
+    futures_join_all(work).await;
+    let last = store.task(task.id).await.expect("read").expect("exists");
+    assert_eq!(last.history.len(), 1 + writers * per_writer);
+    assert_eq!(last.version, 1 + (writers * per_writer) as u64);
+    assert_eq!(store.open_tasks(assignee).await.expect("open").len(), 1);
 }

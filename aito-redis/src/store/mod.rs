@@ -8,6 +8,7 @@ mod finish;
 mod lists;
 mod marks;
 mod state;
+mod tasks;
 mod values;
 
 pub(crate) use lists::DEAD_LETTER_LIMIT;
@@ -19,7 +20,9 @@ use crate::connection::Connection;
 use aito_core::store::{
     AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, Versioned,
 };
-use aito_core::{AgentId, Decision, DecisionId, DecisionStatus, StateStore, StoreError};
+use aito_core::{
+    AgentId, Decision, DecisionId, DecisionStatus, StateStore, StoreError, Task, TaskId,
+};
 use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -234,5 +237,25 @@ impl StateStore for RedisStateStore {
 
     async fn finish_trigger(&self, finished: &FinishedTrigger) -> Result<Finish, StoreError> {
         self.finish_trigger_inner(finished).await
+    }
+
+    async fn create_task(&self, task: &Task) -> Result<(), StoreError> {
+        self.create_task_inner(task).await
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        Ok(self.task_inner(id).await?)
+    }
+
+    async fn update_task(&self, task: &Task) -> Result<u64, StoreError> {
+        self.update_task_inner(task).await
+    }
+
+    async fn open_tasks(&self, assignee: AgentId) -> Result<Vec<Task>, StoreError> {
+        Ok(self.open_tasks_inner(assignee).await?)
+    }
+
+    async fn tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError> {
+        Ok(self.tasks_inner(limit).await?)
     }
 }

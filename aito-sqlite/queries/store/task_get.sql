@@ -1,0 +1,1 @@
+SELECT version, doc FROM tasks WHERE id = ?1

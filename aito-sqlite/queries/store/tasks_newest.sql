@@ -1,0 +1,1 @@
+SELECT version, doc FROM tasks ORDER BY ord DESC LIMIT ?1
