@@ -9,7 +9,6 @@ use aito_core::StoreError;
 use aito_core::store::{Finish, FinishedTrigger};
 
 use super::{RedisStateStore, encode, millis};
-use crate::error::Error;
 
 impl RedisStateStore {
     pub(super) async fn finish_trigger_inner(
@@ -40,8 +39,7 @@ impl RedisStateStore {
             .arg(finished.history_keep)
             .arg(entry)
             .invoke_async(&mut self.connection())
-            .await
-            .map_err(Error::from)?;
+            .await?;
         match outcome {
             1 => Ok(Finish::Written(version)),
             0 => Ok(Finish::AlreadyFinished),

@@ -46,8 +46,7 @@ impl RedisStateStore {
             .key(&key)
             .arg(doc)
             .invoke_async(&mut self.connection())
-            .await
-            .map_err(Error::from)?;
+            .await?;
         if created == 1 {
             Ok(())
         } else {
@@ -89,8 +88,7 @@ impl RedisStateStore {
             .arg(task.version)
             .arg(doc)
             .invoke_async(&mut self.connection())
-            .await
-            .map_err(Error::from)?;
+            .await?;
         match outcome {
             1 => {
                 if task.status.is_closed() {
