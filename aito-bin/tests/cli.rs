@@ -194,7 +194,7 @@ fn usage_errors_exit_with_2_before_anything_is_contacted() {
         (&["launch"][..], "unrecognized subcommand"),
         (
             &["run", "--llm", "gpt"][..],
-            "expected claude, demo or replay:FILE",
+            "expected claude, router, demo or replay:FILE",
         ),
         (
             &["send", "--to", "cto", "--payload", "not json"][..],

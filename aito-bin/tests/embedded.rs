@@ -333,7 +333,7 @@ fn the_demo_ends_with_the_command_that_answers_its_escalation_and_it_works_after
     let (stdout, stderr) = texts(&second);
     assert_eq!(second.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
-        stdout.contains("found from before: 21 sessions in the agents' history, 3 decisions (0 waiting for a human), 1 message not yet handled"),
+        stdout.contains("found from before: 21 sessions in the agents' history, 3 decisions (0 waiting for a human), 2 messages not yet handled"),
         "{stdout}"
     );
     assert!(

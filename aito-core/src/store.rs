@@ -299,6 +299,8 @@ pub struct FinishedTrigger {
     /// The dead letter, when the trigger was given up on.
     pub dead_letter: Option<DeadLetter>,
     /// The idempotency mark that says the trigger was handled (see [`StateStore::first_time`]).
+    /// Named `handled:<agent>:<trigger>`, like the journal `journal:<agent>:<trigger>`: a store
+    /// on a Redis Cluster keeps such names in the agent's slot, with its state and history.
     pub handled_mark: String,
     /// How long the handled mark lives.
     pub mark_ttl: Duration,

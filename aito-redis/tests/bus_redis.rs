@@ -573,7 +573,11 @@ async fn envelopes_over_the_cap_are_dead_lettered_not_delivered() {
         "y".repeat(2048)
     );
     let mut deliveries = inbox(&bus, agent, "d1").await;
-    server.cli(&["PUBLISH", &Channel::Agent(agent).name(), &published]);
+    server.cli(&[
+        "PUBLISH",
+        &small.channel_name(Channel::Agent(agent)),
+        &published,
+    ]);
     let delivery = within("the envelope after the big one", deliveries.next())
         .await
         .expect("delivery");

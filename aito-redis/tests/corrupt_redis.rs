@@ -45,7 +45,13 @@ async fn one_undecodable_decision_does_not_hide_the_others() {
     store.create_decision(&bad).await.unwrap();
     server.cli(&[
         "HSET",
-        &format!("{}decision:{}", config.prefix, bad.id),
+        // The key layout's company hash tag is the prefix without its colon.
+        &format!(
+            "{}{{{}}}:decision:{}",
+            config.prefix,
+            config.prefix.trim_end_matches(':'),
+            bad.id
+        ),
         "doc",
         "{not json",
     ]);

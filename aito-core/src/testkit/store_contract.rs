@@ -433,7 +433,9 @@ pub async fn finishing_a_trigger_is_atomic_and_idempotent(store: &dyn StateStore
         priority: Priority::Normal,
         at: Utc::now(),
     };
-    let journal = unique("journal");
+    // Named as the daemon names them, `<word>:<agent>:<trigger>`: a clustered store keeps them
+    // with the agent's state.
+    let journal = format!("journal:{agent}:{}", trigger.id);
     store
         .set_value(&journal, &json!({ "text": "{}" }), None)
         .await
@@ -466,7 +468,7 @@ pub async fn finishing_a_trigger_is_atomic_and_idempotent(store: &dyn StateStore
             attempts: 2,
             at: Utc::now(),
         }),
-        handled_mark: unique("handled"),
+        handled_mark: format!("handled:{agent}:{}", trigger.id),
         mark_ttl: Duration::from_secs(60),
         journal: journal.clone(),
     };
@@ -501,7 +503,7 @@ pub async fn finishing_a_trigger_is_atomic_and_idempotent(store: &dyn StateStore
     );
     check().await;
     let stale = FinishedTrigger {
-        handled_mark: unique("handled"),
+        handled_mark: format!("handled:{agent}:stale"),
         dead_letter: None,
         ..finished.clone()
     };
