@@ -300,6 +300,9 @@ pub struct Settings {
     pub max_workers_per_agent: usize,
     /// Company-wide budget.
     pub company_budget: Budget,
+    /// The least a session holds of the money budgets before it starts (USD); it holds the
+    /// agent's average session cost of the day when that is more.
+    pub session_reserve_usd: f64,
     /// How often an agent's status is refreshed while idle.
     #[serde(with = "crate::llm::duration_ms")]
     pub heartbeat: Duration,
@@ -325,6 +328,7 @@ impl Default for Settings {
             worker_timeout: Duration::from_secs(120),
             max_workers_per_agent: 3,
             company_budget: Budget::company_default(),
+            session_reserve_usd: 0.5,
             heartbeat: Duration::from_secs(30),
         }
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, TimeZone, Timelike, Utc};
 
 use crate::agent::Budget;
+use crate::reservation::{Booking, Charge, Reservation, ReservationLimit, Reserved};
 use crate::store::{StateStore, StoreError};
 
 /// Counters outlive their window by a day, so a late reader still sees them.
@@ -348,6 +349,117 @@ impl BudgetLedger {
             }
         }
         Ok(())
+    }
+}
+
+/// What [`BudgetLedger::reserve`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Hold {
+    /// The estimate is held (or no money limit applies).
+    Held,
+    /// A limit refused the hold.
+    Refused {
+        /// The limit, with spent plus held plus the estimate as `spent`.
+        exceeded: Exceeded,
+        /// Whether the limit would have let the estimate through but for what others hold:
+        /// a wait until their sessions are booked, not until the window resets.
+        by_holds: bool,
+    },
+}
+
+impl BudgetLedger {
+    fn holds_key(scope: &Scope, window: &str) -> String {
+        Self::key(scope, "held", window)
+    }
+
+    /// Holds `amount` USD under `id` against the money limits of every scope (each with the
+    /// budget in force), in one atomic store operation: the hold is taken only if, for every
+    /// limit, what was spent, what others hold and `amount` stay within it. The hold lapses
+    /// after `ttl` unless [`book`](Self::book) releases it first.
+    pub async fn reserve(
+        &self,
+        scopes: &[(Scope, Budget)],
+        id: &str,
+        amount: f64,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Hold, StoreError> {
+        let (hour, day) = (hour_window(now), day_window(now));
+        let mut limits = Vec::new();
+        let mut named = Vec::new();
+        for (scope, budget) in scopes {
+            for (name, limit, window, until) in [
+                ("usd_per_hour", budget.usd_per_hour, &hour, next_hour(now)),
+                ("usd_per_day", budget.usd_per_day, &day, next_day(now)),
+            ] {
+                let Some(limit) = limit else { continue };
+                limits.push(ReservationLimit {
+                    counter: Self::key(scope, "usd", window),
+                    holds: Self::holds_key(scope, window),
+                    limit,
+                });
+                named.push((name, until));
+            }
+        }
+        if limits.is_empty() {
+            return Ok(Hold::Held);
+        }
+        let reservation = Reservation {
+            id: id.to_owned(),
+            amount,
+            now,
+            expires_at: now + ChronoDuration::from_std(ttl).unwrap_or(ChronoDuration::MAX),
+            limits,
+        };
+        Ok(match self.store.reserve(&reservation).await? {
+            Reserved::Held => Hold::Held,
+            Reserved::Refused { limit, spent, held } => {
+                let (name, until) = named.get(limit).copied().unwrap_or(("usd_per_day", now));
+                let of = reservation.limits.get(limit).map_or(0.0, |l| l.limit);
+                Hold::Refused {
+                    exceeded: Exceeded {
+                        limit: name,
+                        spent: spent + held + amount,
+                        of,
+                        until,
+                    },
+                    by_holds: held > 0.0 && spent + amount <= of + 1e-9,
+                }
+            }
+        })
+    }
+
+    /// Books `charge` for every scope in one atomic store operation, once per charge id
+    /// (remembered for `remember`), and releases the hold of the same id.
+    pub async fn book(
+        &self,
+        scopes: &[Scope],
+        charge: &Charge,
+        remember: Duration,
+    ) -> Result<bool, StoreError> {
+        let (hour, day) = (hour_window(charge.at), day_window(charge.at));
+        let mut counters = Vec::new();
+        let mut holds = Vec::new();
+        for scope in scopes {
+            for window in [&hour, &day] {
+                if charge.usd > 0.0 {
+                    counters.push((Self::key(scope, "usd", window), charge.usd));
+                }
+                if charge.tokens > 0 {
+                    counters.push((Self::key(scope, "tokens", window), charge.tokens as f64));
+                }
+                holds.push(Self::holds_key(scope, window));
+            }
+        }
+        self.store
+            .book(&Booking {
+                id: charge.id.clone(),
+                counters,
+                counter_ttl: COUNTER_TTL,
+                mark_ttl: remember,
+                holds,
+            })
+            .await
     }
 }
 

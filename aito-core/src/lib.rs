@@ -118,6 +118,7 @@ pub mod profile;
 pub mod prompt;
 pub mod recording;
 pub mod replay;
+pub mod reservation;
 pub mod role;
 pub mod runtime;
 pub mod schedule;

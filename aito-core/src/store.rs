@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::decision::{Decision, DecisionStatus};
 use crate::id::{AgentId, DecisionId, TaskId};
+use crate::reservation::{Booking, Reservation, Reserved};
 use crate::role::Role;
 use crate::task::Task;
 use crate::trigger::Trigger;
@@ -335,6 +336,9 @@ pub enum Finish {
 ///   nothing, and writes nothing when its handled mark is set, so a trigger is counted in state
 ///   and history once, and listed once among the [`dead_letters`](StateStore::dead_letters),
 ///   however often its finishing is retried.
+/// - **Budgets are reserved, and booked once**: [`reserve`](StateStore::reserve) takes a hold
+///   only if spent, held by others and the new hold fit every limit, atomically, so daemons
+///   starting together cannot all pass; [`book`](StateStore::book) books a cost once per id.
 /// - Times to live are measured on tokio's clock by in-process stores, so paused-time tests
 ///   see them expire.
 #[cfg_attr(any(test, feature = "test-utils"), mockall::automock)]
@@ -467,4 +471,27 @@ pub trait StateStore: Send + Sync {
 
     /// The newest `limit` tasks of the company, of any status, oldest first.
     async fn tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError>;
+
+    /// Holds `reservation.amount` against every limit of the reservation in one atomic step,
+    /// only if for each the counter, the live holds of others and the amount stay within the
+    /// limit; otherwise holds nothing and says which limit refused. Holds lapse at their
+    /// `expires_at`. Taking a hold again under the same id replaces it.
+    async fn reserve(&self, reservation: &Reservation) -> Result<Reserved, StoreError>;
+
+    /// Books `booking` in one atomic step: unless a booking of the same id was made (and is
+    /// still remembered), adds to its counters, removes the hold of its id from its sets of
+    /// holds and remembers it. Returns whether it booked now.
+    async fn book(&self, booking: &Booking) -> Result<bool, StoreError>;
+
+    /// Who holds the lease `name` and until when, if it is held.
+    async fn lease_holder(&self, name: &str) -> Result<Option<LeaseHolder>, StoreError>;
+}
+
+/// The holder of a lease ([`StateStore::lease_holder`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseHolder {
+    /// Who holds it.
+    pub holder: String,
+    /// When it lapses unless renewed.
+    pub expires_at: DateTime<Utc>,
 }

@@ -13,3 +13,11 @@ mod store {
     use super::*;
     aito_core::store_contract_tests!(async { Arc::new(MemoryStore::new()) });
 }
+
+mod faulty_store {
+    use super::*;
+    use aito_core::testkit::faults::FaultyStore;
+    aito_core::store_contract_tests!(async {
+        Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())))
+    });
+}

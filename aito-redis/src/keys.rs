@@ -11,7 +11,9 @@
 //!   A mark or value whose name starts `<word>:<agent uuid>:` (the daemon's handled marks and
 //!   answer journals) is in that agent's slot too, so finishing a trigger writes them with the
 //!   state and history in one script;
-//! - the company's slot, also: the dead-letter list and the ids of its entries;
+//! - the company's slot, also: the dead-letter list and the ids of its entries, and the
+//!   budget counters (`counter:budget:...`) with their holds and bookings, which the budget
+//!   scripts (`lua/budget_reserve.lua`, `lua/budget_book.lua`) update together;
 //! - no tag (the key's own slot): keys that no script uses together with another (other
 //!   marks and values, leases, counters, logs, statuses).
 //!
@@ -143,8 +145,24 @@ impl Keys {
         self.key(format_args!("lease:{name}"))
     }
 
+    /// A counter. Budget counters (`budget:...`) are in the company's slot, with the holds
+    /// and bookings that the budget scripts update together with them.
     pub(crate) fn counter(&self, key: &str) -> String {
-        self.key(format_args!("counter:{key}"))
+        if key.starts_with("budget:") {
+            self.company_key(format_args!("counter:{key}"))
+        } else {
+            self.key(format_args!("counter:{key}"))
+        }
+    }
+
+    /// A set of budget holds (hash: hold id to `amount:expires-ms`), in the company's slot.
+    pub(crate) fn budget_holds(&self, name: &str) -> String {
+        self.company_key(format_args!("holds:{name}"))
+    }
+
+    /// The mark of a budget booking, in the company's slot.
+    pub(crate) fn budget_booking(&self, id: &str) -> String {
+        self.company_key(format_args!("booked:{id}"))
     }
 
     pub(crate) fn value(&self, key: &str) -> String {
@@ -202,6 +220,10 @@ impl Keys {
         }
         if let Some(agent) = agent(rest, "stream:agent") {
             return Some(KeyKind::Inbox(agent));
+        }
+        let company_counter = format!("{{{}}}:counter:", self.company_tag());
+        if let Some(name) = rest.strip_prefix(company_counter.as_str()) {
+            return Some(KeyKind::Counter(name.to_owned()));
         }
         for (kind, make) in [
             ("mark:", KeyKind::Mark as fn(String) -> KeyKind),

@@ -121,6 +121,10 @@ pub(crate) struct Scripts {
     pub(crate) task_create: Lua,
     /// `lua/task_update.lua`: compare-and-set of a task document.
     pub(crate) task_update: Lua,
+    /// `lua/budget_reserve.lua`: a budget hold, against every limit or none.
+    pub(crate) budget_reserve: Lua,
+    /// `lua/budget_book.lua`: a cost booked once, its hold released.
+    pub(crate) budget_book: Lua,
 }
 
 impl Scripts {
@@ -150,6 +154,8 @@ impl Scripts {
             ),
             task_create: Lua::new("task_create", include_str!("../lua/task_create.lua")),
             task_update: Lua::new("task_update", include_str!("../lua/task_update.lua")),
+            budget_reserve: Lua::new("budget_reserve", include_str!("../lua/budget_reserve.lua")),
+            budget_book: Lua::new("budget_book", include_str!("../lua/budget_book.lua")),
         }
     }
 }
@@ -221,6 +227,8 @@ mod tests {
             ),
             ("task_create", include_str!("../lua/task_create.lua")),
             ("task_update", include_str!("../lua/task_update.lua")),
+            ("budget_reserve", include_str!("../lua/budget_reserve.lua")),
+            ("budget_book", include_str!("../lua/budget_book.lua")),
         ] {
             for line in source
                 .lines()

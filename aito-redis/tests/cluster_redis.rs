@@ -58,6 +58,8 @@ async fn the_contract_kit_passes_on_a_three_master_cluster() {
         logs_are_bounded_and_ordered,
         dead_letters_are_kept_per_agent,
         statuses_are_listed,
+        budget_holds_are_atomic_and_lapse,
+        bookings_are_made_once,
     );
     let bus = || async { RedisBus::connect(config(&cluster)).await.expect("bus") };
     run_all!(bus_contract, bus();

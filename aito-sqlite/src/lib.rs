@@ -49,6 +49,7 @@
 //! # }
 //! ```
 
+mod budget;
 pub mod bus;
 pub mod clean;
 pub mod db;

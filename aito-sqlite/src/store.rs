@@ -70,7 +70,7 @@ impl SqliteStore {
             .await
     }
 
-    fn expiry(&self, ttl: Duration) -> (i64, i64) {
+    pub(crate) fn expiry(&self, ttl: Duration) -> (i64, i64) {
         let now = self.db.now_ms();
         (now, now.saturating_add(millis(ttl)))
     }
@@ -625,6 +625,24 @@ impl StateStore for SqliteStore {
 
     async fn tasks(&self, limit_to: usize) -> Result<Vec<Task>, StoreError> {
         self.tasks_inner(limit_to).await
+    }
+
+    async fn reserve(
+        &self,
+        reservation: &aito_core::reservation::Reservation,
+    ) -> Result<aito_core::reservation::Reserved, StoreError> {
+        self.reserve_inner(reservation).await
+    }
+
+    async fn book(&self, booking: &aito_core::reservation::Booking) -> Result<bool, StoreError> {
+        self.book_inner(booking).await
+    }
+
+    async fn lease_holder(
+        &self,
+        name: &str,
+    ) -> Result<Option<aito_core::store::LeaseHolder>, StoreError> {
+        self.lease_holder_inner(name).await
     }
 }
 

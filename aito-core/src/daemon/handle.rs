@@ -35,6 +35,9 @@ pub(super) struct Journal {
     /// The model provider that answered, when a router chose one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) provider: Option<String>,
+    /// Costs of this trigger's sessions not booked when the answer was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) charges: Vec<crate::reservation::Charge>,
 }
 
 /// What thinking produced.
@@ -91,6 +94,7 @@ impl AgentDaemon {
             match self.recall(&trigger).await {
                 Some((journal, response)) => {
                     tracing::info!(agent = %self.id, trigger = %trigger.id, "re-using the answer recorded before a restart");
+                    Self::keep_charges(&mut queued, journal.charges.clone());
                     Thought::Ready(Box::new(journal), response)
                 }
                 None => match self.ping_pong_trips(&trigger).await {
@@ -102,6 +106,13 @@ impl AgentDaemon {
         let elapsed = |started: tokio::time::Instant| {
             u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
         };
+        if !matches!(thought, Thought::Defer(_))
+            && let Err(err) = self.book_kept(&mut queued).await
+        {
+            // Not finished while its spend is unbooked: the retry books it (once) first.
+            tracing::error!(agent = %self.id, trigger = %trigger.id, error = %err, "could not book the trigger's spend; will try again");
+            return (Step::Defer(self.store_wait()), queued);
+        }
         let result = match thought {
             Thought::Defer(wait) => return (Step::Defer(wait), queued),
             Thought::Drop(reason) => self.drop_trigger(&trigger, &reason, elapsed(started)).await,
@@ -139,16 +150,15 @@ impl AgentDaemon {
             Ok(()) => (Step::Done, queued),
             Err(err) => {
                 tracing::error!(agent = %self.id, trigger = %trigger.id, error = %err, "could not persist; will try again");
-                let until = self.runtime.clock.now()
-                    + chrono::Duration::from_std(PERSIST_RETRY).unwrap_or_default();
-                (
-                    Step::Defer(Wait {
-                        until,
-                        reason: WaitReason::Store,
-                    }),
-                    queued,
-                )
+                (Step::Defer(self.store_wait()), queued)
             }
+        }
+    }
+
+    fn store_wait(&self) -> Wait {
+        Wait {
+            until: self.runtime.clock.now() + to_chrono(PERSIST_RETRY),
+            reason: WaitReason::Store,
         }
     }
 
@@ -210,6 +220,20 @@ impl AgentDaemon {
                 kind: session_kind(&queued.trigger),
                 tier: trigger_tier(&queued.trigger),
             };
+            let hold = uuid::Uuid::new_v4().to_string();
+            match self.reserve_session(&hold, now).await {
+                Ok(()) => {}
+                Err(super::spend::NotYet::Until(until)) => {
+                    return Thought::Defer(Wait {
+                        until,
+                        reason: WaitReason::Budget,
+                    });
+                }
+                Err(super::spend::NotYet::Store(err)) => {
+                    tracing::warn!(agent = %self.id, error = %err, "budget hold not taken; waiting");
+                    return Thought::Defer(self.store_wait());
+                }
+            }
             for scope in self.scopes() {
                 if let Err(err) = runtime.ledger.record_session(&scope, now).await {
                     tracing::warn!(error = %err, "could not count a session");
@@ -249,20 +273,22 @@ impl AgentDaemon {
                     },
                 });
             }
+            let (spent, used) = match &outcome {
+                Ok(response) => (response.cost_usd, response.usage.total()),
+                Err(_) => (0.0, 0),
+            };
+            // Booked under the hold's id: the hold is released, and a retry books it once.
+            let charge = crate::reservation::Charge {
+                id: hold,
+                usd: spent,
+                tokens: used,
+                at: runtime.clock.now(),
+            };
+            self.book_session(queued, charge).await;
             match outcome {
                 Ok(response) => {
-                    let now = runtime.clock.now();
                     cost_usd += response.cost_usd;
                     tokens += response.usage.total();
-                    for scope in self.scopes() {
-                        if let Err(err) = runtime
-                            .ledger
-                            .record_cost(&scope, response.cost_usd, response.usage.total(), now)
-                            .await
-                        {
-                            tracing::warn!(error = %err, "could not record session cost");
-                        }
-                    }
                     match parse_response(&response.text) {
                         Ok(parsed) => {
                             let journal = Journal {
@@ -271,6 +297,7 @@ impl AgentDaemon {
                                 tokens,
                                 session_id: response.session_id,
                                 provider: response.provider,
+                                charges: queued.charges.clone(),
                             };
                             self.keep_journal(&queued.trigger.id, &journal).await;
                             return Thought::Ready(Box::new(journal), parsed);

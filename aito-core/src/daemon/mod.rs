@@ -12,6 +12,7 @@ mod intake;
 pub mod monitor;
 mod persist;
 mod queue;
+mod spend;
 mod tasks;
 mod unwind;
 pub(crate) mod workers;

@@ -16,6 +16,8 @@ pub(crate) struct Queued {
     pub(crate) attempts: u32,
     /// Times it waited for a rate limit.
     pub(crate) rate_limit_waits: u32,
+    /// Costs of its sessions the store has not booked yet.
+    pub(crate) charges: Vec<crate::reservation::Charge>,
     seq: u64,
 }
 
@@ -95,6 +97,7 @@ impl TriggerQueue {
             delivery,
             attempts: 0,
             rate_limit_waits: 0,
+            charges: Vec::new(),
             seq,
         }));
         Pushed::Queued

@@ -19,13 +19,14 @@ use tokio_util::task::TaskTracker;
 
 use super::monitor::Monitor;
 use crate::agent::Budget;
-use crate::budget::Scope;
+use crate::budget::{Hold, Scope};
 use crate::channel::Channel;
 use crate::context::Knowledge;
 use crate::envelope::{Envelope, MessageType, Priority, Sender};
 use crate::event::Event;
 use crate::id::AgentId;
 use crate::prompt::fit;
+use crate::reservation::Charge;
 use crate::role::Role;
 use crate::runtime::Runtime;
 use crate::trigger::Cause;
@@ -33,6 +34,10 @@ use crate::worker::{WorkerResult, WorkerStatus, WorkerTask};
 
 /// Longest worker result passed back in a message.
 const RESULT_CHARS: usize = 16_000;
+
+/// Tries to book a worker's cost while the store is away, and the wait between them.
+const BOOKING_ATTEMPTS: u32 = 12;
+const BOOKING_RETRY: Duration = Duration::from_secs(5);
 
 /// Runs one agent's workers.
 pub(crate) struct WorkerPool {
@@ -164,6 +169,51 @@ impl WorkerPool {
                 ));
             }
         }
+        // Held before it starts, like a session's, so workers started together cannot spend
+        // past a budget between them.
+        let hold = format!("worker:{}:{}", self.agent, uuid::Uuid::new_v4());
+        let scopes = [
+            (
+                Scope::Agent(self.agent.to_string()),
+                self.runtime
+                    .ledger
+                    .effective(&Scope::Agent(self.agent.to_string()), &self.budget)
+                    .await,
+            ),
+            (
+                Scope::Company,
+                self.runtime
+                    .ledger
+                    .effective(&Scope::Company, &self.runtime.settings.company_budget)
+                    .await,
+            ),
+        ];
+        let ttl = task.timeout + Duration::from_secs(90);
+        let estimate = self.runtime.settings.session_reserve_usd;
+        match self
+            .runtime
+            .ledger
+            .reserve(&scopes, &hold, estimate, now, ttl)
+            .await
+        {
+            Ok(Hold::Held) => {}
+            Ok(Hold::Refused { exceeded, .. }) => {
+                self.runtime
+                    .emit(Event::GuardTripped {
+                        agent: self.agent,
+                        role: self.role.clone(),
+                        guard: "budget".to_owned(),
+                        reason: format!("worker refused: {} reached", exceeded.limit),
+                        figures: json!({ "spent": exceeded.spent, "limit": exceeded.of }),
+                    })
+                    .await;
+                return Err(format!(
+                    "worker not started: the {} budget is spent or held by running work ({:.2} of {:.2})",
+                    exceeded.limit, exceeded.spent, exceeded.of
+                ));
+            }
+            Err(err) => return Err(format!("worker not started: budget unreadable ({err})")),
+        }
         if let Err(err) = self.in_flight.add(&self.runtime, &task, cause).await {
             // The worker still runs; only a report after a crash would be missing.
             tracing::warn!(agent = %self.agent, task = %task.id, error = %err, "could not write the worker down as running");
@@ -179,6 +229,7 @@ impl WorkerPool {
             cancel: self.cancel.clone(),
             cause: cause.clone(),
             in_flight: Arc::clone(&self.in_flight),
+            hold,
         };
         self.tracker.spawn(job.run(task));
         Ok(())
@@ -201,6 +252,8 @@ struct WorkerJob {
     cancel: CancellationToken,
     cause: Cause,
     in_flight: Arc<InFlight>,
+    /// The id of its budget hold, which its booking releases.
+    hold: String,
 }
 
 impl WorkerJob {
@@ -252,17 +305,7 @@ impl WorkerJob {
                 duration: limit,
             },
         };
-        let now = self.runtime.clock.now();
-        for scope in [Scope::Agent(self.agent.to_string()), Scope::Company] {
-            if let Err(err) = self
-                .runtime
-                .ledger
-                .record_cost(&scope, result.cost_usd, result.usage.total(), now)
-                .await
-            {
-                tracing::warn!(error = %err, "could not record worker cost");
-            }
-        }
+        self.book(&result).await;
         let envelope = result_envelope(&result, &description, &self.cause);
         match self
             .runtime
@@ -291,6 +334,35 @@ impl WorkerJob {
         self.event(&task_id, result.status.as_str(), result.cost_usd)
             .await;
         self.finish();
+    }
+
+    /// Books the worker's cost and releases its hold, retrying while the store is away (a
+    /// booking repeated after a lost reply is not counted twice).
+    async fn book(&self, result: &WorkerResult) {
+        let charge = Charge {
+            id: self.hold.clone(),
+            usd: result.cost_usd,
+            tokens: result.usage.total(),
+            at: self.runtime.clock.now(),
+        };
+        let scopes = [Scope::Agent(self.agent.to_string()), Scope::Company];
+        for attempt in 1..=BOOKING_ATTEMPTS {
+            match self
+                .runtime
+                .ledger
+                .book(&scopes, &charge, self.runtime.settings.mark_ttl)
+                .await
+            {
+                Ok(_) => return,
+                Err(err) if attempt == BOOKING_ATTEMPTS => {
+                    tracing::error!(agent = %self.agent, error = %err, usd = charge.usd, "could not book the worker's cost; its hold lapses, the spend is not counted");
+                }
+                Err(err) => {
+                    tracing::warn!(agent = %self.agent, error = %err, attempt, "could not book the worker's cost yet; retrying");
+                    tokio::time::sleep(BOOKING_RETRY).await;
+                }
+            }
+        }
     }
 
     fn finish(&self) {

@@ -10,9 +10,10 @@ use tokio::time::Instant;
 
 use crate::decision::{Decision, DecisionStatus};
 use crate::id::{AgentId, DecisionId, TaskId};
+use crate::reservation::{Booking, Reservation, Reserved};
 use crate::store::{
-    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, StateStore,
-    StoreError, Versioned,
+    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, LeaseHolder,
+    StateStore, StoreError, Versioned,
 };
 use crate::task::Task;
 
@@ -54,6 +55,9 @@ struct Data {
     marks: HashMap<String, Expiring<()>>,
     leases: HashMap<String, Expiring<String>>,
     counters: HashMap<String, Expiring<f64>>,
+    /// Budget holds: set name, then hold id to (amount, lapses at).
+    holds: HashMap<String, HashMap<String, (f64, chrono::DateTime<chrono::Utc>)>>,
+    bookings: HashMap<String, Expiring<()>>,
     values: HashMap<String, Expiring<Value>>,
     dead_letters: VecDeque<DeadLetter>,
     logs: HashMap<String, VecDeque<Value>>,
@@ -520,5 +524,100 @@ impl StateStore for MemoryStore {
         let data = self.data();
         let skip = data.tasks.len().saturating_sub(limit);
         Ok(data.tasks.values().skip(skip).cloned().collect())
+    }
+
+    async fn reserve(&self, reservation: &Reservation) -> Result<Reserved, StoreError> {
+        let now = Instant::now();
+        let mut data = self.data();
+        for (index, limit) in reservation.limits.iter().enumerate() {
+            let spent = data
+                .counters
+                .get(&limit.counter)
+                .filter(|counter| counter.live(now))
+                .map_or(0.0, |counter| counter.value);
+            let held: f64 = data.holds.get(&limit.holds).map_or(0.0, |holds| {
+                holds
+                    .iter()
+                    .filter(|(id, (_, until))| **id != reservation.id && *until > reservation.now)
+                    .map(|(_, (amount, _))| amount)
+                    .sum()
+            });
+            if spent + held + reservation.amount > limit.limit + 1e-9 {
+                return Ok(Reserved::Refused {
+                    limit: index,
+                    spent,
+                    held,
+                });
+            }
+        }
+        for limit in &reservation.limits {
+            let holds = data.holds.entry(limit.holds.clone()).or_default();
+            holds.retain(|_, (_, until)| *until > reservation.now);
+            holds.insert(
+                reservation.id.clone(),
+                (reservation.amount, reservation.expires_at),
+            );
+        }
+        Ok(Reserved::Held)
+    }
+
+    async fn book(&self, booking: &Booking) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut data = self.data();
+        if data
+            .bookings
+            .get(&booking.id)
+            .is_some_and(|mark| mark.live(now))
+        {
+            return Ok(false);
+        }
+        data.bookings.insert(
+            booking.id.clone(),
+            Expiring {
+                value: (),
+                expires: expiry(booking.mark_ttl),
+            },
+        );
+        for (key, amount) in &booking.counters {
+            let counter = data
+                .counters
+                .entry(key.clone())
+                .or_insert_with(|| Expiring {
+                    value: 0.0,
+                    expires: expiry(booking.counter_ttl),
+                });
+            if !counter.live(now) {
+                *counter = Expiring {
+                    value: 0.0,
+                    expires: expiry(booking.counter_ttl),
+                };
+            }
+            counter.value += amount;
+        }
+        for name in &booking.holds {
+            if let Some(holds) = data.holds.get_mut(name) {
+                holds.remove(&booking.id);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn lease_holder(&self, name: &str) -> Result<Option<LeaseHolder>, StoreError> {
+        let now = Instant::now();
+        Ok(self
+            .data()
+            .leases
+            .get(name)
+            .filter(|lease| lease.live(now))
+            .map(|lease| LeaseHolder {
+                holder: lease.value.clone(),
+                expires_at: lease
+                    .expires
+                    .map_or(chrono::DateTime::<chrono::Utc>::MAX_UTC, |at| {
+                        chrono::Utc::now()
+                            + chrono::Duration::from_std(at.saturating_duration_since(now))
+                                .unwrap_or_default()
+                    }),
+            }))
     }
 }

@@ -25,9 +25,10 @@ use crate::channel::Channel;
 use crate::decision::{Decision, DecisionStatus};
 use crate::envelope::Envelope;
 use crate::id::{AgentId, DecisionId, TaskId};
+use crate::reservation::{Booking, Reservation, Reserved};
 use crate::store::{
-    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, StateStore,
-    StoreError, Versioned,
+    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, LeaseHolder,
+    StateStore, StoreError, Versioned,
 };
 use crate::task::Task;
 
@@ -214,6 +215,9 @@ pub enum StoreOp {
     UpdateTask,
     OpenTasks,
     Tasks,
+    Reserve,
+    Book,
+    LeaseHolder,
 }
 
 /// A [`StateStore`] that passes every call to another one, except those a fault is placed on.
@@ -448,6 +452,21 @@ impl StateStore for FaultyStore {
     async fn tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError> {
         self.run(StoreOp::Tasks, self.inner.tasks(limit), no_value)
             .await
+    }
+
+    async fn reserve(&self, reservation: &Reservation) -> Result<Reserved, StoreError> {
+        let call = self.inner.reserve(reservation);
+        self.run(StoreOp::Reserve, call, no_value).await
+    }
+
+    async fn book(&self, booking: &Booking) -> Result<bool, StoreError> {
+        self.run(StoreOp::Book, self.inner.book(booking), no_value)
+            .await
+    }
+
+    async fn lease_holder(&self, name: &str) -> Result<Option<LeaseHolder>, StoreError> {
+        let call = self.inner.lease_holder(name);
+        self.run(StoreOp::LeaseHolder, call, no_value).await
     }
 }
 

@@ -69,6 +69,9 @@ macro_rules! store_contract_tests {
             finishing_a_trigger_is_atomic_and_idempotent,
             tasks_are_versioned_and_closed_ones_leave_the_open_index,
             concurrent_task_updates_lose_no_change,
+            budget_holds_are_atomic_and_lapse,
+            bookings_are_made_once,
+            the_holder_of_a_lease_is_named,
         );
     };
 }

@@ -106,6 +106,30 @@ async fn futures_join_all<F: Future<Output = ()>>(futures: impl Iterator<Item = 
     .await;
 }
 
+/// Runs futures concurrently on the current task and returns their outputs in order.
+async fn futures_collect<T, F: Future<Output = T>>(futures: impl Iterator<Item = F>) -> Vec<T> {
+    let mut set: Vec<(std::pin::Pin<Box<F>>, Option<T>)> =
+        futures.map(|future| (Box::pin(future), None)).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in &mut set {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    set.into_iter().filter_map(|(_, output)| output).collect()
+}
+
 fn history_entry(n: usize) -> HistoryEntry {
     HistoryEntry {
         at: Utc::now(),
@@ -673,4 +697,158 @@ pub async fn concurrent_task_updates_lose_no_change(store: &dyn StateStore) {
     assert_eq!(last.history.len(), 1 + writers * per_writer);
     assert_eq!(last.version, 1 + (writers * per_writer) as u64);
     assert_eq!(store.open_tasks(assignee).await.expect("open").len(), 1);
+}
+
+fn budget_names() -> (String, String) {
+    let scope = AgentId::random();
+    (
+        format!("budget:{scope}:usd:20261124"),
+        format!("budget:{scope}:held:20261124"),
+    )
+}
+
+/// Holds taken together never pass a limit between them: of seven callers holding at once,
+/// only as many as fit beside what was spent get a hold; a booking releases its hold, and a
+/// lapsed hold no longer counts.
+pub async fn budget_holds_are_atomic_and_lapse(store: &dyn StateStore) {
+    use crate::reservation::{Booking, Reservation, ReservationLimit, Reserved};
+    let (counter, holds) = budget_names();
+    let now = Utc::now();
+    let spent = Booking {
+        id: unique("booking"),
+        counters: vec![(counter.clone(), 0.2)],
+        counter_ttl: Duration::from_secs(60),
+        mark_ttl: Duration::from_secs(60),
+        holds: vec![],
+    };
+    assert!(store.book(&spent).await.expect("book"));
+    let reservation = |id: String, at: chrono::DateTime<Utc>| Reservation {
+        id,
+        amount: 0.3,
+        now: at,
+        expires_at: now + chrono::Duration::seconds(60),
+        limits: vec![ReservationLimit {
+            counter: counter.clone(),
+            holds: holds.clone(),
+            limit: 1.0,
+        }],
+    };
+    let ids: Vec<String> = (0..7)
+        .map(|i| format!("hold-{i}-{}", AgentId::random()))
+        .collect();
+    let outcomes = futures_collect(ids.iter().map(|id| {
+        let reservation = reservation(id.clone(), now);
+        async move { store.reserve(&reservation).await.expect("reserve") }
+    }))
+    .await;
+    let held: Vec<&String> = ids
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| **outcome == Reserved::Held)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        held.len(),
+        2,
+        "0.2 spent + 2 × 0.3 fit in 1.0, a third does not: {outcomes:?}"
+    );
+    for outcome in &outcomes {
+        if let Reserved::Refused { limit, spent, held } = outcome {
+            assert_eq!(*limit, 0);
+            assert!((spent - 0.2).abs() < 1e-9, "spent {spent}");
+            assert!((held - 0.6).abs() < 1e-9, "held {held}");
+        }
+    }
+    // Taking a hold again under its id replaces it, it does not count twice.
+    let again = reservation(held[0].clone(), now);
+    assert_eq!(store.reserve(&again).await.expect("again"), Reserved::Held);
+    // The first booked at less than its estimate: its hold is gone, one more fits.
+    let booked = Booking {
+        id: held[0].clone(),
+        counters: vec![(counter.clone(), 0.1)],
+        counter_ttl: Duration::from_secs(60),
+        mark_ttl: Duration::from_secs(60),
+        holds: vec![holds.clone()],
+    };
+    assert!(store.book(&booked).await.expect("book"));
+    assert!((store.counter(&counter).await.expect("counter") - 0.3).abs() < 1e-9);
+    let next = reservation(unique("hold"), now);
+    assert_eq!(store.reserve(&next).await.expect("next"), Reserved::Held);
+    let full = reservation(unique("hold"), now);
+    assert!(matches!(
+        store.reserve(&full).await.expect("full"),
+        Reserved::Refused { .. }
+    ));
+    // Once the holds lapse (their daemons died), they keep nothing.
+    let later = reservation(unique("hold"), now + chrono::Duration::seconds(61));
+    assert_eq!(store.reserve(&later).await.expect("later"), Reserved::Held);
+}
+
+/// A booking is made once per id, however often it is retried: the counters grow once and its
+/// hold is released.
+pub async fn bookings_are_made_once(store: &dyn StateStore) {
+    use crate::reservation::{Booking, Reservation, ReservationLimit, Reserved};
+    let (counter, holds) = budget_names();
+    let tokens = counter.replace(":usd:", ":tokens:");
+    let id = unique("booking");
+    let now = Utc::now();
+    let hold = Reservation {
+        id: id.clone(),
+        amount: 0.9,
+        now,
+        expires_at: now + chrono::Duration::seconds(60),
+        limits: vec![ReservationLimit {
+            counter: counter.clone(),
+            holds: holds.clone(),
+            limit: 1.0,
+        }],
+    };
+    assert_eq!(store.reserve(&hold).await.expect("hold"), Reserved::Held);
+    let booking = Booking {
+        id: id.clone(),
+        counters: vec![(counter.clone(), 0.4), (tokens.clone(), 1200.0)],
+        counter_ttl: Duration::from_secs(60),
+        mark_ttl: Duration::from_secs(60),
+        holds: vec![holds.clone()],
+    };
+    assert!(store.book(&booking).await.expect("book"));
+    assert!(!store.book(&booking).await.expect("book again"));
+    assert!((store.counter(&counter).await.expect("usd") - 0.4).abs() < 1e-9);
+    assert!((store.counter(&tokens).await.expect("tokens") - 1200.0).abs() < 1e-9);
+    // The hold is gone: 0.4 spent and 0.6 more fit in 1.0.
+    let other = Reservation {
+        id: unique("hold"),
+        amount: 0.6,
+        ..hold
+    };
+    assert_eq!(store.reserve(&other).await.expect("other"), Reserved::Held);
+}
+
+/// The holder of a lease and its expiry can be read; a free lease has none.
+pub async fn the_holder_of_a_lease_is_named(store: &dyn StateStore) {
+    let name = unique("lease");
+    assert_eq!(store.lease_holder(&name).await.expect("free"), None);
+    let before = Utc::now();
+    assert!(
+        store
+            .acquire_lease(&name, "daemon-a", Duration::from_secs(30))
+            .await
+            .expect("take")
+    );
+    let holder = store
+        .lease_holder(&name)
+        .await
+        .expect("read")
+        .expect("held");
+    assert_eq!(holder.holder, "daemon-a");
+    let left = holder.expires_at - before;
+    assert!(
+        left > chrono::Duration::seconds(25) && left <= chrono::Duration::seconds(31),
+        "{left}"
+    );
+    store
+        .release_lease(&name, "daemon-a")
+        .await
+        .expect("release");
+    assert_eq!(store.lease_holder(&name).await.expect("released"), None);
 }

@@ -54,4 +54,22 @@ impl RedisStateStore {
             .await?;
         Ok(())
     }
+
+    pub(super) async fn lease_holder_inner(
+        &self,
+        name: &str,
+    ) -> Result<Option<aito_core::store::LeaseHolder>, Error> {
+        let key = self.keys.lease(name);
+        let (holder, left): (Option<String>, i64) = redis::pipe()
+            .cmd("GET")
+            .arg(&key)
+            .cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(holder.map(|holder| aito_core::store::LeaseHolder {
+            holder,
+            expires_at: chrono::Utc::now() + chrono::Duration::milliseconds(left.max(0)),
+        }))
+    }
 }

@@ -1,6 +1,7 @@
 //! [`RedisStateStore`]: the [`StateStore`] on Redis. One file per family of operations; the
 //! atomic ones are Lua scripts (`lua/*.lua`).
 
+mod budget;
 mod counters;
 mod decisions;
 mod export;
@@ -17,8 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::connection::Connection;
+use aito_core::reservation::{Booking, Reservation, Reserved};
 use aito_core::store::{
-    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, Versioned,
+    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, LeaseHolder,
+    Versioned,
 };
 use aito_core::{
     AgentId, Decision, DecisionId, DecisionStatus, StateStore, StoreError, Task, TaskId,
@@ -257,5 +260,17 @@ impl StateStore for RedisStateStore {
 
     async fn tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError> {
         Ok(self.tasks_inner(limit).await?)
+    }
+
+    async fn reserve(&self, reservation: &Reservation) -> Result<Reserved, StoreError> {
+        Ok(self.reserve_inner(reservation).await?)
+    }
+
+    async fn book(&self, booking: &Booking) -> Result<bool, StoreError> {
+        Ok(self.book_inner(booking).await?)
+    }
+
+    async fn lease_holder(&self, name: &str) -> Result<Option<LeaseHolder>, StoreError> {
+        Ok(self.lease_holder_inner(name).await?)
     }
 }
