@@ -300,8 +300,8 @@ pub struct Settings {
     pub max_workers_per_agent: usize,
     /// Company-wide budget.
     pub company_budget: Budget,
-    /// The least a session holds of the money budgets before it starts (USD); it holds the
-    /// agent's average session cost of the day when that is more.
+    /// What an agent's first session of the day holds of the money budgets before it starts
+    /// (USD); later ones hold the agent's average session cost of the day.
     pub session_reserve_usd: f64,
     /// How often an agent's status is refreshed while idle.
     #[serde(with = "crate::llm::duration_ms")]

@@ -26,19 +26,23 @@ pub(super) enum NotYet {
 
 impl AgentDaemon {
     /// Holds the estimate of the next session under `id` against the agent's and the
-    /// company's money limits. The estimate is the agent's average session today, at least
-    /// `settings.session_reserve_usd`; the hold lapses after the session timeout (and a
+    /// company's money limits. The estimate is the agent's average session today, or
+    /// `settings.session_reserve_usd` before its first session of the day; the hold lapses after the session timeout (and a
     /// minute) if this daemon dies before it books the session.
     pub(super) async fn reserve_session(&self, id: &str, now: DateTime<Utc>) -> Result<(), NotYet> {
         let runtime = &self.runtime;
         let agent = Scope::Agent(self.id.to_string());
-        let average = runtime
+        let spend = runtime
             .ledger
             .spend(&agent, now)
             .await
-            .map_err(NotYet::Store)?
-            .expected_session_cost();
-        let estimate = average.max(runtime.settings.session_reserve_usd);
+            .map_err(NotYet::Store)?;
+        // The forecast the budget check uses; before the day's first session, the setting.
+        let estimate = if spend.sessions_day > 0.0 {
+            spend.expected_session_cost()
+        } else {
+            runtime.settings.session_reserve_usd
+        };
         let scopes = [
             (
                 agent.clone(),
