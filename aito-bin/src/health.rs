@@ -1,6 +1,8 @@
 //! Health of the daemons of `aito agent`: `GET /healthz` answers while the process runs, with
 //! what each daemon is doing (one agent: its fields at the top level; several: an `agents`
-//! list); `GET /readyz` checks that the store and the bus answer.
+//! list); `GET /readyz` answers `200` once the store and the bus answer and every daemon holds
+//! its agent's lease, `503` with the reason otherwise (a daemon in standby says whose lease it
+//! waits for, on `/healthz` too).
 //! [`probe`] is the client side, for container health checks (`aito health URL`) in images
 //! that have no curl.
 
@@ -9,7 +11,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aito_core::daemon::Monitor;
+use aito_core::daemon::{Monitor, Standby};
 use aito_core::{AgentId, Role, Runtime};
 use axum::Router;
 use axum::extract::State;
@@ -70,8 +72,14 @@ pub async fn serve(
 
 fn agent_health(agent: &AgentHealth) -> serde_json::Value {
     let snapshot = agent.monitor.snapshot();
+    let standby = agent.monitor.standby();
     json!({
-        "status": "ok",
+        "status": if standby.is_some() { "standby" } else { "ok" },
+        "waiting": standby.as_ref().map(|standby| json!({
+            "reason": waiting_reason(standby),
+            "holder": standby.holder,
+            "until": standby.until,
+        })),
         "agent": agent.agent,
         "role": agent.role,
         "busy": snapshot.busy,
@@ -93,6 +101,18 @@ async fn healthz(State(state): State<HealthState>) -> Json<serde_json::Value> {
     }
 }
 
+/// Why a daemon in standby does not serve, in words.
+fn waiting_reason(standby: &Standby) -> String {
+    match (&standby.holder, standby.until) {
+        (Some(holder), Some(until)) => format!(
+            "waiting for the agent's lease, held by {holder} until about {}",
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        (Some(holder), None) => format!("waiting for the agent's lease, held by {holder}"),
+        _ => "waiting for the agent's lease, held by another daemon".to_owned(),
+    }
+}
+
 async fn readyz(State(state): State<HealthState>) -> Response {
     let store = state.runtime.store.ping().await;
     let bus = state.runtime.bus.ping().await;
@@ -102,6 +122,11 @@ async fn readyz(State(state): State<HealthState>) -> Response {
     }
     if let Err(err) = bus {
         problems.push(format!("bus: {err}"));
+    }
+    for agent in &state.agents {
+        if let Some(standby) = agent.monitor.standby() {
+            problems.push(format!("{}: {}", agent.role, waiting_reason(&standby)));
+        }
     }
     if problems.is_empty() {
         (StatusCode::OK, "ready").into_response()
@@ -152,6 +177,130 @@ pub fn probe(url: &str, timeout: Duration) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aito_core::{
+        AgentSpec, Budget, Company, MemoryBus, MemoryStore, MockWorkers, ReplayLlm, Settings,
+    };
+
+    async fn get_text(address: std::net::SocketAddr, path: &str) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+            .await
+            .expect("send");
+        let mut answer = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut answer)
+            .await
+            .expect("read");
+        let code = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        (code, body)
+    }
+
+    /// A daemon that starts while its predecessor's lease is live is not ready, and says
+    /// whose lease it waits for and until when; once the lease lapses and it takes over, it is.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readyz_is_503_while_the_daemon_waits_for_a_live_lease_and_200_once_it_holds_it() {
+        let store = Arc::new(MemoryStore::new());
+        let workspaces = tempfile::tempdir().expect("tempdir");
+        let settings = Settings {
+            lease_ttl: Duration::from_millis(900),
+            ..Settings::default()
+        };
+        let company = Company::builder("acme")
+            .agent(
+                AgentSpec::new(Role::Cto)
+                    .without_schedules()
+                    .budget(Budget::unlimited()),
+            )
+            .bus(Arc::new(MemoryBus::new()))
+            .store(Arc::clone(&store) as Arc<dyn aito_core::store::StateStore>)
+            .llm(Arc::new(ReplayLlm::from_texts(Vec::<String>::new())))
+            .workers(Arc::new(MockWorkers::new()))
+            .settings(settings)
+            .workspace_root(workspaces.path())
+            .build()
+            .expect("company");
+        let daemon = company.daemon(&Role::Cto).expect("daemon");
+        // The predecessor, killed without releasing: its lease runs out on its own.
+        let lease = format!("agent:{}", daemon.id());
+        assert!(
+            aito_core::store::StateStore::acquire_lease(
+                &*store,
+                &lease,
+                "dead-predecessor",
+                Duration::from_secs(3)
+            )
+            .await
+            .expect("lease")
+        );
+        let state = HealthState {
+            agents: vec![AgentHealth {
+                agent: daemon.id(),
+                role: daemon.spec().role.clone(),
+                monitor: daemon.monitor(),
+            }],
+            runtime: company.runtime().clone(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(serve(listener, state, stop.clone()));
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(daemon.run(shutdown.clone()));
+
+        let started = tokio::time::Instant::now();
+        let mut seen_standby = false;
+        let mut ready_after = None;
+        while started.elapsed() < Duration::from_secs(10) {
+            let (code, body) = get_text(address, "/readyz").await;
+            if code == 200 {
+                ready_after = Some(started.elapsed());
+                break;
+            }
+            assert_eq!(code, 503, "{body}");
+            if body.contains("dead-predecessor") {
+                let (health, health_body) = get_text(address, "/healthz").await;
+                assert_eq!(health, 200);
+                let health: serde_json::Value = serde_json::from_str(&health_body).expect("json");
+                assert_eq!(health["status"], "standby", "{health}");
+                assert_eq!(health["waiting"]["holder"], "dead-predecessor", "{health}");
+                assert!(
+                    health["waiting"]["until"].is_string()
+                        && health["waiting"]["reason"]
+                            .as_str()
+                            .is_some_and(|reason| reason.contains("until about")),
+                    "{health}"
+                );
+                seen_standby = true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(seen_standby, "/readyz never named the lease's holder");
+        let ready_after = ready_after.expect("ready once the lease lapsed");
+        assert!(
+            ready_after >= Duration::from_secs(2),
+            "ready after {ready_after:?}, before the predecessor's lease lapsed"
+        );
+        let (_, health_body) = get_text(address, "/healthz").await;
+        let health: serde_json::Value = serde_json::from_str(&health_body).expect("json");
+        assert_eq!(health["status"], "ok", "{health}");
+        assert!(health["waiting"].is_null(), "{health}");
+
+        shutdown.cancel();
+        running.await.expect("daemon");
+        stop.cancel();
+        server.await.expect("join").expect("serve");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_probe_passes_on_200_and_fails_on_anything_else() {

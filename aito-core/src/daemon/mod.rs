@@ -26,7 +26,7 @@ use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use monitor::{Monitor, MonitorSnapshot, Parked};
+pub use monitor::{Monitor, MonitorSnapshot, Parked, Standby};
 use queue::{Pushed, Queued, TriggerQueue};
 use workers::WorkerPool;
 
@@ -161,8 +161,12 @@ impl AgentDaemon {
                 .acquire_lease(&daemon.lease_name(), &daemon.instance, ttl)
                 .await
             {
-                Ok(true) => daemon.serve(&shutdown).await,
+                Ok(true) => {
+                    daemon.monitor.set_standby(None);
+                    daemon.serve(&shutdown).await;
+                }
                 Ok(false) => {
+                    daemon.note_standby().await;
                     daemon.publish_status(Activity::Standby, None, None).await;
                     tracing::debug!(agent = %daemon.id, "another daemon holds the lease; standing by");
                     sleep_or_cancel(ttl / 3, &shutdown).await;
@@ -186,6 +190,21 @@ impl AgentDaemon {
         }
         daemon.publish_status(Activity::Stopped, None, None).await;
         tracing::info!(agent = %daemon.id, role = %daemon.spec.role, "daemon stopped");
+    }
+
+    /// Records in the monitor who holds the lease this daemon waits for, and until when.
+    async fn note_standby(&self) {
+        let holder = match self.runtime.store.lease_holder(&self.lease_name()).await {
+            Ok(holder) => holder,
+            Err(err) => {
+                tracing::debug!(agent = %self.id, error = %err, "could not read the lease's holder");
+                None
+            }
+        };
+        self.monitor.set_standby(Some(Standby {
+            holder: holder.as_ref().map(|held| held.holder.clone()),
+            until: holder.map(|held| held.expires_at),
+        }));
     }
 
     /// One term: from taking the lease until it is lost or shutdown is requested.

@@ -16,7 +16,18 @@ pub struct Monitor {
     handled: AtomicU64,
     sessions: AtomicU64,
     parked: Mutex<Option<Parked>>,
+    standby: Mutex<Option<Standby>>,
     changed: Notify,
+}
+
+/// A daemon that does not serve yet: another holder has the agent's lease, and it waits for
+/// that lease to be released or to lapse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Standby {
+    /// Who holds the lease, when the store could tell.
+    pub holder: Option<String>,
+    /// When the lease lapses unless its holder renews it, when the store could tell.
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// An agent that holds work but waits before its next session.
@@ -109,6 +120,22 @@ impl Monitor {
             .parked
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = parked;
+        self.touch();
+    }
+
+    /// Whether (and for whom) the daemon waits for the agent's lease.
+    pub fn standby(&self) -> Option<Standby> {
+        self.standby
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_standby(&self, standby: Option<Standby>) {
+        *self
+            .standby
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = standby;
         self.touch();
     }
 
