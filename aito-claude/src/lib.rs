@@ -84,6 +84,7 @@
 
 pub mod config;
 pub mod error;
+mod lifeline;
 mod limit;
 pub mod mcp;
 mod process;

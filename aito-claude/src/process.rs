@@ -1,6 +1,7 @@
 //! Running one `claude` child: its own process group, the prompt written to stdin and closed,
 //! stdout and stderr read concurrently, a wall-clock and an optional silence timeout, and the
-//! whole group terminated (SIGTERM, grace, SIGKILL) and reaped on every path.
+//! whole group terminated (SIGTERM, grace, SIGKILL) and reaped on every path. The child is
+//! started through [`lifeline`], so it dies with the daemon.
 
 use std::ffi::OsString;
 use std::process::{ExitStatus, Stdio};
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ClaudeConfig, NESTED_SESSION_ENV};
 use crate::error::ClaudeError;
+use crate::lifeline;
 
 /// How much of standard error is kept for error messages.
 const STDERR_TAIL_BYTES: usize = 4 * 1024;
@@ -91,10 +93,13 @@ pub(crate) async fn run(launch: Launch<'_>, sink: StdoutSink) -> Result<Exit, Cl
     }
     command.env_remove(NESTED_SESSION_ENV);
 
-    let mut child = command.spawn().map_err(|source| ClaudeError::Spawn {
-        program: config.binary.display().to_string(),
-        source,
-    })?;
+    // Started so that the kernel kills it when this process dies, however it dies.
+    let mut child = lifeline::spawn(command)
+        .await
+        .map_err(|source| ClaudeError::Spawn {
+            program: config.binary.display().to_string(),
+            source,
+        })?;
     let pid = child.id();
     let stdin = child.stdin.take();
     let stdout = child.stdout.take();
