@@ -23,6 +23,8 @@
 //! - [`workers`] holds [`ClaudeWorkers`].
 //! - [`mcp`] holds [`McpRegistry`] and [`McpServer`], read from the `[mcp.<name>]` tables of
 //!   aito.toml.
+//! - [`die_with_parent`]: children that die with the daemon (`PR_SET_PDEATHSIG`); every
+//!   `claude` process is started through it from one long-lived thread.
 //! - [`error`] holds [`ClaudeError`] and its mapping onto [`LlmError`](aito_core::LlmError)
 //!   and [`WorkerError`](aito_core::WorkerError).
 //!
@@ -94,6 +96,7 @@ pub mod workers;
 
 pub use config::ClaudeConfig;
 pub use error::ClaudeError;
+pub use lifeline::die_with_parent;
 pub use mcp::{McpRegistry, McpServer};
 pub use session::ClaudeSession;
 pub use workers::ClaudeWorkers;

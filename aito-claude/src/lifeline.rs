@@ -39,9 +39,11 @@ fn spawner() -> mpsc::Sender<Job> {
         .clone()
 }
 
-/// Starts `command` from the spawning thread, with SIGKILL as its parent-death signal, and
-/// returns the child registered with the calling task's tokio runtime.
-pub(crate) async fn spawn(mut command: Command) -> io::Result<Child> {
+/// Gives the child of `command` SIGKILL as its parent-death signal: the kernel kills it when
+/// the thread that starts it exits (with the process, however it dies). A child that finds its
+/// starter already gone does not start. Start it from a thread that lives as long as the child
+/// should (a tokio worker thread lives as long as its runtime; a blocking thread ends when idle).
+pub fn die_with_parent(command: &mut Command) {
     let parent = rustix::process::getpid();
     // SAFETY: the hook runs in the forked child before exec and only makes two raw system
     // calls (prctl and getppid) through rustix, which neither allocate nor take locks.
@@ -58,6 +60,12 @@ pub(crate) async fn spawn(mut command: Command) -> io::Result<Child> {
             Ok(())
         });
     }
+}
+
+/// Starts `command` from the spawning thread, with SIGKILL as its parent-death signal, and
+/// returns the child registered with the calling task's tokio runtime.
+pub(crate) async fn spawn(mut command: Command) -> io::Result<Child> {
+    die_with_parent(&mut command);
     let handle = tokio::runtime::Handle::current();
     let (sender, started) = tokio::sync::oneshot::channel();
     spawner()

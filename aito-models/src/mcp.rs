@@ -137,6 +137,8 @@ impl Servers {
                     .envs(env)
                     .process_group(0)
                     .kill_on_drop(true);
+                // Killed by the kernel if the daemon dies without dropping it (kill -9).
+                aito_claude::die_with_parent(&mut child);
                 let (transport, _stderr) = TokioChildProcess::builder(child)
                     .stderr(Stdio::null())
                     .spawn()
