@@ -166,6 +166,14 @@ fn ten_thousand_messages_through_seven_daemons_with_model_failures_and_a_redis_r
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        if job % 1000 == 999 {
+            eprintln!(
+                "soak: {} messages sent, {} finished, {:.0} s",
+                job + 1,
+                finished(&fleet).unwrap_or(0),
+                started.elapsed().as_secs_f64()
+            );
+        }
         if job == total / 2 {
             fleet.redis.kill();
             std::thread::sleep(Duration::from_secs(2));

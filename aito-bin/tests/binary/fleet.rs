@@ -188,12 +188,13 @@ impl Fleet {
         id
     }
 
-    /// Triggers `role`'s agent has finished (handled or dead-lettered), from its state; `None`
-    /// while the store does not answer.
+    /// Triggers `role`'s agent has finished (handled or dead-lettered) and those it handled,
+    /// from its state; `None` while the store does not answer.
     pub fn finished(&self, role: &str) -> Option<(u64, u64)> {
         self.runtime.block_on(async {
             let state = self.store.load_state(Self::id(role)).await.ok()?;
-            Some((state.value.loop_count, state.value.success_count))
+            let state = state.value;
+            Some((state.loop_count + state.error_count, state.success_count))
         })
     }
 
