@@ -45,14 +45,16 @@ impl Fate {
         }
     }
 
-    /// What the reason of its dead letter says.
+    /// What the reason of its dead letter says. A hung call and a 500 make the router rest
+    /// its only provider, so the agent parks as for a rate limit and the reason says "still
+    /// rate limited after 5 waits" with the provider's last error.
     fn reason(self) -> &'static str {
         match self {
             Fate::Answer => "",
             Fate::Garbage => "the answer was unreadable twice",
-            Fate::Hang => "failed 3 times; last error: model API unavailable",
-            Fate::ServerError => "failed 3 times; last error: model API unavailable (HTTP 500)",
-            Fate::RateLimit => "still rate limited after 5 waits",
+            Fate::Hang => "model API unavailable: mock: the API sent nothing",
+            Fate::ServerError => "model API unavailable (500)",
+            Fate::RateLimit => "HTTP 429",
         }
     }
 }
