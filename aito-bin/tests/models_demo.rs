@@ -51,6 +51,8 @@ fn configure(dir: &Path, fetch_url: &str, provider: Option<&str>) {
         config.push_str(provider);
     }
     std::fs::write(dir.join("aito.toml"), config).expect("aito.toml");
+    // The knowledge folder the default configuration indexes, as in a checkout.
+    std::fs::create_dir_all(dir.join("knowledge")).expect("knowledge/");
 }
 
 /// Runs the demo to the end in `dir` with `args` after `run`, and returns its summary.
@@ -79,8 +81,30 @@ fn run_demo(dir: &Path, args: &[&str]) -> String {
 
 /// What the summary says the company did, without what depends on the model's price and the
 /// clock: the sessions of each role, each decision's tier, title, proposer, path and final
-/// status, each task's path and result, the counts of the run, the open escalations.
-fn outcome(summary: &str) -> Vec<String> {
+/// status, each task's path and result, the counts of the run, the open escalations. Each
+/// decision and task is one block of lines; the blocks are sorted, since decisions proposed
+/// at the same moment come in either order.
+fn outcome(summary: &str) -> Vec<Vec<String>> {
+    let mut blocks: Vec<Vec<String>> = Vec::new();
+    for line in lines(summary) {
+        if line.starts_with("  [") || blocks.is_empty() {
+            blocks.push(Vec::new());
+        } else if !line.starts_with("    ")
+            && blocks
+                .last()
+                .is_some_and(|block| block[0].starts_with("  ["))
+        {
+            blocks.push(Vec::new());
+        }
+        if let Some(block) = blocks.last_mut() {
+            block.push(line);
+        }
+    }
+    blocks.sort();
+    blocks
+}
+
+fn lines(summary: &str) -> Vec<String> {
     let mut kept = Vec::new();
     for line in summary.lines() {
         let trimmed = line.trim_start();
@@ -121,7 +145,10 @@ fn on_backend(provider: impl Fn(&str) -> String, name: &str) {
     configure(replayed.path(), &fetch.url(), None);
     let expected = outcome(&run_demo(replayed.path(), &["--llm", "demo"]));
     assert!(
-        expected.iter().any(|line| line.contains("final: executed")),
+        expected
+            .concat()
+            .iter()
+            .any(|line| line.contains("final: executed")),
         "{expected:?}"
     );
 
