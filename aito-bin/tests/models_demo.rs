@@ -87,12 +87,13 @@ fn run_demo(dir: &Path, args: &[&str]) -> String {
 fn outcome(summary: &str) -> Vec<Vec<String>> {
     let mut blocks: Vec<Vec<String>> = Vec::new();
     for line in lines(summary) {
-        if line.starts_with("  [") || blocks.is_empty() {
-            blocks.push(Vec::new());
-        } else if !line.starts_with("    ")
-            && blocks
-                .last()
-                .is_some_and(|block| block[0].starts_with("  ["))
+        // A block starts at a decision or task, and after one at any line not indented under it.
+        let after_block = blocks
+            .last()
+            .is_some_and(|block| block[0].starts_with("  ["));
+        if line.starts_with("  [")
+            || blocks.is_empty()
+            || (after_block && !line.starts_with("    "))
         {
             blocks.push(Vec::new());
         }
