@@ -40,6 +40,13 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
         // A scenario that cannot be read is a usage error: found before anything is opened.
         crate::scenario::Scenario::from_file(path)?;
     }
+    let kickoff = match args.kickoff.as_deref() {
+        None => None,
+        Some("demo") => Some(crate::scenario::Scenario::demo()?.kickoff),
+        Some(path) => {
+            Some(crate::scenario::Scenario::from_file(std::path::Path::new(path))?.kickoff)
+        }
+    };
     let dir = data_dir::dir(args.connection.data_dir.as_deref(), &config);
     // The context index on disk lives in the same directory.
     let mut config = config;
@@ -64,7 +71,10 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
             (backend, Some(found))
         }
     };
-    let adapters = model::adapters(&choice, &config, Arc::clone(&backend.bus))?;
+    let mut adapters = model::adapters(&choice, &config, Arc::clone(&backend.bus))?;
+    if let Some(kickoff) = kickoff {
+        adapters.kickoff = kickoff;
+    }
     let (builder, context) = super::context::attach(
         config.company_builder(),
         &config,
