@@ -182,6 +182,10 @@ pub struct RedisConfig {
     /// dead-lettered (never delivered) when read from a stream or ingested from a `PUBLISH`.
     /// Default [`MAX_ENVELOPE_BYTES`](aito_core::envelope::MAX_ENVELOPE_BYTES) (256 KiB).
     pub max_envelope_bytes: usize,
+    /// With TLS (`rediss://`, `rediss+cluster://`): the certificate authority to trust, as PEM,
+    /// instead of the system's root certificates (a private CA, or a server's self-signed
+    /// certificate). Default none.
+    pub tls_ca: Option<Vec<u8>>,
 }
 
 impl RedisConfig {
@@ -202,6 +206,7 @@ impl RedisConfig {
             ingest_publish: true,
             ingest_window: Duration::from_secs(60),
             max_envelope_bytes: aito_core::envelope::MAX_ENVELOPE_BYTES,
+            tls_ca: None,
         }
     }
 
@@ -245,6 +250,12 @@ impl RedisConfig {
     /// Turns ingestion of outside `PUBLISH`es on or off.
     pub fn with_ingest_publish(mut self, on: bool) -> Self {
         self.ingest_publish = on;
+        self
+    }
+
+    /// Trusts the certificate authority `pem` (PEM text) for TLS instead of the system's roots.
+    pub fn with_tls_ca(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_ca = Some(pem.into());
         self
     }
 

@@ -616,3 +616,70 @@ async fn envelopes_over_the_cap_are_dead_lettered_not_delivered() {
         "{refused:?}"
     );
 }
+
+/// Many subscriptions of one bus wait on one connection: the number of connections the server
+/// holds does not grow with the agents, and an entry an outside tool `XADD`s straight into an
+/// inbox still reaches its subscriber at once, long before any periodic look would find it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_share_connections_and_still_wake_at_once() {
+    init_tracing();
+    let server = RedisServer::start();
+    let connections = |server: &RedisServer| server.cli(&["CLIENT", "LIST"]).lines().count();
+    let before = connections(&server);
+    // Blocking reads that last long and a reclaim threshold far away: only the watcher can
+    // deliver within the test's limit.
+    let config = server
+        .config()
+        .with_block(Duration::from_secs(30))
+        .with_reclaim_idle(Duration::from_secs(120));
+    let prefix = config.prefix.clone();
+    let bus = RedisBus::connect(config).await.unwrap();
+    let agents: Vec<AgentId> = (0..30).map(|_| AgentId::random()).collect();
+    let mut subscriptions = Vec::new();
+    for agent in &agents {
+        subscriptions.push(
+            bus.subscribe(Subscription::new(
+                agent.to_string(),
+                "daemon",
+                [Channel::Agent(*agent), Channel::Broadcast, Channel::Head],
+            ))
+            .await
+            .expect("subscribe"),
+        );
+    }
+    let held = connections(&server) - before;
+    assert!(
+        held <= 4,
+        "30 subscriptions of 3 streams each hold {held} connections; they should share a few"
+    );
+    for (agent, deliveries) in agents.iter().zip(subscriptions.iter_mut()).step_by(7) {
+        let started = std::time::Instant::now();
+        server.cli(&[
+            "XADD",
+            &format!("{prefix}stream:agent:{{{agent}}}"),
+            "*",
+            "e",
+            r#"{"type":"task","from":"human","payload":{"title":"straight in"}}"#,
+        ]);
+        let delivery = tokio::time::timeout(Duration::from_secs(5), deliveries.next())
+            .await
+            .expect("the XADD entry within 5 s")
+            .expect("a delivery");
+        assert_eq!(
+            delivery.envelope().payload_str("title"),
+            Some("straight in")
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "woken after {:?}",
+            started.elapsed()
+        );
+        delivery.ack().await.unwrap();
+    }
+    bus.publish(Channel::Broadcast, numbered(7)).await.unwrap();
+    for deliveries in &mut subscriptions {
+        let delivery = within("the broadcast", deliveries.next()).await.unwrap();
+        assert_eq!(delivery.envelope().payload["n"], 7);
+        delivery.ack().await.unwrap();
+    }
+}
