@@ -16,18 +16,20 @@ use common::faults::GatedLlm;
 use common::{Harness, answer, eventually, quiet_agents};
 use serde_json::json;
 
-fn alert_script() -> Vec<aito_core::mock::ScriptedResponse> {
+/// The CEO's answer, raising an alert that names the daemon whose model answered.
+fn alert_script(daemon: &str) -> Vec<aito_core::mock::ScriptedResponse> {
     vec![answer(
         Role::Ceo,
         "Plan the launch",
         json!({
-            "summary": "Raised the launch alert",
-            "actions": [{"type": "alert", "data": {"alertType": "general", "severity": "low", "message": "launch planning started"}}]
+            "summary": format!("Raised the launch alert from the {daemon} daemon"),
+            "actions": [{"type": "alert", "data": {"alertType": "general", "severity": "low", "message": format!("launch planning started by the {daemon} daemon")}}]
         }),
     )]
 }
 
-async fn alerts(harness: &Harness) -> usize {
+/// The alerts raised, as logged events.
+async fn alerts(harness: &Harness) -> Vec<String> {
     harness
         .store
         .read_log(aito_core::store::logs::EVENTS, 1000)
@@ -35,18 +37,19 @@ async fn alerts(harness: &Harness) -> usize {
         .expect("events")
         .into_iter()
         .filter(|event| event["event"] == "alert")
-        .count()
+        .map(|event| event.to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_that_cannot_renew_its_lease_stops_and_its_successor_acts_once() {
-    let mut harness = Harness::new(alert_script());
+    let mut harness = Harness::new(alert_script("second"));
     harness.settings.lease_ttl = Duration::from_secs(1);
     common::logs();
     // The first daemon's model answers only when the test says so; its store can be cut off.
     let gated = Arc::new(GatedLlm::new(ReplayLlm::new(Script {
         description: None,
-        responses: alert_script(),
+        responses: alert_script("first"),
         on_exhausted: Default::default(),
     })));
     let store = Arc::new(FaultyStore::new(harness.store.clone()));
@@ -75,8 +78,12 @@ async fn a_daemon_that_cannot_renew_its_lease_stops_and_its_successor_acts_once(
         || async { (gated.calls.load(Ordering::SeqCst) == 1).then_some(()) },
     )
     .await;
-    // Mid-session, the first daemon can no longer renew its lease: its renewals hang.
-    store.faults().always(StoreOp::AcquireLease, Fault::Hang);
+    // Mid-session, the first daemon can no longer renew its lease (a store it cannot reach).
+    store.faults().always(StoreOp::AcquireLease, Fault::Fail);
+    // Once the lease has lapsed, the first daemon's model answers: had its session outlived
+    // the lease, it would act now.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    gated.open_once();
     // A second daemon of the same agent stands by and takes the lease once it lapsed.
     let second = harness
         .builder(quiet_agents(&[Role::Ceo]))
@@ -98,16 +105,20 @@ async fn a_daemon_that_cannot_renew_its_lease_stops_and_its_successor_acts_once(
         1,
         "the successor ran the session"
     );
-    // The first daemon's model answers now: if its session were still running it would act.
-    gated.open_once();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(history.len(), 1);
+    assert!(history[0].summary.contains("second daemon"), "{history:?}");
     assert_eq!(
         harness.history("ceo").await.len(),
         1,
         "the trigger was recorded twice"
     );
-    assert_eq!(alerts(&harness).await, 1, "the alert was raised once");
+    let alerts = alerts(&harness).await;
+    assert_eq!(alerts.len(), 1, "one alert: {alerts:?}");
+    assert!(
+        alerts[0].contains("second daemon"),
+        "the daemon that lost its lease acted: {alerts:?}"
+    );
     store.faults().clear();
     first.shutdown().await;
     second.shutdown().await;
