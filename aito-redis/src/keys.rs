@@ -5,15 +5,16 @@
 //! Lua script's keys share one hash tag, hence one slot, checked on every call
 //! ([`crate::scripts`]). Keys are in one of three scopes:
 //! - an agent's slot, tag `{<uuid>}`: its inbox stream, the ingestion claims of that stream,
-//!   its state and history;
+//!   its state and history, its lease and the lease's term counter (fenced writes check them);
 //! - the company's slot, tag `{<prefix without the trailing colon>}`: the broadcast, head and
 //!   clevel streams and their ingestion claims, decisions and their indexes;
 //!   A mark or value whose name starts `<word>:<agent uuid>:` (the daemon's handled marks and
 //!   answer journals) is in that agent's slot too, so finishing a trigger writes them with the
 //!   state and history in one script;
 //! - the company's slot, also: the dead-letter list and the ids of its entries;
+//! - a lease's own slot, tag `{<name>}`: any other lease (the company's) and its term counter;
 //! - no tag (the key's own slot): keys that no script uses together with another (other
-//!   marks and values, leases, counters, logs, statuses).
+//!   marks and values, counters, logs, statuses).
 //!
 //! A new script takes its keys from one scope: a per-agent script from the agent's, a
 //! company-wide one from the company's.
@@ -139,8 +140,16 @@ impl Keys {
         self.key(format_args!("mark:{}", agent_scoped(key)))
     }
 
+    /// A lease (holder as value). An agent's lease (`agent:<uuid>`) is in the agent's slot, so
+    /// that the fenced writes of its terms check it in the script that writes; any other lease
+    /// is in a slot of its own, with its term counter.
     pub(crate) fn lease(&self, name: &str) -> String {
-        self.key(format_args!("lease:{name}"))
+        self.key(format_args!("lease:{}", lease_scoped(name)))
+    }
+
+    /// The fencing-token counter of lease `name`, in the lease's slot; never expires.
+    pub(crate) fn lease_term(&self, name: &str) -> String {
+        self.key(format_args!("lease-term:{}", lease_scoped(name)))
     }
 
     pub(crate) fn counter(&self, key: &str) -> String {
@@ -242,6 +251,15 @@ fn agent_scoped(name: &str) -> std::borrow::Cow<'_, str> {
     name.into()
 }
 
+/// A lease name in its slot: `agent:<uuid>` becomes `agent:{<uuid>}` (the agent's slot), any
+/// other name `{<name>}`.
+fn lease_scoped(name: &str) -> String {
+    match name.split_once(':') {
+        Some(("agent", agent)) if agent.parse::<AgentId>().is_ok() => format!("agent:{{{agent}}}"),
+        _ => format!("{{{name}}}"),
+    }
+}
+
 /// The name [`agent_scoped`] was made from.
 fn agent_unscoped(name: &str) -> String {
     let mut parts = name.splitn(3, ':');
@@ -339,7 +357,8 @@ mod tests {
         );
         assert_eq!(keys.stream(Channel::WorkerLogs), None);
         assert_eq!(keys.state(agent), format!("acme:state:{{{agent}}}"));
-        assert_eq!(keys.lease("agent:x"), "acme:lease:agent:x");
+        assert_eq!(keys.lease("agent:x"), "acme:lease:{agent:x}");
+        assert_eq!(keys.lease_term("company"), "acme:lease-term:{company}");
         assert_eq!(Keys::new("").decisions_all(), "{aito}:decisions:all");
         assert_eq!(Channel::Broadcast.name(), "channel:broadcast");
     }
@@ -399,6 +418,22 @@ mod tests {
         assert_eq!(
             keys.parse(&keys.value("pause")),
             Some(KeyKind::Value("pause".into()))
+        );
+        // The fenced writes of an agent's term check its lease with the keys they write.
+        let lease = format!("agent:{agent}");
+        assert_eq!(slot(keys.lease(&lease).as_bytes()), state);
+        assert_eq!(slot(keys.lease_term(&lease).as_bytes()), state);
+        assert_eq!(
+            slot(keys.mark(&format!("action:{agent}:t1#0")).as_bytes()),
+            state
+        );
+        assert_eq!(
+            slot(keys.value(&format!("action-done:{agent}:t1#0")).as_bytes()),
+            state
+        );
+        assert_eq!(
+            slot(keys.lease("company").as_bytes()),
+            slot(keys.lease_term("company").as_bytes())
         );
         assert_eq!(slot(keys.dead_letters().as_bytes()), company);
         assert_eq!(slot(keys.dead_letter_ids().as_bytes()), company);

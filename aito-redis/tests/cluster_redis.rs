@@ -53,6 +53,7 @@ async fn the_contract_kit_passes_on_a_three_master_cluster() {
         decisions_are_versioned_and_listed_by_status,
         idempotency_marks_are_set_once_and_expire,
         leases_have_one_holder_and_lapse,
+        writes_of_an_ended_lease_term_are_refused,
         counters_add_and_expire,
         values_are_set_read_and_deleted,
         logs_are_bounded_and_ordered,

@@ -19,6 +19,7 @@ use crate::execute::ActionContext;
 use crate::llm::{LlmError, LlmRequest, SessionKind};
 use crate::parse::parse_response;
 use crate::prompt::{self, Prompt, PromptInput};
+use crate::store::StoreError;
 use crate::trigger::{Cause, Trigger, TriggerKind};
 
 /// How long to wait before retrying when the store could not persist a handled trigger.
@@ -123,6 +124,7 @@ impl AgentDaemon {
                     trigger_id: &trigger.id,
                     cause,
                     workers: &term.pool,
+                    fence: self.fence(),
                 };
                 let execution = context.execute(&response).await;
                 self.runtime.record(|| crate::recording::Entry::Actions {
@@ -137,6 +139,7 @@ impl AgentDaemon {
         };
         match result {
             Ok(()) => (Step::Done, queued),
+            Err(StoreError::Fenced { .. }) => (Step::Fenced, queued),
             Err(err) => {
                 tracing::error!(agent = %self.id, trigger = %trigger.id, error = %err, "could not persist; will try again");
                 let until = self.runtime.clock.now()
@@ -566,16 +569,14 @@ impl AgentDaemon {
 
     async fn keep_journal(&self, trigger_id: &str, journal: &Journal) {
         let value = serde_json::to_value(journal).unwrap_or(Value::Null);
-        if let Err(err) = self
-            .runtime
-            .store
-            .set_value(
-                &self.journal_key(trigger_id),
-                &value,
-                Some(self.runtime.settings.mark_ttl),
-            )
-            .await
-        {
+        let store = &self.runtime.store;
+        let key = self.journal_key(trigger_id);
+        let ttl = Some(self.runtime.settings.mark_ttl);
+        let kept = match self.fence() {
+            Some(fence) => store.set_value_fenced(&key, &value, ttl, &fence).await,
+            None => store.set_value(&key, &value, ttl).await,
+        };
+        if let Err(err) = kept {
             tracing::warn!(agent = %self.id, error = %err, "could not keep the answer; a crash now would cost a second session");
         }
     }

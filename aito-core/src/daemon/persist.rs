@@ -306,6 +306,7 @@ impl AgentDaemon {
             handled_mark: self.handled_key(&trigger.id),
             mark_ttl: runtime.settings.mark_ttl,
             journal: self.journal_key(&trigger.id),
+            fence: self.fence(),
         };
         let mut attempts = 0;
         loop {

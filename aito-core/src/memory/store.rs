@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::decision::{Decision, DecisionStatus};
 use crate::id::{AgentId, DecisionId, TaskId};
 use crate::store::{
-    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, StateStore,
+    AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry, StateStore,
     StoreError, Versioned,
 };
 use crate::task::Task;
@@ -53,6 +53,8 @@ struct Data {
     decision_index: HashMap<DecisionId, u64>,
     marks: HashMap<String, Expiring<()>>,
     leases: HashMap<String, Expiring<String>>,
+    /// The fencing token of each lease's latest term; kept when the lease lapses.
+    lease_terms: HashMap<String, u64>,
     counters: HashMap<String, Expiring<f64>>,
     values: HashMap<String, Expiring<Value>>,
     dead_letters: VecDeque<DeadLetter>,
@@ -68,7 +70,46 @@ fn expiry(ttl: Duration) -> Option<Instant> {
     Instant::now().checked_add(ttl)
 }
 
+impl Data {
+    /// Whether `fence`'s term is live at `now`.
+    fn fence_live(&self, fence: &Fence, now: Instant) -> bool {
+        self.leases
+            .get(&fence.lease)
+            .is_some_and(|lease| lease.live(now) && lease.value == fence.holder)
+            && self.lease_terms.get(&fence.lease) == Some(&fence.token)
+    }
+
+    fn check_fence(&self, fence: Option<&Fence>, now: Instant) -> Result<(), StoreError> {
+        match fence {
+            Some(fence) if !self.fence_live(fence, now) => Err(fence.refused()),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl MemoryStore {
+    fn mark_once(
+        &self,
+        key: &str,
+        ttl: Duration,
+        fence: Option<&Fence>,
+    ) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut data = self.data();
+        data.check_fence(fence, now)?;
+        if data.marks.get(key).is_some_and(|mark| mark.live(now)) {
+            return Ok(false);
+        }
+        data.marks.insert(
+            key.to_owned(),
+            Expiring {
+                value: (),
+                expires: expiry(ttl),
+            },
+        );
+        Ok(true)
+    }
+
     /// A new, empty store.
     pub fn new() -> Self {
         Self::default()
@@ -209,19 +250,16 @@ impl StateStore for MemoryStore {
     }
 
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let now = Instant::now();
-        let mut data = self.data();
-        if data.marks.get(key).is_some_and(|mark| mark.live(now)) {
-            return Ok(false);
-        }
-        data.marks.insert(
-            key.to_owned(),
-            Expiring {
-                value: (),
-                expires: expiry(ttl),
-            },
-        );
-        Ok(true)
+        self.mark_once(key, ttl, None)
+    }
+
+    async fn first_time_fenced(
+        &self,
+        key: &str,
+        ttl: Duration,
+        fence: &Fence,
+    ) -> Result<bool, StoreError> {
+        self.mark_once(key, ttl, Some(fence))
     }
 
     async fn is_marked(&self, key: &str) -> Result<bool, StoreError> {
@@ -238,22 +276,26 @@ impl StateStore for MemoryStore {
         name: &str,
         holder: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let now = Instant::now();
         let mut data = self.data();
-        match data.leases.get(name) {
-            Some(lease) if lease.live(now) && lease.value != holder => Ok(false),
-            _ => {
-                data.leases.insert(
-                    name.to_owned(),
-                    Expiring {
-                        value: holder.to_owned(),
-                        expires: expiry(ttl),
-                    },
-                );
-                Ok(true)
-            }
+        let renewal = match data.leases.get(name) {
+            Some(lease) if lease.live(now) && lease.value != holder => return Ok(None),
+            Some(lease) => lease.live(now),
+            None => false,
+        };
+        data.leases.insert(
+            name.to_owned(),
+            Expiring {
+                value: holder.to_owned(),
+                expires: expiry(ttl),
+            },
+        );
+        let term = data.lease_terms.entry(name.to_owned()).or_insert(0);
+        if !renewal || *term == 0 {
+            *term += 1;
         }
+        Ok(Some(*term))
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
@@ -320,6 +362,25 @@ impl StateStore for MemoryStore {
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
         self.data().values.insert(
+            key.to_owned(),
+            Expiring {
+                value: value.clone(),
+                expires: ttl.and_then(expiry),
+            },
+        );
+        Ok(())
+    }
+
+    async fn set_value_fenced(
+        &self,
+        key: &str,
+        value: &Value,
+        ttl: Option<Duration>,
+        fence: &Fence,
+    ) -> Result<(), StoreError> {
+        let mut data = self.data();
+        data.check_fence(Some(fence), Instant::now())?;
+        data.values.insert(
             key.to_owned(),
             Expiring {
                 value: value.clone(),
@@ -403,6 +464,7 @@ impl StateStore for MemoryStore {
         {
             return Ok(Finish::AlreadyFinished);
         }
+        data.check_fence(finished.fence.as_ref(), now)?;
         let agent = finished.agent;
         let found = data.states.get(&agent).map_or(0, |stored| stored.version);
         if found != finished.expected_version {

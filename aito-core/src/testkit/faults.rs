@@ -26,7 +26,7 @@ use crate::decision::{Decision, DecisionStatus};
 use crate::envelope::Envelope;
 use crate::id::{AgentId, DecisionId, TaskId};
 use crate::store::{
-    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, StateStore,
+    AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry, StateStore,
     StoreError, Versioned,
 };
 use crate::task::Task;
@@ -193,6 +193,7 @@ pub enum StoreOp {
     UpdateDecision,
     Decisions,
     FirstTime,
+    FirstTimeFenced,
     IsMarked,
     AcquireLease,
     ReleaseLease,
@@ -200,6 +201,7 @@ pub enum StoreOp {
     Counter,
     GetValue,
     SetValue,
+    SetValueFenced,
     DeleteValue,
     AppendLog,
     ReadLog,
@@ -328,6 +330,16 @@ impl StateStore for FaultyStore {
         self.run(StoreOp::FirstTime, call, no_value).await
     }
 
+    async fn first_time_fenced(
+        &self,
+        key: &str,
+        ttl: Duration,
+        fence: &Fence,
+    ) -> Result<bool, StoreError> {
+        let call = self.inner.first_time_fenced(key, ttl, fence);
+        self.run(StoreOp::FirstTimeFenced, call, no_value).await
+    }
+
     async fn is_marked(&self, key: &str) -> Result<bool, StoreError> {
         let call = self.inner.is_marked(key);
         self.run(StoreOp::IsMarked, call, no_value).await
@@ -338,7 +350,7 @@ impl StateStore for FaultyStore {
         name: &str,
         holder: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let call = self.inner.acquire_lease(name, holder, ttl);
         self.run(StoreOp::AcquireLease, call, no_value).await
     }
@@ -376,6 +388,17 @@ impl StateStore for FaultyStore {
     ) -> Result<(), StoreError> {
         let call = self.inner.set_value(key, value, ttl);
         self.run(StoreOp::SetValue, call, nothing).await
+    }
+
+    async fn set_value_fenced(
+        &self,
+        key: &str,
+        value: &Value,
+        ttl: Option<Duration>,
+        fence: &Fence,
+    ) -> Result<(), StoreError> {
+        let call = self.inner.set_value_fenced(key, value, ttl, fence);
+        self.run(StoreOp::SetValueFenced, call, nothing).await
     }
 
     async fn delete_value(&self, key: &str) -> Result<(), StoreError> {

@@ -61,6 +61,7 @@ macro_rules! store_contract_tests {
             decisions_are_versioned_and_listed_by_status,
             idempotency_marks_are_set_once_and_expire,
             leases_have_one_holder_and_lapse,
+            writes_of_an_ended_lease_term_are_refused,
             counters_add_and_expire,
             values_are_set_read_and_deleted,
             logs_are_bounded_and_ordered,

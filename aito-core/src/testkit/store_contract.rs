@@ -12,8 +12,8 @@ use crate::envelope::{Envelope, MessageType, Priority, Sender};
 use crate::id::{AgentId, DecisionId, TaskId};
 use crate::role::Role;
 use crate::store::{
-    Activity, AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, Outcome,
-    StateStore, StoreError,
+    Activity, AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry,
+    Outcome, StateStore, StoreError,
 };
 use crate::task::{Task, TaskChange, TaskStatus};
 use crate::trigger::{Trigger, TriggerKind};
@@ -250,42 +250,208 @@ pub async fn idempotency_marks_are_set_once_and_expire(store: &dyn StateStore) {
     );
 }
 
-/// A lease has one holder at a time, is renewed by its holder, released, and lapses.
+/// A lease has one holder at a time, is renewed by its holder, released, and lapses; each term
+/// has a fencing token greater than the last, and a renewal keeps its term's.
 pub async fn leases_have_one_holder_and_lapse(store: &dyn StateStore) {
     let name = unique("lease");
     let ttl = Duration::from_secs(1);
-    assert!(store.acquire_lease(&name, "a", ttl).await.expect("a takes"));
-    assert!(
-        !store
-            .acquire_lease(&name, "b", ttl)
-            .await
-            .expect("b refused")
+    let first = store
+        .acquire_lease(&name, "a", ttl)
+        .await
+        .expect("a takes")
+        .expect("a holds it");
+    assert_eq!(
+        store.acquire_lease(&name, "b", ttl).await.expect("b asks"),
+        None,
+        "a held lease was given to another"
     );
-    assert!(
+    assert_eq!(
         store
             .acquire_lease(&name, "a", ttl)
             .await
-            .expect("a renews")
+            .expect("a renews"),
+        Some(first),
+        "a renewal changed the term's token"
     );
     store
         .release_lease(&name, "b")
         .await
         .expect("b cannot release");
-    assert!(
-        !store
-            .acquire_lease(&name, "b", ttl)
-            .await
-            .expect("still a's")
+    assert_eq!(
+        store.acquire_lease(&name, "b", ttl).await.expect("b asks"),
+        None,
+        "a lease was released by one who did not hold it"
     );
     store.release_lease(&name, "a").await.expect("release");
-    assert!(store.acquire_lease(&name, "b", ttl).await.expect("b takes"));
+    let second = store
+        .acquire_lease(&name, "b", ttl)
+        .await
+        .expect("b takes")
+        .expect("b holds it");
+    assert!(
+        second > first,
+        "term tokens must grow: {first} then {second}"
+    );
     pass(Duration::from_millis(1500)).await;
+    let third = store
+        .acquire_lease(&name, "b", ttl)
+        .await
+        .expect("b after lapse")
+        .expect("b holds it again");
+    assert!(
+        third > second,
+        "taking one's own lapsed lease starts a new term: {second} then {third}"
+    );
+    pass(Duration::from_millis(1500)).await;
+    let fourth = store
+        .acquire_lease(&name, "a", ttl)
+        .await
+        .expect("a after lapse")
+        .expect("a lapsed lease was still held");
+    assert!(
+        fourth > third,
+        "term tokens must grow: {third} then {fourth}"
+    );
+}
+
+/// A fenced write is carried out only while its term is live: once the lease lapsed or was
+/// taken over, marks, values and a trigger's finish under the old term write nothing.
+pub async fn writes_of_an_ended_lease_term_are_refused(store: &dyn StateStore) {
+    let agent = AgentId::random();
+    // The agent's lease, named as the daemon names it: a clustered store keeps it in the
+    // agent's slot, with the keys its fenced writes touch.
+    let lease = format!("agent:{agent}");
+    let ttl = Duration::from_secs(1);
+    let token = store
+        .acquire_lease(&lease, "old", ttl)
+        .await
+        .expect("take")
+        .expect("held");
+    let old = Fence {
+        lease: lease.clone(),
+        holder: "old".into(),
+        token,
+    };
+    let mark = format!("action:{agent}:t1#0");
+    let value = format!("action-done:{agent}:t1#0");
     assert!(
         store
-            .acquire_lease(&name, "a", ttl)
+            .first_time_fenced(&mark, Duration::from_secs(60), &old)
             .await
-            .expect("a after lapse"),
-        "a lapsed lease was still held"
+            .expect("a live term marks")
+    );
+    assert!(
+        !store
+            .first_time_fenced(&mark, Duration::from_secs(60), &old)
+            .await
+            .expect("a live term asks again"),
+        "a fenced mark was set twice"
+    );
+    store
+        .set_value_fenced(&value, &json!({ "ok": true }), None, &old)
+        .await
+        .expect("a live term writes");
+    assert_eq!(
+        store.get_value(&value).await.expect("read"),
+        Some(json!({ "ok": true }))
+    );
+    // The term ends: the lease lapses and another holder takes it.
+    pass(Duration::from_millis(1500)).await;
+    let new_token = store
+        .acquire_lease(&lease, "new", ttl)
+        .await
+        .expect("take over")
+        .expect("the lapsed lease is free");
+    let new = Fence {
+        lease: lease.clone(),
+        holder: "new".into(),
+        token: new_token,
+    };
+    let other = format!("action:{agent}:t1#1");
+    let refused = store
+        .first_time_fenced(&other, Duration::from_secs(60), &old)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "a mark of an ended term: {refused:?}"
+    );
+    assert!(
+        !store.is_marked(&other).await.expect("read"),
+        "a refused mark was set"
+    );
+    let refused = store
+        .set_value_fenced(&value, &json!({ "ok": false }), None, &old)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "a value of an ended term: {refused:?}"
+    );
+    assert_eq!(
+        store.get_value(&value).await.expect("read"),
+        Some(json!({ "ok": true })),
+        "a refused write changed the value"
+    );
+    let finished = |fence: Fence| FinishedTrigger {
+        agent,
+        state: AgentState {
+            loop_count: 1,
+            ..AgentState::default()
+        },
+        expected_version: 0,
+        history: HistoryEntry {
+            at: Utc::now(),
+            trigger_id: "t1".into(),
+            trigger: "a task".into(),
+            outcome: Outcome::Handled,
+            summary: "done".into(),
+            actions: Vec::new(),
+            cost_usd: 0.0,
+            tokens: 0,
+            duration_ms: 1,
+            provider: None,
+        },
+        history_keep: 10,
+        dead_letter: None,
+        handled_mark: format!("handled:{agent}:t1"),
+        mark_ttl: Duration::from_secs(60),
+        journal: format!("journal:{agent}:t1"),
+        fence: Some(fence),
+    };
+    let refused = store.finish_trigger(&finished(old.clone())).await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "a finish of an ended term: {refused:?}"
+    );
+    assert_eq!(store.load_state(agent).await.expect("state").version, 0);
+    assert!(store.history(agent, 10).await.expect("history").is_empty());
+    assert!(
+        !store
+            .is_marked(&format!("handled:{agent}:t1"))
+            .await
+            .expect("read")
+    );
+    // The live term writes.
+    assert!(
+        store
+            .first_time_fenced(&other, Duration::from_secs(60), &new)
+            .await
+            .expect("the new term marks")
+    );
+    assert_eq!(
+        store
+            .finish_trigger(&finished(new.clone()))
+            .await
+            .expect("the new term finishes"),
+        Finish::Written(1)
+    );
+    // A holder refused by another's term is also refused by its own lapse.
+    pass(Duration::from_millis(1500)).await;
+    let refused = store
+        .set_value_fenced(&value, &json!({ "late": true }), None, &new)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "a write after the lease lapsed: {refused:?}"
     );
 }
 
@@ -471,6 +637,7 @@ pub async fn finishing_a_trigger_is_atomic_and_idempotent(store: &dyn StateStore
         handled_mark: format!("handled:{agent}:{}", trigger.id),
         mark_ttl: Duration::from_secs(60),
         journal: journal.clone(),
+        fence: None,
     };
     assert_eq!(
         store.finish_trigger(&finished).await.expect("finish"),

@@ -214,6 +214,7 @@ impl RedisBus {
             self.inner.manager.clone(),
             Arc::clone(&self.inner.scripts),
             subscription.consumer.clone(),
+            subscription.take_over,
             streams,
         ));
         let mut guard = Guard {

@@ -1,5 +1,6 @@
 //! The reader of one stream for one subscription: its own pending entries first (a previous
-//! incarnation of the same consumer died holding them), then entries left idle too long (by
+//! incarnation of the same consumer died holding them), then, for a subscription that takes
+//! over, every entry the group's other consumers hold, then entries left idle too long (by
 //! other consumers, or dropped by its own subscriber), then new entries: on a single server
 //! with a non-blocking `XREADGROUP` on the bus's shared connection whenever the bus's
 //! [`Watcher`](super::watch::Watcher) rings (and at every look for stale entries), on a cluster
@@ -265,13 +266,22 @@ impl Reader {
         if let Err(stop) = self.pending_of_mine(connection).await {
             return stop;
         }
+        // A subscription that takes over (a daemon that took its agent's lease) claims what the
+        // other consumers of its group left pending at once, however fresh.
+        if self.shared.take_over
+            && let Err(stop) = self.reclaim(connection, 0).await
+        {
+            return stop;
+        }
         let mut last_reclaim: Option<Instant> = None;
         loop {
             if self.cancel.is_cancelled() {
                 return Stop::Cancelled;
             }
             if last_reclaim.is_none_or(|at| at.elapsed() >= reclaim_every) {
-                if let Err(stop) = self.reclaim(connection).await {
+                let idle_ms =
+                    u64::try_from(config.reclaim_idle.as_millis()).unwrap_or(u64::MAX / 2);
+                if let Err(stop) = self.reclaim(connection, idle_ms).await {
                     return stop;
                 }
                 last_reclaim = Some(Instant::now());
@@ -382,11 +392,11 @@ impl Reader {
         }
     }
 
-    /// Takes over entries that stayed pending longer than the reclaim threshold.
-    async fn reclaim(&self, connection: &mut Connection) -> Result<(), Stop> {
+    /// Takes over entries that stayed pending longer than `idle_ms` (the reclaim threshold, or
+    /// 0 when taking over from the group's other consumers).
+    async fn reclaim(&self, connection: &mut Connection, idle_ms: u64) -> Result<(), Stop> {
         let spec = self.spec();
         let config = self.connector.config();
-        let idle_ms = u64::try_from(config.reclaim_idle.as_millis()).unwrap_or(u64::MAX / 2);
         let mut cursor = "0-0".to_owned();
         // Bounded, so that new entries are not starved by a huge backlog of stale ones.
         for _ in 0..16 {

@@ -48,6 +48,9 @@ pub(crate) struct Shared {
     pub(crate) manager: Connection,
     pub(crate) scripts: Arc<Scripts>,
     pub(crate) consumer: String,
+    /// Whether the readers take over, as they start, every entry the group's other consumers
+    /// left pending ([`aito_core::Subscription::take_over`]).
+    pub(crate) take_over: bool,
     pub(crate) streams: Vec<StreamSpec>,
     taken: Mutex<HashMap<(usize, String), Held>>,
 }
@@ -57,12 +60,14 @@ impl Shared {
         manager: Connection,
         scripts: Arc<Scripts>,
         consumer: String,
+        take_over: bool,
         streams: Vec<StreamSpec>,
     ) -> Self {
         Self {
             manager,
             scripts,
             consumer,
+            take_over,
             streams,
             taken: Mutex::new(HashMap::new()),
         }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::connection::Connection;
 use aito_core::store::{
-    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, Versioned,
+    AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry, Versioned,
 };
 use aito_core::{
     AgentId, Decision, DecisionId, DecisionStatus, StateStore, StoreError, Task, TaskId,
@@ -150,6 +150,15 @@ impl StateStore for RedisStateStore {
         Ok(self.first_time_inner(key, ttl).await?)
     }
 
+    async fn first_time_fenced(
+        &self,
+        key: &str,
+        ttl: Duration,
+        fence: &Fence,
+    ) -> Result<bool, StoreError> {
+        self.first_time_fenced_inner(key, ttl, fence).await
+    }
+
     async fn is_marked(&self, key: &str) -> Result<bool, StoreError> {
         Ok(self.is_marked_inner(key).await?)
     }
@@ -159,7 +168,7 @@ impl StateStore for RedisStateStore {
         name: &str,
         holder: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         Ok(self.acquire_lease_inner(name, holder, ttl).await?)
     }
 
@@ -191,6 +200,16 @@ impl StateStore for RedisStateStore {
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
         Ok(self.set_value_inner(key, value, ttl).await?)
+    }
+
+    async fn set_value_fenced(
+        &self,
+        key: &str,
+        value: &Value,
+        ttl: Option<Duration>,
+        fence: &Fence,
+    ) -> Result<(), StoreError> {
+        self.set_value_fenced_inner(key, value, ttl, fence).await
     }
 
     async fn delete_value(&self, key: &str) -> Result<(), StoreError> {

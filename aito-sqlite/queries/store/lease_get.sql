@@ -1,0 +1,2 @@
+-- The holder of lease ?1 and when it lapses.
+SELECT holder, expires FROM leases WHERE name = ?1
