@@ -52,21 +52,21 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
     let mut config = config;
     config.data_dir = dir.clone();
     let (backend, found) = match &url {
-        _ if args.memory => (Backend::memory(), None),
+        _ if args.memory => (Backend::memory(&config.bus), None),
         // A recording is replayed on an empty company in memory; recorded on one, the replay
         // sees what the run saw.
         None if args.record.is_some() => {
             tracing::info!("recording: the company is kept in memory, as its replay will be");
-            (Backend::memory(), None)
+            (Backend::memory(&config.bus), None)
         }
-        Some(url) => (Backend::redis(url, &config.redis.prefix).await?, None),
+        Some(url) => (Backend::redis(url, &config).await?, None),
         None => {
             let ids: Vec<AgentId> = config
                 .agents
                 .iter()
                 .filter_map(|agent| agent.spec.id)
                 .collect();
-            let (backend, found) = data_dir::open_for_run(&dir, &ids).await?;
+            let (backend, found) = data_dir::open_for_run(&dir, &ids, &config.bus).await?;
             tracing::info!("company {}", found.describe());
             (backend, Some(found))
         }

@@ -25,6 +25,9 @@ pub struct FileConfig {
     /// `[redis]`.
     #[serde(default)]
     pub redis: RedisSection,
+    /// `[bus]`: limits of every bus (embedded, in memory, Redis).
+    #[serde(default)]
+    pub bus: BusSection,
     /// `[dashboard]`.
     #[serde(default)]
     pub dashboard: DashboardSection,
@@ -130,6 +133,14 @@ pub struct RedisSection {
     pub url: Option<Spanned<String>>,
     /// Prefix of every key.
     pub prefix: Option<String>,
+}
+
+/// `[bus]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusSection {
+    /// The largest envelope, as JSON, in bytes; larger ones are refused and dead-lettered.
+    pub max_envelope_bytes: Option<Spanned<i64>>,
 }
 
 /// `[dashboard]`.

@@ -179,6 +179,22 @@ pub struct RedisSettings {
     pub prefix: String,
 }
 
+/// Limits of every bus (`[bus]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BusSettings {
+    /// The largest envelope, as JSON, in bytes: larger ones are refused on publish and
+    /// dead-lettered when read or ingested.
+    pub max_envelope_bytes: usize,
+}
+
+impl Default for BusSettings {
+    fn default() -> Self {
+        Self {
+            max_envelope_bytes: aito_core::envelope::MAX_ENVELOPE_BYTES,
+        }
+    }
+}
+
 /// The model settings.
 #[derive(Clone, Debug)]
 pub struct LlmSettings {
@@ -244,6 +260,8 @@ pub struct Config {
     pub mcp: BTreeMap<String, McpServer>,
     /// Redis.
     pub redis: RedisSettings,
+    /// Limits of every bus.
+    pub bus: BusSettings,
     /// The dashboard's address.
     pub dashboard_bind: SocketAddr,
     /// The dashboard's write token (`AITO_DASHBOARD_TOKEN`).
