@@ -31,8 +31,6 @@ use workers::WorkerPool;
 
 use crate::agent::AgentSpec;
 use crate::budget::Scope;
-use crate::bus::{Deliveries, Subscription};
-use crate::channel::Channel;
 use crate::control;
 use crate::envelope::Priority;
 use crate::id::AgentId;
@@ -192,7 +190,7 @@ impl AgentDaemon {
         let term_token = shutdown.child_token();
         let tasks = TaskTracker::new();
         tasks.spawn(Arc::clone(self).keep_lease(term_token.clone()));
-        let Some(deliveries) = self.subscribe(&term_token).await else {
+        let Some(inlets) = self.subscribe(&term_token).await else {
             term_token.cancel();
             tasks.close();
             tasks.wait().await;
@@ -210,7 +208,7 @@ impl AgentDaemon {
                 term_token.clone(),
             ),
         });
-        tasks.spawn(Arc::clone(self).intake(deliveries, Arc::clone(&term), term_token.clone()));
+        tasks.spawn(Arc::clone(self).intake(inlets, Arc::clone(&term), term_token.clone()));
         for schedule in self.spec.schedules.clone() {
             tasks.spawn(Arc::clone(self).cron(schedule, Arc::clone(&term), term_token.clone()));
         }
@@ -243,28 +241,6 @@ impl AgentDaemon {
         }
         self.monitor.set_queue_len(0);
         self.monitor.set_busy(false);
-    }
-
-    async fn subscribe(&self, term: &CancellationToken) -> Option<Deliveries> {
-        let mut channels = vec![Channel::Agent(self.id), Channel::Broadcast];
-        if self.spec.role.is_head() {
-            channels.push(Channel::Head);
-        }
-        if self.spec.role.is_clevel() {
-            channels.push(Channel::CLevel);
-        }
-        let subscription = Subscription::new(self.id.to_string(), CONSUMER, channels);
-        loop {
-            match self.runtime.bus.subscribe(subscription.clone()).await {
-                Ok(deliveries) => return Some(deliveries),
-                Err(err) => {
-                    tracing::warn!(agent = %self.id, error = %err, "could not subscribe; retrying");
-                    if !sleep_or_cancel(Duration::from_secs(2), term).await {
-                        return None;
-                    }
-                }
-            }
-        }
     }
 
     /// Renews the lease at a third of its TTL; cancels the term when it is lost.
