@@ -418,6 +418,16 @@ pub trait StateStore: Send + Sync {
     /// decode is left out (and logged as an error), so it cannot hide the others.
     async fn decisions(&self, status: Option<DecisionStatus>) -> Result<Vec<Decision>, StoreError>;
 
+    /// The newest `limit` decisions with `status` (by creation), oldest first: a bounded look
+    /// at the closed ones, which pile up for as long as the company runs. Reads only those.
+    /// A stored decision that does not decode is left out (and logged), as in
+    /// [`StateStore::decisions`].
+    async fn recent_decisions(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+    ) -> Result<Vec<Decision>, StoreError>;
+
     /// Sets an idempotency mark; `true` if it was not set (the caller goes ahead).
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
 

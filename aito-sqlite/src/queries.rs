@@ -20,6 +20,7 @@ queries! {
     DECISION_UPDATE => "store/decision_update.sql",
     DECISIONS_ALL => "store/decisions_all.sql",
     DECISIONS_BY_STATUS => "store/decisions_by_status.sql",
+    DECISIONS_RECENT => "store/decisions_recent.sql",
     MARK_SET => "store/mark_set.sql",
     MARK_GET => "store/mark_get.sql",
     LEASE_ACQUIRE => "store/lease_acquire.sql",

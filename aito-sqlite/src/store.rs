@@ -275,21 +275,27 @@ impl StateStore for SqliteStore {
                 })
             })
             .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|(version, doc)| match decode::<Decision>("decision", doc) {
-                Ok(mut decision) => {
-                    decision.version = *version as u64;
-                    Some(decision)
-                }
-                Err(err) => {
-                    // One document that does not decode must not hide the others (nor stop
-                    // the deadline checks that list them): it is left out and reported.
-                    tracing::error!(error = %err, "a stored decision does not decode; left out");
-                    None
-                }
+        Ok(decisions_of(&rows))
+    }
+
+    async fn recent_decisions(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let status = status.as_str().to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, String)> = self
+            .db
+            .read(move |conn| {
+                let map = |row: &rusqlite::Row<'_>| Ok((row.get(0)?, row.get(1)?));
+                Ok(conn
+                    .prepare_cached(q::DECISIONS_RECENT)?
+                    .query_map(rusqlite::params![status, limit], map)?
+                    .collect::<Result<Vec<_>, _>>()?)
             })
-            .collect::<Vec<_>>())
+            .await?;
+        Ok(decisions_of(&rows))
     }
 
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -732,4 +738,20 @@ fn fence_live(conn: &rusqlite::Connection, fence: &Fence, now: i64) -> Result<bo
         now,
         fence.token as i64
     ])?)
+/// Decodes `(version, doc)` rows of the decisions table. One document that does not decode must
+/// not hide the others (nor stop the deadline checks that list them): it is left out and
+/// reported.
+fn decisions_of(rows: &[(i64, String)]) -> Vec<Decision> {
+    rows.iter()
+        .filter_map(|(version, doc)| match decode::<Decision>("decision", doc) {
+            Ok(mut decision) => {
+                decision.version = *version as u64;
+                Some(decision)
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "a stored decision does not decode; left out");
+                None
+            }
+        })
+        .collect()
 }

@@ -25,6 +25,10 @@ use crate::trigger::{Cause, Trigger, TriggerKind};
 /// How long to wait before retrying when the store could not persist a handled trigger.
 const PERSIST_RETRY: Duration = Duration::from_secs(5);
 
+/// How many of the newest executed decisions a CEO's prompt looks at for those carried out
+/// since its last session (more than a CEO's session ever saw pass between two of them).
+pub(crate) const EXECUTED_IN_PROMPT: usize = 50;
+
 /// A model answer kept until its trigger is fully handled, so a redelivery after a crash
 /// re-uses it instead of paying for a second session.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -505,17 +509,32 @@ impl AgentDaemon {
         })
     }
 
+    /// The open decisions the agent proposed or reviews, and for the CEO the newest executed
+    /// ones it was not asked about. Closed decisions pile up for as long as the company runs:
+    /// only the newest [`EXECUTED_IN_PROMPT`] executed ones are read, and no other closed one.
     async fn decisions_involving_me(&self, since: Option<DateTime<Utc>>) -> Vec<Decision> {
         let role = &self.spec.role;
+        let store = &self.runtime.store;
         let mut mine = Vec::new();
+        let mut lists = Vec::new();
         for status in [
             DecisionStatus::Pending,
             DecisionStatus::Revising,
             DecisionStatus::Escalated,
             DecisionStatus::Approved,
-            DecisionStatus::Executed,
         ] {
-            let Ok(decisions) = self.runtime.store.decisions(Some(status)).await else {
+            lists.push(store.decisions(Some(status)).await);
+        }
+        // Only the CEO is told of executed decisions (below); the others never read them.
+        if role == &crate::role::Role::Ceo {
+            lists.push(
+                store
+                    .recent_decisions(DecisionStatus::Executed, EXECUTED_IN_PROMPT)
+                    .await,
+            );
+        }
+        for listed in lists {
+            let Ok(decisions) = listed else {
                 continue;
             };
             for decision in decisions {

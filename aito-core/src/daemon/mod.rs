@@ -31,8 +31,6 @@ use workers::WorkerPool;
 
 use crate::agent::AgentSpec;
 use crate::budget::Scope;
-use crate::bus::{Deliveries, Subscription};
-use crate::channel::Channel;
 use crate::control;
 use crate::envelope::Priority;
 use crate::id::AgentId;
@@ -222,7 +220,7 @@ impl AgentDaemon {
         let lost = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(Arc::clone(self).keep_lease(token, taken, term_token.clone(), lost.clone()));
-        let Some(deliveries) = self.subscribe(&term_token).await else {
+        let Some(inlets) = self.subscribe(&term_token).await else {
             term_token.cancel();
             tasks.close();
             tasks.wait().await;
@@ -242,7 +240,7 @@ impl AgentDaemon {
                 term_token.clone(),
             ),
         });
-        tasks.spawn(Arc::clone(self).intake(deliveries, Arc::clone(&term), term_token.clone()));
+        tasks.spawn(Arc::clone(self).intake(inlets, Arc::clone(&term), term_token.clone()));
         for schedule in self.spec.schedules.clone() {
             tasks.spawn(Arc::clone(self).cron(schedule, Arc::clone(&term), term_token.clone()));
         }
@@ -276,31 +274,6 @@ impl AgentDaemon {
         self.monitor.set_queue_len(0);
         self.monitor.set_busy(false);
         self.set_fence(None);
-    }
-
-    async fn subscribe(&self, term: &CancellationToken) -> Option<Deliveries> {
-        let mut channels = vec![Channel::Agent(self.id), Channel::Broadcast];
-        if self.spec.role.is_head() {
-            channels.push(Channel::Head);
-        }
-        if self.spec.role.is_clevel() {
-            channels.push(Channel::CLevel);
-        }
-        // Each daemon reads under its own consumer name and takes over, at once, whatever the
-        // group's earlier consumers left unacknowledged: only the lease holder subscribes.
-        let subscription =
-            Subscription::new(self.id.to_string(), self.instance.clone(), channels).taking_over();
-        loop {
-            match self.runtime.bus.subscribe(subscription.clone()).await {
-                Ok(deliveries) => return Some(deliveries),
-                Err(err) => {
-                    tracing::warn!(agent = %self.id, error = %err, "could not subscribe; retrying");
-                    if !sleep_or_cancel(Duration::from_secs(2), term).await {
-                        return None;
-                    }
-                }
-            }
-        }
     }
 
     /// Renews the lease of the term with fencing token `token` (taken at `taken`) at a

@@ -60,6 +60,8 @@ struct Data {
     // timestamp (a paused clock ticks in milliseconds).
     decisions: BTreeMap<u64, Decision>,
     decision_index: HashMap<DecisionId, u64>,
+    // The creation keys of the decisions of each status, so a listing by status reads only those.
+    decisions_by_status: HashMap<DecisionStatus, BTreeSet<u64>>,
     marks: HashMap<String, Expiring<()>>,
     leases: HashMap<String, Expiring<String>>,
     /// The fencing token of each lease's latest term; kept when the lease lapses.
@@ -286,6 +288,10 @@ impl StateStore for MemoryStore {
         let mut stored = decision.clone();
         stored.version = 1;
         data.decision_index.insert(decision.id, key);
+        data.decisions_by_status
+            .entry(stored.status)
+            .or_default()
+            .insert(key);
         data.decisions.insert(key, stored);
         Ok(())
     }
@@ -316,20 +322,54 @@ impl StateStore for MemoryStore {
                 found: stored.version,
             });
         }
+        let before = stored.status;
         let mut next = decision.clone();
         next.version = decision.version + 1;
         *stored = next;
+        if before != decision.status {
+            if let Some(keys) = data.decisions_by_status.get_mut(&before) {
+                keys.remove(&key);
+            }
+            data.decisions_by_status
+                .entry(decision.status)
+                .or_default()
+                .insert(key);
+        }
         Ok(decision.version + 1)
     }
 
     async fn decisions(&self, status: Option<DecisionStatus>) -> Result<Vec<Decision>, StoreError> {
-        Ok(self
-            .data()
-            .decisions
-            .values()
-            .filter(|decision| status.is_none_or(|status| decision.status == status))
+        let data = self.data();
+        Ok(match status {
+            None => data.decisions.values().cloned().collect(),
+            Some(status) => data
+                .decisions_by_status
+                .get(&status)
+                .into_iter()
+                .flatten()
+                .filter_map(|key| data.decisions.get(key))
+                .cloned()
+                .collect(),
+        })
+    }
+
+    async fn recent_decisions(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let data = self.data();
+        let mut recent: Vec<Decision> = data
+            .decisions_by_status
+            .get(&status)
+            .into_iter()
+            .flat_map(|keys| keys.iter().rev())
+            .take(limit)
+            .filter_map(|key| data.decisions.get(key))
             .cloned()
-            .collect())
+            .collect();
+        recent.reverse();
+        Ok(recent)
     }
 
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {

@@ -1,6 +1,9 @@
 //! Adapters that fail on purpose: [`FaultyStore`] and [`FaultyBus`] wrap any
 //! [`StateStore`] or [`Bus`] and inject a [`Fault`] into the Nth call of one kind of operation,
 //! so a test can place a crash, a lost reply or an outage at an exact step, on every adapter.
+//! They also count what passes through: the calls of each kind ([`Faults::calls`]) and, for a
+//! store, the records they returned ([`Faults::returned`]), so a test can show that a path
+//! reads only what it should (say, none of ten thousand closed decisions).
 //!
 //! ```
 //! # use std::sync::Arc;
@@ -69,6 +72,7 @@ struct Rule<Op> {
 #[derive(Debug)]
 struct Plan<Op> {
     calls: HashMap<Op, usize>,
+    returned: HashMap<Op, usize>,
     rules: Vec<Rule<Op>>,
 }
 
@@ -83,6 +87,7 @@ impl<Op: Copy + Eq + Hash> Default for Faults<Op> {
         Self {
             plan: Mutex::new(Plan {
                 calls: HashMap::new(),
+                returned: HashMap::new(),
                 rules: Vec::new(),
             }),
         }
@@ -124,6 +129,16 @@ impl<Op: Copy + Eq + Hash> Faults<Op> {
     /// How many calls of `op` were made.
     pub fn calls(&self, op: Op) -> usize {
         self.plan().calls.get(&op).copied().unwrap_or(0)
+    }
+
+    /// How many records the successful calls of `op` returned: the items of a list, 1 for a
+    /// found document (0 when absent), 1 for any other answer.
+    pub fn returned(&self, op: Op) -> usize {
+        self.plan().returned.get(&op).copied().unwrap_or(0)
+    }
+
+    fn count_returned(&self, op: Op, records: usize) {
+        *self.plan().returned.entry(op).or_insert(0) += records;
     }
 
     /// Counts a call of `op` and returns the fault placed on it, if any. A one-call fault is
@@ -192,6 +207,7 @@ pub enum StoreOp {
     Decision,
     UpdateDecision,
     Decisions,
+    RecentDecisions,
     FirstTime,
     FirstTimeFenced,
     IsMarked,
@@ -249,21 +265,51 @@ impl FaultyStore {
         &self.inner
     }
 
-    async fn run<T>(
+    async fn run<T: Records>(
         &self,
         op: StoreOp,
         call: impl Future<Output = Result<T, StoreError>>,
         dropped: impl FnOnce() -> Option<T>,
     ) -> Result<T, StoreError> {
-        strike(
+        let result = strike(
             self.faults.next(op),
             call,
             |what| StoreError::Unavailable(format!("{what} ({op:?})")),
             dropped,
         )
-        .await
+        .await;
+        if let Ok(value) = &result {
+            self.faults.count_returned(op, value.records());
+        }
+        result
     }
 }
+
+/// How many records a store's answer holds, for [`Faults::returned`].
+trait Records {
+    fn records(&self) -> usize {
+        1
+    }
+}
+
+impl<T> Records for Vec<T> {
+    fn records(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<T> Records for Option<T> {
+    fn records(&self) -> usize {
+        usize::from(self.is_some())
+    }
+}
+
+impl<T> Records for Versioned<T> {}
+impl Records for () {}
+impl Records for bool {}
+impl Records for u64 {}
+impl Records for f64 {}
+impl Records for Finish {}
 
 fn nothing() -> Option<()> {
     Some(())
@@ -323,6 +369,15 @@ impl StateStore for FaultyStore {
     async fn decisions(&self, status: Option<DecisionStatus>) -> Result<Vec<Decision>, StoreError> {
         let call = self.inner.decisions(status);
         self.run(StoreOp::Decisions, call, no_value).await
+    }
+
+    async fn recent_decisions(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let call = self.inner.recent_decisions(status, limit);
+        self.run(StoreOp::RecentDecisions, call, no_value).await
     }
 
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {

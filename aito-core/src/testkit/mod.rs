@@ -59,6 +59,7 @@ macro_rules! store_contract_tests {
             concurrent_compare_and_set_loses_no_update,
             history_is_bounded_and_ordered,
             decisions_are_versioned_and_listed_by_status,
+            recent_decisions_are_the_newest_of_their_status,
             idempotency_marks_are_set_once_and_expire,
             leases_have_one_holder_and_lapse,
             writes_of_an_ended_lease_term_are_refused,

@@ -223,6 +223,60 @@ pub async fn decisions_are_versioned_and_listed_by_status(store: &dyn StateStore
     assert!(all.iter().any(|d| d.id == first.id) && all.iter().any(|d| d.id == second.id));
 }
 
+/// `recent_decisions` gives the newest decisions of one status, oldest first, and no more than
+/// asked for; a decision that leaves the status leaves the listing.
+pub async fn recent_decisions_are_the_newest_of_their_status(store: &dyn StateStore) {
+    // Created after anything else in a shared store (and in order), so they are its newest.
+    let base = Utc::now() + chrono::Duration::days(365 * 100);
+    let mut created = Vec::new();
+    for n in 0..5 {
+        let mut withdrawn = decision(DecisionStatus::Withdrawn);
+        withdrawn.created_at = base + chrono::Duration::seconds(n);
+        withdrawn.title = format!("Withdrawn {n}");
+        store.create_decision(&withdrawn).await.expect("create");
+        created.push(withdrawn);
+    }
+    let other = decision(DecisionStatus::Rejected);
+    store.create_decision(&other).await.expect("create");
+    let ids = |decisions: &[Decision]| decisions.iter().map(|d| d.id).collect::<Vec<_>>();
+    let recent = store
+        .recent_decisions(DecisionStatus::Withdrawn, 3)
+        .await
+        .expect("recent");
+    assert_eq!(
+        ids(&recent),
+        ids(&created[2..]),
+        "the newest three, oldest first"
+    );
+    assert!(
+        recent
+            .iter()
+            .all(|d| d.version == 1 && d.status == DecisionStatus::Withdrawn)
+    );
+    assert!(
+        store
+            .recent_decisions(DecisionStatus::Withdrawn, 0)
+            .await
+            .expect("recent")
+            .is_empty()
+    );
+    // The newest leaves the status: the window reaches one further back.
+    let mut newest = created[4].clone();
+    newest.version = 1;
+    newest.status = DecisionStatus::Pending;
+    store.update_decision(&newest).await.expect("update");
+    let recent = store
+        .recent_decisions(DecisionStatus::Withdrawn, 3)
+        .await
+        .expect("recent");
+    assert_eq!(ids(&recent), ids(&created[1..4]));
+    let recent = store
+        .recent_decisions(DecisionStatus::Rejected, usize::MAX)
+        .await
+        .expect("recent");
+    assert!(recent.iter().any(|d| d.id == other.id));
+}
+
 /// `first_time` says yes once per key, and again after the mark expires.
 pub async fn idempotency_marks_are_set_once_and_expire(store: &dyn StateStore) {
     let key = unique("mark");

@@ -146,6 +146,14 @@ impl StateStore for RedisStateStore {
         Ok(self.decisions_inner(status).await?)
     }
 
+    async fn recent_decisions(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+    ) -> Result<Vec<Decision>, StoreError> {
+        Ok(self.recent_decisions_inner(status, limit).await?)
+    }
+
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
         Ok(self.first_time_inner(key, ttl).await?)
     }
