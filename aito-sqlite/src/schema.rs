@@ -14,6 +14,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "bus", include_str!("../migrations/0002_bus.sql")),
     (3, "backlog", include_str!("../migrations/0003_backlog.sql")),
     (4, "tasks", include_str!("../migrations/0004_tasks.sql")),
+    (
+        5,
+        "sessions",
+        include_str!("../migrations/0005_sessions.sql"),
+    ),
 ];
 
 /// The schema version this build writes: the number of the last migration.
