@@ -84,17 +84,22 @@ async fn each_history_row_opens_its_session_with_the_prompt_the_model_got() {
     let cto = harness.id("cto");
     let kept = harness.store.sessions(cto, 100).await.expect("list");
     assert_eq!(kept.len(), 2, "sessions_keep bounds the records");
-    assert!(
-        kept.iter()
-            .all(|record| record.summary == "Opening the region")
-    );
+    let cto_history = harness.history("cto").await;
+    assert_eq!(cto_history.len(), 4);
+    let newest: Vec<&str> = cto_history[2..]
+        .iter()
+        .map(|entry| entry.trigger_id.as_str())
+        .collect();
+    let kept_ids: Vec<&str> = kept
+        .iter()
+        .map(|record| record.trigger_id.as_str())
+        .collect();
+    assert_eq!(kept_ids, newest, "the newest two are kept, oldest first");
     assert!(
         kept[1].description.contains("step 2"),
         "{}",
         kept[1].description
     );
-    let cto_history = harness.history("cto").await;
-    assert_eq!(cto_history.len(), 4);
     assert!(
         harness
             .store
