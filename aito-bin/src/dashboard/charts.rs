@@ -67,7 +67,7 @@ pub(crate) fn spend_bars(id: &str, title: &str, labels: &[String], series: &[Ser
             }
             ul.legend {
                 @for (index, one) in series.iter().enumerate() {
-                    li { span.swatch style={ "background:" (colour(index)) } {} (one.name) " " span.muted { (money_label(one.values.iter().sum())) } }
+                    li { span class={ "swatch c" (index % 8) } {} (one.name) " " span.muted { (money_label(one.values.iter().sum())) } }
                 }
             }
         }
