@@ -320,8 +320,10 @@ fn comparable(text: &str) -> Vec<Value> {
             let mut record: Value = serde_json::from_str(line).expect("a record");
             if let Some(object) = record.as_object_mut() {
                 object.remove("ttl_ms");
-                if let Some(decision) = object.get_mut("decision").and_then(Value::as_object_mut) {
-                    decision.remove("version");
+                for versioned in ["decision", "task"] {
+                    if let Some(record) = object.get_mut(versioned).and_then(Value::as_object_mut) {
+                        record.remove("version");
+                    }
                 }
             }
             record
@@ -364,7 +366,8 @@ fn export_and_import_move_a_company_from_its_data_directory_to_redis_and_back() 
         "{from_file}"
     );
     for kind in [
-        "state", "history", "decision", "counter", "log", "status", "message", "mark",
+        "state", "history", "decision", "counter", "log", "status", "message", "mark", "task",
+        "session",
     ] {
         assert!(
             from_file.contains(&format!(r#"{{"kind":"{kind}""#)),

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::decision::{Decision, DecisionStatus};
 use crate::id::{AgentId, DecisionId, TaskId};
 use crate::role::Role;
+use crate::session::SessionRecord;
 use crate::task::Task;
 use crate::trigger::Trigger;
 
@@ -541,4 +542,23 @@ pub trait StateStore: Send + Sync {
 
     /// The newest `limit` tasks of the company, of any status, oldest first.
     async fn tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError>;
+
+    /// Keeps a session's record under its agent and trigger id, dropping the agent's oldest
+    /// records beyond `keep`. A record put again for the same trigger replaces the first and
+    /// keeps its place.
+    async fn put_session(&self, record: &SessionRecord, keep: usize) -> Result<(), StoreError>;
+
+    /// The newest `limit` session records of `agent`, oldest first.
+    async fn sessions(
+        &self,
+        agent: AgentId,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// The record of `agent`'s session for `trigger_id`, while it is kept.
+    async fn session(
+        &self,
+        agent: AgentId,
+        trigger_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError>;
 }

@@ -5,7 +5,8 @@
 //! Lua script's keys share one hash tag, hence one slot, checked on every call
 //! ([`crate::scripts`]). Keys are in one of three scopes:
 //! - an agent's slot, tag `{<uuid>}`: its inbox stream, the ingestion claims of that stream,
-//!   its state and history, its lease and the lease's term counter (fenced writes check them);
+//!   its state, history and session records, its lease and the lease's term counter (fenced
+//!   writes check them);
 //! - the company's slot, tag `{<prefix without the trailing colon>}`: the broadcast, head and
 //!   clevel streams and their ingestion claims, decisions and their indexes;
 //!   A mark or value whose name starts `<word>:<agent uuid>:` (the daemon's handled marks and
@@ -123,6 +124,16 @@ impl Keys {
         self.agent_key("history", agent)
     }
 
+    /// An agent's session records: trigger id to record.
+    pub(crate) fn sessions(&self, agent: AgentId) -> String {
+        self.agent_key("sessions", agent)
+    }
+
+    /// The trigger ids of an agent's session records, oldest first.
+    pub(crate) fn session_order(&self, agent: AgentId) -> String {
+        self.agent_key("sessions:order", agent)
+    }
+
     /// A decision, in the company's slot with the indexes its scripts update together.
     pub(crate) fn decision(&self, id: DecisionId) -> String {
         self.company_key(format_args!("decision:{id}"))
@@ -209,6 +220,9 @@ impl Keys {
         if let Some(agent) = agent(rest, "history") {
             return Some(KeyKind::History(agent));
         }
+        if let Some(agent) = agent(rest, "sessions:order") {
+            return Some(KeyKind::Sessions(agent));
+        }
         if let Some(agent) = agent(rest, "stream:agent") {
             return Some(KeyKind::Inbox(agent));
         }
@@ -232,6 +246,7 @@ impl Keys {
 pub(crate) enum KeyKind {
     State(AgentId),
     History(AgentId),
+    Sessions(AgentId),
     Inbox(AgentId),
     Mark(String),
     Counter(String),

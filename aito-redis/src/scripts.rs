@@ -125,6 +125,8 @@ pub(crate) struct Scripts {
     pub(crate) task_create: Lua,
     /// `lua/task_update.lua`: compare-and-set of a task document.
     pub(crate) task_update: Lua,
+    /// `lua/session_put.lua`: keep a session record, drop the agent's oldest.
+    pub(crate) session_put: Lua,
 }
 
 impl Scripts {
@@ -156,6 +158,7 @@ impl Scripts {
             ),
             task_create: Lua::new("task_create", include_str!("../lua/task_create.lua")),
             task_update: Lua::new("task_update", include_str!("../lua/task_update.lua")),
+            session_put: Lua::new("session_put", include_str!("../lua/session_put.lua")),
         }
     }
 }
@@ -229,6 +232,7 @@ mod tests {
             ),
             ("task_create", include_str!("../lua/task_create.lua")),
             ("task_update", include_str!("../lua/task_update.lua")),
+            ("session_put", include_str!("../lua/session_put.lua")),
         ] {
             for line in source
                 .lines()

@@ -49,6 +49,10 @@ queries! {
     TASK_UPDATE => "store/task_update.sql",
     TASKS_OPEN => "store/tasks_open.sql",
     TASKS_NEWEST => "store/tasks_newest.sql",
+    SESSION_PUT => "store/session_put.sql",
+    SESSIONS_TRIM => "store/sessions_trim.sql",
+    SESSIONS_READ => "store/sessions_read.sql",
+    SESSION_GET => "store/session_get.sql",
     PURGE_MARKS => "store/purge_marks.sql",
     PURGE_COUNTERS => "store/purge_counters.sql",
     PURGE_VALUES => "store/purge_values.sql",
@@ -80,4 +84,6 @@ queries! {
     EXPORT_DEAD_LETTERS => "export/dead_letters.sql",
     EXPORT_STATUSES => "export/statuses.sql",
     EXPORT_MESSAGES => "export/messages.sql",
+    EXPORT_TASKS => "export/tasks.sql",
+    EXPORT_SESSIONS => "export/sessions.sql",
 }

@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lease_terms",
         include_str!("../migrations/0005_lease_terms.sql"),
     ),
+    (
+        6,
+        "sessions",
+        include_str!("../migrations/0006_sessions.sql"),
+    ),
 ];
 
 /// The schema version this build writes: the number of the last migration.

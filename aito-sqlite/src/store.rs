@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use aito_core::decision::{Decision, DecisionStatus};
+use aito_core::session::SessionRecord;
 use aito_core::store::{
     AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry, StateStore,
     Versioned,
@@ -721,6 +722,26 @@ impl StateStore for SqliteStore {
 
     async fn tasks(&self, limit_to: usize) -> Result<Vec<Task>, StoreError> {
         self.tasks_inner(limit_to).await
+    }
+
+    async fn put_session(&self, record: &SessionRecord, keep: usize) -> Result<(), StoreError> {
+        self.put_session_inner(record, keep).await
+    }
+
+    async fn sessions(
+        &self,
+        agent: AgentId,
+        limit_to: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.sessions_inner(agent, limit_to).await
+    }
+
+    async fn session(
+        &self,
+        agent: AgentId,
+        trigger_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.session_inner(agent, trigger_id).await
     }
 }
 

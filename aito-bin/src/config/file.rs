@@ -60,6 +60,8 @@ pub struct CompanySection {
     pub data_dir: Option<Spanned<String>>,
     /// The budget of the whole company.
     pub budget: Option<BudgetSection>,
+    /// Session records kept per agent for the dashboard.
+    pub sessions_keep: Option<Spanned<i64>>,
 }
 
 /// `budget` tables of the company and of each agent.

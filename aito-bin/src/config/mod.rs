@@ -248,6 +248,8 @@ pub struct Config {
     pub workspace_root: PathBuf,
     /// Where data on disk goes (the context index).
     pub data_dir: PathBuf,
+    /// Session records kept per agent for the dashboard (`company.sessions_keep`).
+    pub sessions_keep: usize,
     /// The folder relative paths in the configuration are taken from.
     pub base: PathBuf,
     /// The agents' searchable memory, when configured.
@@ -354,6 +356,7 @@ impl Config {
             session_timeout: self.llm.session_timeout,
             max_turns: self.llm.max_turns,
             company_budget: self.company_budget.clone(),
+            sessions_keep: self.sessions_keep,
             ..Settings::default()
         }
     }

@@ -65,6 +65,10 @@ pub(super) fn render(config: &Config) -> String {
         "workspace_root".into(),
         string(config.workspace_root.display().to_string()),
     );
+    company.insert(
+        "sessions_keep".into(),
+        Value::Integer(i64::try_from(config.sessions_keep).unwrap_or(i64::MAX)),
+    );
     company.insert("budget".into(), budget(&config.company_budget));
     root.insert("company".into(), Value::Table(company));
 

@@ -27,6 +27,8 @@ pub(super) const DEFAULT_COMPANY: &str = "acme";
 const DEFAULT_WORKSPACES: &str = "aito-data/workspaces";
 /// Where data on disk goes when none is configured.
 const DEFAULT_DATA_DIR: &str = "aito-data";
+/// The most session records `company.sessions_keep` may ask to keep per agent.
+const MAX_SESSIONS_KEEP: usize = 10_000;
 
 /// The dashboard's address when none is configured.
 const DEFAULT_DASHBOARD_BIND: &str = "127.0.0.1:8080";
@@ -258,6 +260,24 @@ impl Resolver<'_> {
             Some((dir, origin)) => self.path(&dir, &origin),
             None => self.base.join(DEFAULT_DATA_DIR),
         };
+        let sessions_keep = match self.take(
+            "AITO_COMPANY_SESSIONS_KEEP",
+            "company.sessions_keep",
+            file.company.sessions_keep.as_ref(),
+        ) {
+            Some((keep, origin)) => match usize::try_from(keep) {
+                Ok(keep) if keep <= MAX_SESSIONS_KEEP => keep,
+                _ => {
+                    self.problem(
+                        origin,
+                        "company.sessions_keep",
+                        format!("expected 0 to {MAX_SESSIONS_KEEP} records, saw {keep}"),
+                    );
+                    aito_core::Settings::default().sessions_keep
+                }
+            },
+            None => aito_core::Settings::default().sessions_keep,
+        };
         let context = self.context(file, matches!(source, ConfigSource::BuiltIn));
         let company_budget = self.budget(
             "AITO_COMPANY_BUDGET_",
@@ -340,6 +360,7 @@ impl Resolver<'_> {
             company,
             workspace_root,
             data_dir,
+            sessions_keep,
             base: self.base.to_path_buf(),
             context,
             company_budget,

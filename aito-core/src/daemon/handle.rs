@@ -40,6 +40,10 @@ pub(super) struct Journal {
     /// The model provider that answered, when a router chose one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) provider: Option<String>,
+    /// The system prompt and prompt the answer was given to, for the session's record; not
+    /// journaled (an answer recalled after a restart has none).
+    #[serde(skip)]
+    pub(super) prompt: Option<(String, String)>,
 }
 
 /// What thinking produced.
@@ -230,6 +234,8 @@ impl AgentDaemon {
                     trigger: queued.trigger.describe(&self.runtime.directory),
                 })
                 .await;
+            let sent = (settings.sessions_keep > 0)
+                .then(|| (request.system_prompt.clone(), request.prompt.clone()));
             let recorded = runtime.recorder.as_ref().map(|_| {
                 (
                     prompt_ready,
@@ -278,6 +284,7 @@ impl AgentDaemon {
                                 tokens,
                                 session_id: response.session_id,
                                 provider: response.provider,
+                                prompt: sent,
                             };
                             self.keep_journal(&queued.trigger.id, &journal).await;
                             return Thought::Ready(Box::new(journal), parsed);

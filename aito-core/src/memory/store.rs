@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::decision::{Decision, DecisionStatus};
 use crate::id::{AgentId, DecisionId, TaskId};
+use crate::session::SessionRecord;
 use crate::store::{
     AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry, StateStore,
     StoreError, Versioned,
@@ -75,6 +76,8 @@ struct Data {
     tasks: BTreeMap<u64, Task>,
     task_index: HashMap<TaskId, u64>,
     open_tasks: HashMap<AgentId, BTreeSet<u64>>,
+    // Each agent's session records, oldest first.
+    sessions: HashMap<AgentId, VecDeque<SessionRecord>>,
     sweep: Sweep,
 }
 
@@ -694,6 +697,51 @@ impl StateStore for MemoryStore {
         let data = self.data();
         let skip = data.tasks.len().saturating_sub(limit);
         Ok(data.tasks.values().skip(skip).cloned().collect())
+    }
+
+    async fn put_session(&self, record: &SessionRecord, keep: usize) -> Result<(), StoreError> {
+        let mut data = self.data();
+        let kept = data.sessions.entry(record.agent).or_default();
+        match kept
+            .iter_mut()
+            .find(|old| old.trigger_id == record.trigger_id)
+        {
+            Some(old) => *old = record.clone(),
+            None => kept.push_back(record.clone()),
+        }
+        while kept.len() > keep {
+            kept.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn sessions(
+        &self,
+        agent: AgentId,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let data = self.data();
+        Ok(data
+            .sessions
+            .get(&agent)
+            .map(|kept| {
+                let skip = kept.len().saturating_sub(limit);
+                kept.iter().skip(skip).cloned().collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn session(
+        &self,
+        agent: AgentId,
+        trigger_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let data = self.data();
+        Ok(data.sessions.get(&agent).and_then(|kept| {
+            kept.iter()
+                .find(|record| record.trigger_id == trigger_id)
+                .cloned()
+        }))
     }
 }
 

@@ -28,6 +28,7 @@ use crate::channel::Channel;
 use crate::decision::{Decision, DecisionStatus};
 use crate::envelope::Envelope;
 use crate::id::{AgentId, DecisionId, TaskId};
+use crate::session::SessionRecord;
 use crate::store::{
     AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry, StateStore,
     StoreError, Versioned,
@@ -232,6 +233,9 @@ pub enum StoreOp {
     UpdateTask,
     OpenTasks,
     Tasks,
+    PutSession,
+    Sessions,
+    Session,
 }
 
 /// A [`StateStore`] that passes every call to another one, except those a fault is placed on.
@@ -526,6 +530,29 @@ impl StateStore for FaultyStore {
     async fn tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError> {
         self.run(StoreOp::Tasks, self.inner.tasks(limit), no_value)
             .await
+    }
+
+    async fn put_session(&self, record: &SessionRecord, keep: usize) -> Result<(), StoreError> {
+        let call = self.inner.put_session(record, keep);
+        self.run(StoreOp::PutSession, call, no_value).await
+    }
+
+    async fn sessions(
+        &self,
+        agent: AgentId,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let call = self.inner.sessions(agent, limit);
+        self.run(StoreOp::Sessions, call, no_value).await
+    }
+
+    async fn session(
+        &self,
+        agent: AgentId,
+        trigger_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let call = self.inner.session(agent, trigger_id);
+        self.run(StoreOp::Session, call, no_value).await
     }
 }
 

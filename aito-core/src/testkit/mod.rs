@@ -71,6 +71,7 @@ macro_rules! store_contract_tests {
             finishing_a_trigger_is_atomic_and_idempotent,
             tasks_are_versioned_and_closed_ones_leave_the_open_index,
             concurrent_task_updates_lose_no_change,
+            sessions_are_bounded_per_agent_and_found_by_trigger,
         );
     };
 }

@@ -895,3 +895,130 @@ pub async fn concurrent_task_updates_lose_no_change(store: &dyn StateStore) {
     assert_eq!(last.version, 1 + (writers * per_writer) as u64);
     assert_eq!(store.open_tasks(assignee).await.expect("open").len(), 1);
 }
+
+fn session_record(agent: AgentId, n: usize) -> crate::session::SessionRecord {
+    let mut envelope = Envelope::new(
+        MessageType::Task,
+        Sender::Agent(AgentId::derived("contract", "ceo")),
+        json!({"content": format!("task {n}")}),
+    );
+    envelope.correlation_id = Some("launch".into());
+    let trigger = Trigger {
+        id: format!("trigger-{n}"),
+        kind: TriggerKind::Message {
+            envelope,
+            channel: Channel::Agent(agent),
+        },
+        priority: Priority::High,
+        at: Utc::now(),
+    };
+    crate::session::SessionRecord {
+        agent,
+        role: Role::Cto,
+        trigger_id: trigger.id.clone(),
+        description: format!("task from ceo: task {n}"),
+        correlation_id: Some("launch".into()),
+        trigger,
+        at: Utc::now(),
+        outcome: Outcome::Handled,
+        summary: format!("session {n}"),
+        system_prompt: Some("You are the CTO.".into()),
+        prompt: Some(format!("the prompt of session {n}")),
+        answer: Some(format!(r#"{{"summary": "session {n}", "actions": []}}"#)),
+        parsed: Some(crate::session::ParsedAnswer {
+            summary: Some(format!("session {n}")),
+            ..Default::default()
+        }),
+        actions: vec![crate::store::ActionRecord {
+            id: format!("trigger-{n}#0"),
+            kind: "message".into(),
+            ok: true,
+            detail: "sent to cmo".into(),
+            at: None,
+        }],
+        cost_usd: 0.01,
+        tokens: 900,
+        duration_ms: 40,
+        provider: None,
+    }
+}
+
+/// Session records are kept per agent, the newest `keep`, oldest first; one is found by its
+/// trigger id while kept; putting one again for the same trigger replaces it in its place.
+pub async fn sessions_are_bounded_per_agent_and_found_by_trigger(store: &dyn StateStore) {
+    let (agent, other) = (AgentId::random(), AgentId::random());
+    for n in 0..5 {
+        store
+            .put_session(&session_record(agent, n), 3)
+            .await
+            .expect("put");
+    }
+    store
+        .put_session(&session_record(other, 9), 3)
+        .await
+        .expect("put other");
+    let kept = store.sessions(agent, 10).await.expect("list");
+    let ids: Vec<&str> = kept
+        .iter()
+        .map(|record| record.trigger_id.as_str())
+        .collect();
+    assert_eq!(ids, ["trigger-2", "trigger-3", "trigger-4"]);
+    assert_eq!(kept[2], session_record_at(&kept[2], agent, 4));
+    let newest = store.sessions(agent, 1).await.expect("list newest");
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].trigger_id, "trigger-4");
+    assert!(
+        store
+            .session(agent, "trigger-0")
+            .await
+            .expect("get")
+            .is_none(),
+        "the oldest were dropped"
+    );
+    let found = store
+        .session(agent, "trigger-3")
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(found.prompt.as_deref(), Some("the prompt of session 3"));
+    assert!(
+        store
+            .session(agent, "trigger-9")
+            .await
+            .expect("get")
+            .is_none(),
+        "another agent's record is not this one's"
+    );
+    let mut again = session_record(agent, 3);
+    again.summary = "session 3, recorded again".into();
+    store.put_session(&again, 3).await.expect("put again");
+    let kept = store.sessions(agent, 10).await.expect("list");
+    let ids: Vec<&str> = kept
+        .iter()
+        .map(|record| record.trigger_id.as_str())
+        .collect();
+    assert_eq!(ids, ["trigger-2", "trigger-3", "trigger-4"]);
+    assert_eq!(kept[1].summary, "session 3, recorded again");
+    assert_eq!(store.sessions(other, 10).await.expect("list").len(), 1);
+    assert!(
+        store
+            .sessions(AgentId::random(), 10)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+}
+
+/// The record `session_record(agent, n)` with the times of `stored` (times round-trip through
+/// the store's encoding unchanged, but are made at different moments here).
+fn session_record_at(
+    stored: &crate::session::SessionRecord,
+    agent: AgentId,
+    n: usize,
+) -> crate::session::SessionRecord {
+    let mut record = session_record(agent, n);
+    record.at = stored.at;
+    record.trigger.at = stored.trigger.at;
+    record.trigger.kind = stored.trigger.kind.clone();
+    record
+}

@@ -7,6 +7,7 @@ mod export;
 mod finish;
 mod lists;
 mod marks;
+mod sessions;
 mod state;
 mod tasks;
 mod values;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::connection::Connection;
+use aito_core::session::SessionRecord;
 use aito_core::store::{
     AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry, Versioned,
 };
@@ -284,5 +286,25 @@ impl StateStore for RedisStateStore {
 
     async fn tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError> {
         Ok(self.tasks_inner(limit).await?)
+    }
+
+    async fn put_session(&self, record: &SessionRecord, keep: usize) -> Result<(), StoreError> {
+        Ok(self.put_session_inner(record, keep).await?)
+    }
+
+    async fn sessions(
+        &self,
+        agent: AgentId,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        Ok(self.sessions_inner(agent, limit).await?)
+    }
+
+    async fn session(
+        &self,
+        agent: AgentId,
+        trigger_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.session_inner(agent, trigger_id).await?)
     }
 }
