@@ -21,9 +21,7 @@ use aito_bin::dashboard::hooks::{HookSource, Scheme};
 use aito_bin::dashboard::{router, serve};
 use aito_core::decision::DecisionStatus;
 use aito_core::task::{Task, TaskChange, TaskStatus};
-use aito_core::{
-    AgentId, Bus, Channel, Envelope, MessageType, Priority, Role, Sender, StateStore, TaskId,
-};
+use aito_core::{AgentId, Bus, Channel, Envelope, MessageType, Priority, Role, Sender, TaskId};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{DemoOptions, LEASE, TOKEN, demo_with, remote, send};

@@ -682,6 +682,8 @@ async fn subscriptions_share_connections_and_still_wake_at_once() {
         assert_eq!(delivery.envelope().payload["n"], 7);
         delivery.ack().await.unwrap();
     }
+}
+
 /// With the company's directory given, a plain `PUBLISH` to the inbox of an agent not in it
 /// never creates that agent's stream: it is dead-lettered once (two buses listening), its
 /// reason naming the unknown id, and a `PUBLISH` to a known agent is still ingested.

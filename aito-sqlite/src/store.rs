@@ -759,6 +759,8 @@ fn fence_live(conn: &rusqlite::Connection, fence: &Fence, now: i64) -> Result<bo
         now,
         fence.token as i64
     ])?)
+}
+
 /// Decodes `(version, doc)` rows of the decisions table. One document that does not decode must
 /// not hide the others (nor stop the deadline checks that list them): it is left out and
 /// reported.

@@ -764,6 +764,7 @@ mod tests {
                     .acquire_lease(&format!("lease:{n}"), "me", ttl)
                     .await
                     .unwrap()
+                    .is_some()
             );
             store
                 .add_to_counter(&format!("counter:{n}"), 1.0, ttl)
