@@ -2,8 +2,9 @@
 # The dashboard's browser test: a demo company with an escalated decision, the dashboard on a
 # free port, and Debian's headless Chromium driven by playwright-core through it (see
 # aito-bin/tests/browser.rs and scripts/browser/dashboard.mjs). Screenshots are written to
-# target/dashboard.png, target/dashboard-agents.png, target/dashboard-health.png and
-# target/dashboard-phone.png.
+# target/dashboard.png, target/dashboard-agents.png, target/dashboard-health.png,
+# target/dashboard-tasks.png, target/dashboard-conversations.png, target/dashboard-session.png,
+# target/dashboard-spend.png and target/dashboard-phone.png.
 #
 # Installs what is missing: Debian's chromium (and node/npm), and playwright-core from npm.
 # Playwright's own browser download is never used.

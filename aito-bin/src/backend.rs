@@ -10,6 +10,7 @@ use aito_core::{Bus, MemoryBus, MemoryStore, StateStore};
 use aito_redis::{RedisBus, RedisConfig, RedisStateStore, RedisUrl};
 use aito_sqlite::{DirLock, Embedded};
 
+use crate::config::{BusSettings, Config};
 use crate::error::Error;
 
 /// How long one blocking stream read waits. A new entry ends the wait at once, so this bounds
@@ -54,9 +55,11 @@ impl std::fmt::Debug for Backend {
 
 impl Backend {
     /// The in-memory bus and store: a company in this process only, gone when it ends.
-    pub fn memory() -> Self {
+    pub fn memory(settings: &BusSettings) -> Self {
         Self {
-            bus: Arc::new(MemoryBus::new()),
+            bus: Arc::new(MemoryBus::with_max_envelope_bytes(
+                settings.max_envelope_bytes,
+            )),
             store: Arc::new(MemoryStore::new()),
             kind: Kind::Memory,
             embedded: None,
@@ -65,7 +68,10 @@ impl Backend {
     }
 
     /// The durable embedded bus and store of an open data directory.
-    pub fn embedded(embedded: Embedded, lock: Option<DirLock>) -> Self {
+    pub fn embedded(embedded: Embedded, lock: Option<DirLock>, settings: &BusSettings) -> Self {
+        embedded
+            .bus
+            .set_max_envelope_bytes(settings.max_envelope_bytes);
         Self {
             bus: Arc::new(embedded.bus.clone()),
             store: Arc::new(embedded.store.clone()),
@@ -75,11 +81,15 @@ impl Backend {
         }
     }
 
-    /// Connects to Redis at `url`, keys under `prefix`.
-    pub async fn redis(url: &RedisUrl, prefix: &str) -> Result<Self, Error> {
+    /// Connects to Redis at `url`, keys under the configured prefix, with the configured bus
+    /// limits; outside `PUBLISH`es are ingested only for the configured agents.
+    pub async fn redis(url: &RedisUrl, config: &Config) -> Result<Self, Error> {
+        let prefix = config.redis.prefix.as_str();
         let config = RedisConfig::new(url.clone())
             .with_prefix(prefix)
-            .with_block(STREAM_BLOCK);
+            .with_block(STREAM_BLOCK)
+            .with_max_envelope_bytes(config.bus.max_envelope_bytes)
+            .with_agents(config.agents.iter().filter_map(|agent| agent.spec.id));
         let failed = |err: aito_redis::Error| Error::Redis {
             url: url.masked(),
             reason: err.to_string(),

@@ -132,7 +132,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub connection: Connection,
 
-    /// The model: claude, demo, or replay:FILE (a scenario) [env: AITO_LLM_PROVIDER].
+    /// The model: claude, router, demo, or replay:FILE (a scenario) [env: AITO_LLM_PROVIDER].
     #[arg(long, value_name = "MODEL")]
     pub llm: Option<LlmChoice>,
 
@@ -154,6 +154,12 @@ pub struct RunArgs {
     /// replay does.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+
+    /// Send the `kickoff` messages of a scenario (`demo`, or a scenario file) once every agent
+    /// serves, whichever model runs: the demo on a model router, for one. They replace those
+    /// of the model's own scenario.
+    #[arg(long, value_name = "SCENARIO")]
+    pub kickoff: Option<String>,
 }
 
 /// `aito export`.

@@ -15,7 +15,7 @@ use aito_core::{AgentId, StateStore};
 use aito_sqlite::{DATABASE_FILE, DirLock, Embedded};
 
 use crate::backend::Backend;
-use crate::config::Config;
+use crate::config::{BusSettings, Config};
 use crate::error::Error;
 
 /// The data directory: `--data-dir` when given, else the configuration's.
@@ -62,7 +62,11 @@ impl Found {
 
 /// Opens the data directory for `aito run`: takes its lock, opens (or creates) the file, and
 /// frees the leases of a predecessor that was killed.
-pub async fn open_for_run(dir: &Path, agents: &[AgentId]) -> Result<(Backend, Found), Error> {
+pub async fn open_for_run(
+    dir: &Path,
+    agents: &[AgentId],
+    bus: &BusSettings,
+) -> Result<(Backend, Found), Error> {
     let holder = format!(
         "aito run, pid {}, since {}",
         std::process::id(),
@@ -97,7 +101,7 @@ pub async fn open_for_run(dir: &Path, agents: &[AgentId]) -> Result<(Backend, Fo
             .count();
         found.pending = embedded.bus.pending().await?;
     }
-    Ok((Backend::embedded(embedded, Some(lock)), found))
+    Ok((Backend::embedded(embedded, Some(lock), bus), found))
 }
 
 /// Opens the data directory of a company for an operator's command (beside a running company,
@@ -111,5 +115,9 @@ pub async fn open_for_client(dir: &Path, config: &Config) -> Result<Backend, Err
             config.dashboard_bind
         )));
     }
-    Ok(Backend::embedded(Embedded::open(dir).await?, None))
+    Ok(Backend::embedded(
+        Embedded::open(dir).await?,
+        None,
+        &config.bus,
+    ))
 }

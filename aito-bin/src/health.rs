@@ -242,6 +242,7 @@ mod tests {
             )
             .await
             .expect("lease")
+            .is_some()
         );
         let state = HealthState {
             agents: vec![AgentHealth {

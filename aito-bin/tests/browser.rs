@@ -1,7 +1,9 @@
 //! The dashboard in a real browser: a demo company whose critical decision is escalated and
 //! whose webhook sources have had a delivery each (one queued, one refused), the dashboard
 //! served on a free port, and `scripts/browser/dashboard.mjs` driving Debian's headless
-//! Chromium through it (see that script for the steps). Screenshots go to
+//! Chromium through it (see that script for the steps): the agents, the escalated decision,
+//! the worker log, health, the task board with the launch's tasks, the conversation and its
+//! flow picture, a stored session and the spend chart. Screenshots go to
 //! `target/dashboard*.png`.
 //!
 //! Run it with `scripts/browser-test.sh`, which installs Chromium and playwright-core when
@@ -18,7 +20,8 @@ use std::time::Duration;
 use aito_bin::dashboard::hooks::{HookSource, Scheme};
 use aito_bin::dashboard::{router, serve};
 use aito_core::decision::DecisionStatus;
-use aito_core::{AgentId, Bus, Channel, Envelope, MessageType, Role, Sender};
+use aito_core::task::{Task, TaskChange, TaskStatus};
+use aito_core::{AgentId, Bus, Channel, Envelope, MessageType, Priority, Role, Sender, TaskId};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{DemoOptions, LEASE, TOKEN, demo_with, remote, send};
@@ -33,6 +36,51 @@ fn workspace() -> PathBuf {
         .parent()
         .expect("workspace root")
         .to_path_buf()
+}
+
+/// The title of the demo's finished task.
+const DONE_TASK: &str = "Price the European plans";
+
+/// A task of the CEO's for `assignee`, in `status`.
+fn task(title: &str, assignee: Role, status: TaskStatus) -> Task {
+    let now = chrono::Utc::now();
+    let creator = AgentId::derived("demo", "ceo");
+    let mut history = vec![TaskChange {
+        at: now,
+        by: Some(creator),
+        by_name: "ceo".into(),
+        status: TaskStatus::Open,
+        note: "created".into(),
+    }];
+    if status != TaskStatus::Open {
+        history.push(TaskChange {
+            at: now,
+            by: Some(AgentId::derived("demo", assignee.as_str())),
+            by_name: assignee.to_string(),
+            status,
+            note: "on it".into(),
+        });
+    }
+    Task {
+        id: TaskId::random(),
+        title: title.into(),
+        description: format!("{title}, for the European launch"),
+        creator,
+        creator_role: Role::Ceo,
+        assignee: AgentId::derived("demo", assignee.as_str()),
+        assignee_role: assignee,
+        priority: Priority::High,
+        deadline: None,
+        parent: None,
+        status,
+        note: String::new(),
+        created_at: now,
+        updated_at: now,
+        history,
+        overdue_reminded_at: None,
+        assignee_sessions_at_change: 0,
+        version: 0,
+    }
 }
 
 fn chromium() -> Option<PathBuf> {
@@ -81,6 +129,22 @@ async fn a_person_approves_an_escalated_decision_in_chromium() {
         ..DemoOptions::default()
     })
     .await;
+    // The launch's tasks on the ledger: one open, one in progress, one done.
+    let store = &demo.state.runtime.store;
+    for (title, assignee, status) in [
+        (
+            "Open the Frankfurt region",
+            Role::Cto,
+            TaskStatus::InProgress,
+        ),
+        ("Start the European newsletter", Role::Cmo, TaskStatus::Open),
+        (DONE_TASK, Role::Cfo, TaskStatus::Done),
+    ] {
+        store
+            .create_task(&task(title, assignee, status))
+            .await
+            .expect("task");
+    }
     // One signed GitHub delivery, and a Stripe one signed with the wrong secret.
     let app = remote(router(demo.state.clone()));
     let body = br#"{"action": "opened", "issue": {"number": 7}, "repository": {"full_name": "acme/site"}}"#;
@@ -137,6 +201,7 @@ async fn a_person_approves_an_escalated_decision_in_chromium() {
         .env("DASHBOARD_URL", &url)
         .env("DASHBOARD_TOKEN", TOKEN)
         .env("DECISION_TITLE", LEASE)
+        .env("DONE_TASK", DONE_TASK)
         .env("SCREENSHOT_DIR", &target)
         .env("CHROMIUM", &chromium)
         .stdin(Stdio::null())

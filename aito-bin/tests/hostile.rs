@@ -162,3 +162,97 @@ fn oversize_envelopes_and_huge_fields_never_reach_the_model_nor_the_logs() {
     let (code, stdout) = company.terminate(Duration::from_secs(30));
     assert_eq!(code, Some(0), "{stdout}");
 }
+
+/// `[bus] max_envelope_bytes` in aito.toml is the cap of the company's bus: a 4 KB task, well
+/// within the default cap, published straight to Redis is dead-lettered as over the configured
+/// 2048 bytes, and `aito send` refuses one as well, while a small task still reaches the agent.
+#[test]
+fn a_configured_envelope_cap_is_the_cap_of_every_bus_of_the_company() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("script.json"), SCRIPT).expect("script");
+    std::fs::write(
+        dir.path().join("aito.toml"),
+        "[bus]\nmax_envelope_bytes = 2048\n",
+    )
+    .expect("aito.toml");
+    let mut company = Running::start(aito(
+        dir.path(),
+        &[
+            "run",
+            "--redis",
+            &url,
+            "--llm",
+            "replay:script.json",
+            "--bind",
+            "127.0.0.1:0",
+        ],
+    ));
+    eventually("every agent idle", Duration::from_secs(30), || {
+        let status = status(dir.path(), &url);
+        let agents = status["agents"].as_array()?;
+        (agents.len() == 7 && agents.iter().all(|agent| agent["status"] == "idle")).then_some(())
+    });
+
+    let inbox = format!("channel:agent:{}", AgentId::derived("acme", "cto"));
+    let task = json!({"type": "task", "from": "human",
+        "payload": {"title": format!("HOSTILE {}", "x".repeat(4096))}});
+    publish(server.port(), &inbox, &task.to_string());
+    eventually("one dead letter", Duration::from_secs(30), || {
+        (status(dir.path(), &url)["dead_letters"] == 1).then_some(())
+    });
+
+    let refused = output(aito(
+        dir.path(),
+        &[
+            "send",
+            "--redis",
+            &url,
+            "--to",
+            "cto",
+            "--payload",
+            &json!({"title": "y".repeat(4096)}).to_string(),
+        ],
+    ));
+    let (_, stderr) = texts(&refused);
+    assert_ne!(
+        refused.status.code(),
+        Some(0),
+        "a send over the cap is refused"
+    );
+    assert!(
+        stderr.contains("2048"),
+        "the refusal names the cap: {stderr}"
+    );
+
+    let send = output(aito(
+        dir.path(),
+        &[
+            "send",
+            "--redis",
+            &url,
+            "--to",
+            "cto",
+            "--payload",
+            r#"{"title": "Write the changelog"}"#,
+        ],
+    ));
+    assert_eq!(send.status.code(), Some(0), "{}", texts(&send).1);
+    let handled = eventually("the CTO handled the task", Duration::from_secs(30), || {
+        let cto = cto(&status(dir.path(), &url));
+        (cto["sessions_total"] == 1 && cto["status"] == "idle").then_some(cto)
+    });
+    assert_eq!(handled["last_summary"], "Wrote the changelog for 0.2");
+
+    let lines = company.stderr_lines(Duration::from_millis(500));
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("envelope refused")
+                && line.contains("over the cap of 2048 bytes")),
+        "the refusal names the configured cap:\n{lines:?}"
+    );
+    let (code, stdout) = company.terminate(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{stdout}");
+}

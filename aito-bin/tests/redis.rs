@@ -7,6 +7,7 @@ mod binary;
 use std::time::Duration;
 
 use aito_redis::testing::RedisServer;
+use binary::fleet::{agent, status};
 use binary::{Running, aito, eventually, output, texts};
 use serde_json::Value;
 
@@ -25,20 +26,6 @@ const SCRIPT: &str = r#"{
      "response": {"summary": "Paid the auditors", "actions": []}}
   ]
 }"#;
-
-fn status(dir: &std::path::Path, url: &str) -> Value {
-    let run = output(aito(dir, &["status", "--json", "--redis", url]));
-    let (stdout, stderr) = texts(&run);
-    assert_eq!(run.status.code(), Some(0), "{stderr}");
-    serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("not JSON ({err}):\n{stdout}"))
-}
-
-fn agent<'a>(status: &'a Value, role: &str) -> &'a Value {
-    status["agents"]
-        .as_array()
-        .and_then(|agents| agents.iter().find(|agent| agent["role"] == role))
-        .unwrap_or_else(|| panic!("no {role} in {status}"))
-}
 
 #[test]
 fn send_status_and_decide_reach_a_company_running_on_redis() {
@@ -333,8 +320,10 @@ fn comparable(text: &str) -> Vec<Value> {
             let mut record: Value = serde_json::from_str(line).expect("a record");
             if let Some(object) = record.as_object_mut() {
                 object.remove("ttl_ms");
-                if let Some(decision) = object.get_mut("decision").and_then(Value::as_object_mut) {
-                    decision.remove("version");
+                for versioned in ["decision", "task"] {
+                    if let Some(record) = object.get_mut(versioned).and_then(Value::as_object_mut) {
+                        record.remove("version");
+                    }
                 }
             }
             record
@@ -377,7 +366,8 @@ fn export_and_import_move_a_company_from_its_data_directory_to_redis_and_back() 
         "{from_file}"
     );
     for kind in [
-        "state", "history", "decision", "counter", "log", "status", "message", "mark",
+        "state", "history", "decision", "counter", "log", "status", "message", "mark", "task",
+        "session",
     ] {
         assert!(
             from_file.contains(&format!(r#"{{"kind":"{kind}""#)),

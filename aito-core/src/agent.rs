@@ -266,6 +266,8 @@ pub struct Settings {
     pub loops: LoopGuards,
     /// History entries kept per agent.
     pub history_keep: usize,
+    /// Session records (prompt, answer, actions) kept per agent for the dashboard; 0 keeps none.
+    pub sessions_keep: usize,
     /// History entries offered to the prompt (the oldest are cut first to fit).
     pub history_in_prompt: usize,
     /// Open tasks listed in a prompt at most, most urgent first; the rest are counted.
@@ -314,6 +316,7 @@ impl Default for Settings {
             hop_limit: 10,
             loops: LoopGuards::default(),
             history_keep: 200,
+            sessions_keep: 50,
             history_in_prompt: 12,
             tasks_in_prompt: 20,
             prompt_budget: 24_000,

@@ -13,6 +13,9 @@ use crate::store::{StateStore, StoreError};
 /// Counters outlive their window by a day, so a late reader still sees them.
 const COUNTER_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
 
+/// Money spent per day is kept for a week and a day, for the spend chart of the last 7 days.
+const DAY_USD_TTL: Duration = Duration::from_secs(8 * 24 * 3600);
+
 /// Whose money: one agent, or the company as a whole.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
@@ -227,6 +230,46 @@ impl BudgetLedger {
         })
     }
 
+    /// Money `scope` spent in each hour of the UTC day of `now`, midnight first (24 values;
+    /// hours still to come are 0).
+    pub async fn usd_by_hour(
+        &self,
+        scope: &Scope,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<f64>, StoreError> {
+        let midnight = next_day(now) - ChronoDuration::days(1);
+        let mut spent = Vec::with_capacity(24);
+        for hour in 0..24 {
+            let window = hour_window(midnight + ChronoDuration::hours(hour));
+            spent.push(
+                self.store
+                    .counter(&Self::key(scope, "usd", &window))
+                    .await?,
+            );
+        }
+        Ok(spent)
+    }
+
+    /// Money `scope` spent on each of the last `days` UTC days up to the day of `now`, oldest
+    /// first, with each day's date. Days are kept a week and a day.
+    pub async fn usd_by_day(
+        &self,
+        scope: &Scope,
+        now: DateTime<Utc>,
+        days: u32,
+    ) -> Result<Vec<(chrono::NaiveDate, f64)>, StoreError> {
+        let mut spent = Vec::with_capacity(days as usize);
+        for back in (0..i64::from(days)).rev() {
+            let day = now - ChronoDuration::days(back);
+            let usd = self
+                .store
+                .counter(&Self::key(scope, "usd", &day_window(day)))
+                .await?;
+            spent.push((day.date_naive(), usd));
+        }
+        Ok(spent)
+    }
+
     /// Whether a session of `scope` may start under `budget` at `now`. Money limits count the
     /// forecast cost of the next session, so a session that would cross the limit never starts.
     pub async fn check(
@@ -332,10 +375,13 @@ impl BudgetLedger {
         tokens: u64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        for window in [hour_window(now), day_window(now)] {
+        for (window, usd_ttl) in [
+            (hour_window(now), COUNTER_TTL),
+            (day_window(now), DAY_USD_TTL),
+        ] {
             if usd > 0.0 {
                 self.store
-                    .add_to_counter(&Self::key(scope, "usd", &window), usd, COUNTER_TTL)
+                    .add_to_counter(&Self::key(scope, "usd", &window), usd, usd_ttl)
                     .await?;
             }
             if tokens > 0 {
@@ -517,5 +563,42 @@ mod tests {
             exceeded.until,
             "2026-11-24T11:00:00Z".parse::<DateTime<Utc>>().unwrap()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn spend_by_hour_of_today_and_by_day_for_a_week() {
+        let ledger = BudgetLedger::new(Arc::new(MemoryStore::new()));
+        let scope = Scope::Agent("cto".into());
+        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        ledger
+            .record_cost(&scope, 0.5, 10, at("2026-11-18T23:10:00Z"))
+            .await
+            .unwrap();
+        ledger
+            .record_cost(&scope, 0.25, 10, at("2026-11-24T09:05:00Z"))
+            .await
+            .unwrap();
+        ledger
+            .record_cost(&scope, 0.25, 10, at("2026-11-24T09:55:00Z"))
+            .await
+            .unwrap();
+        ledger
+            .record_cost(&scope, 1.0, 10, at("2026-11-24T10:01:00Z"))
+            .await
+            .unwrap();
+        let now = at("2026-11-24T10:30:00Z");
+        let hours = ledger.usd_by_hour(&scope, now).await.unwrap();
+        assert_eq!(hours.len(), 24);
+        assert_eq!((hours[9], hours[10], hours[11]), (0.5, 1.0, 0.0));
+        assert_eq!(hours.iter().sum::<f64>(), 1.5);
+        let days = ledger.usd_by_day(&scope, now, 7).await.unwrap();
+        let dates: Vec<String> = days.iter().map(|(day, _)| day.to_string()).collect();
+        assert_eq!(dates.first().map(String::as_str), Some("2026-11-18"));
+        assert_eq!(dates.last().map(String::as_str), Some("2026-11-24"));
+        assert_eq!((days[0].1, days[6].1), (0.5, 1.5));
+        // Six days later the hours of that day are gone, the day's total stays.
+        tokio::time::advance(Duration::from_secs(6 * 24 * 3600)).await;
+        assert_eq!(ledger.usd_by_hour(&scope, now).await.unwrap()[10], 0.0);
+        assert_eq!(ledger.usd_by_day(&scope, now, 7).await.unwrap()[6].1, 1.5);
     }
 }

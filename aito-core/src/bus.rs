@@ -41,6 +41,10 @@ pub struct Subscription {
     pub consumer: String,
     /// The channels to listen on.
     pub channels: Vec<Channel>,
+    /// Whether this subscription takes over, as it starts, every delivery another consumer of
+    /// the group left unacknowledged (a daemon that took its agent's lease from one that
+    /// stopped or froze), instead of waiting for them to go idle.
+    pub take_over: bool,
 }
 
 impl Subscription {
@@ -54,7 +58,15 @@ impl Subscription {
             group: group.into(),
             consumer: consumer.into(),
             channels: channels.into_iter().collect(),
+            take_over: false,
         }
+    }
+
+    /// The same subscription, taking over what the group's other consumers left
+    /// unacknowledged as it starts (see [`Subscription::take_over`]).
+    pub fn taking_over(mut self) -> Self {
+        self.take_over = true;
+        self
     }
 }
 
@@ -243,7 +255,9 @@ impl Deliveries {
 ///   takes it first (with one daemon per agent it is the only one that could). Receivers
 ///   de-duplicate by [`Envelope::id`].
 /// - **Consumers**: a consumer name identifies one live subscription of a group; a restarted
-///   daemon that uses the same name picks up what its predecessor left unacknowledged.
+///   daemon that uses the same name picks up what its predecessor left unacknowledged, and a
+///   subscription [taking over](Subscription::taking_over) picks up at once what any other
+///   consumer of its group left unacknowledged.
 /// - **Order**: envelopes on one channel reach a subscriber in publication order, redeliveries
 ///   first.
 /// - **Live channels** (`WorkerLogs`, `Decisions`, `Events`) reach only current subscribers.

@@ -27,7 +27,7 @@ use crate::event::Event;
 use crate::id::{AgentId, DecisionId, MessageId};
 use crate::role::Role;
 use crate::runtime::Runtime;
-use crate::store::ActionRecord;
+use crate::store::{ActionRecord, StoreError};
 use crate::trigger::Cause;
 use crate::worker::WorkerTask;
 use crate::workspace::{CommitOutcome, Workspace};
@@ -64,6 +64,9 @@ pub(crate) struct ActionContext<'a> {
     pub(crate) trigger_id: &'a str,
     pub(crate) cause: Cause,
     pub(crate) workers: &'a WorkerPool,
+    /// The lease term the actions are carried out in: an intent or completion it no longer
+    /// covers is refused by the store, and the action is not carried out.
+    pub(crate) fence: Option<crate::store::Fence>,
 }
 
 /// What came of a response.
@@ -165,11 +168,19 @@ impl ActionContext<'_> {
         work: impl Future<Output = Result<String, String>>,
     ) -> Result<String, String> {
         let store = &self.runtime.store;
-        let first = match store
-            .first_time(&self.mark_key(id), self.runtime.settings.mark_ttl)
-            .await
-        {
+        let (key, ttl) = (self.mark_key(id), self.runtime.settings.mark_ttl);
+        let marked = match &self.fence {
+            Some(fence) => store.first_time_fenced(&key, ttl, fence).await,
+            None => store.first_time(&key, ttl).await,
+        };
+        let first = match marked {
             Ok(first) => first,
+            Err(err @ StoreError::Fenced { .. }) => {
+                tracing::error!(agent = %self.agent, action = %id, error = %err, "action not carried out: this daemon's lease term is over");
+                return Err(format!(
+                    "{id} was not carried out: this daemon no longer holds the agent's lease"
+                ));
+            }
             Err(err) => {
                 return Err(format!(
                     "{id} was not carried out: the store could not record it ({err})"
@@ -209,14 +220,16 @@ impl ActionContext<'_> {
             Ok(detail) => json!({ "ok": true, "detail": detail }),
             Err(detail) => json!({ "ok": false, "detail": detail }),
         };
-        if let Err(err) = store
-            .set_value(
-                &self.completion_key(id),
-                &outcome,
-                Some(self.runtime.settings.mark_ttl),
-            )
-            .await
-        {
+        let done_key = self.completion_key(id);
+        let recorded = match &self.fence {
+            Some(fence) => {
+                store
+                    .set_value_fenced(&done_key, &outcome, Some(ttl), fence)
+                    .await
+            }
+            None => store.set_value(&done_key, &outcome, Some(ttl)).await,
+        };
+        if let Err(err) = recorded {
             tracing::warn!(agent = %self.agent, action = %id, error = %err, "could not record that an action finished");
         }
         match (again, result) {

@@ -95,6 +95,16 @@ pub enum Record {
         /// The status.
         status: Box<AgentStatus>,
     },
+    /// A task of the ledger (tasks come oldest first).
+    Task {
+        /// The task.
+        task: Box<crate::task::Task>,
+    },
+    /// A session's record (an agent's records come oldest first).
+    Session {
+        /// The record.
+        record: Box<crate::session::SessionRecord>,
+    },
     /// A message on a durable channel not yet acknowledged.
     Message {
         /// Its channel.
@@ -119,7 +129,7 @@ pub trait Export: Send + Sync {
 pub struct Imported {
     /// Records written.
     pub records: usize,
-    /// Records left out: decisions the target had already, expired ones, messages for a group
+    /// Records left out: decisions and tasks the target had already, expired ones, messages for a group
     /// the target cannot address.
     pub skipped: usize,
 }
@@ -192,6 +202,15 @@ pub async fn import(
             }
             Record::DeadLetter { letter } => {
                 store.push_dead_letter(&letter).await?;
+                true
+            }
+            Record::Task { task } => match store.create_task(&task).await {
+                Ok(()) => true,
+                Err(StoreError::Conflict { .. }) => false,
+                Err(err) => return Err(err.into()),
+            },
+            Record::Session { record } => {
+                store.put_session(&record, KEEP).await?;
                 true
             }
             Record::Status { status } => {

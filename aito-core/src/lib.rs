@@ -30,7 +30,8 @@
 //!
 //! # Map
 //! - Domain: [`envelope`] (the wire format), [`channel`], [`id`], [`role`], [`trigger`],
-//!   [`decision`], [`action`] (what a model's answer means), [`event`].
+//!   [`decision`], [`action`] (what a model's answer means), [`event`], [`task`] (the ledger),
+//!   [`session`] (stored sessions).
 //! - The loop: [`company`] (build and start a company), [`daemon`] (one agent), [`prompt`],
 //!   [`parse`] (finding the answer in the model's text), [`decision_engine`], [`budget`],
 //!   [`schedule`] (cron), [`workspace`] (safe file writes and git), [`control`] (pause),
@@ -122,6 +123,7 @@ pub mod reservation;
 pub mod role;
 pub mod runtime;
 pub mod schedule;
+pub mod session;
 pub mod store;
 pub mod task;
 pub mod testkit;

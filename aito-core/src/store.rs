@@ -11,6 +11,7 @@ use crate::decision::{Decision, DecisionStatus};
 use crate::id::{AgentId, DecisionId, TaskId};
 use crate::reservation::{Booking, Reservation, Reserved};
 use crate::role::Role;
+use crate::session::SessionRecord;
 use crate::task::Task;
 use crate::trigger::Trigger;
 
@@ -37,6 +38,15 @@ pub enum StoreError {
         key: String,
         /// What was wrong.
         reason: String,
+    },
+    /// A write of a lease term was refused: the lease is no longer held under that term's
+    /// fencing token (it lapsed, or another holder took it since). See [`Fence`].
+    #[error("write refused: lease {lease} is no longer held under fencing token {token}")]
+    Fenced {
+        /// The lease.
+        lease: String,
+        /// The token the writer held.
+        token: u64,
     },
     /// The backend is unreachable right now.
     #[error("the store is unavailable: {0}")]
@@ -282,6 +292,32 @@ impl AgentStatus {
     }
 }
 
+/// Proof that a write belongs to a live term of a lease: the lease, its holder and the fencing
+/// token [`StateStore::acquire_lease`] issued for the term. A store carries out a fenced write
+/// only if, at that moment and in the same atomic step, `holder` holds `lease` under `token`;
+/// otherwise it writes nothing and answers [`StoreError::Fenced`]. Tokens grow with every new
+/// term of a lease (a take by another holder, or by the same one after it lapsed), so a holder
+/// that was frozen past its lease cannot write beside its successor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    /// The lease's name.
+    pub lease: String,
+    /// Its holder.
+    pub holder: String,
+    /// The term's fencing token.
+    pub token: u64,
+}
+
+impl Fence {
+    /// The refusal of a write under this fence.
+    pub fn refused(&self) -> StoreError {
+        StoreError::Fenced {
+            lease: self.lease.clone(),
+            token: self.token,
+        }
+    }
+}
+
 /// Everything that records one trigger as handled, written at once by
 /// [`StateStore::finish_trigger`]: the agent's new state, its history entry, the dead letter
 /// when it was given up on, the handled mark and the removal of its journal.
@@ -307,6 +343,10 @@ pub struct FinishedTrigger {
     pub mark_ttl: Duration,
     /// The free-form value (see [`StateStore::get_value`]) that journaled the trigger; deleted.
     pub journal: String,
+    /// The lease term the trigger was handled in: when set, nothing is written unless the
+    /// term is still live ([`StoreError::Fenced`]). On Redis the lease must be the agent's
+    /// (`agent:<uuid>`), in the slot of its state.
+    pub fence: Option<Fence>,
 }
 
 /// What [`StateStore::finish_trigger`] did.
@@ -329,7 +369,11 @@ pub enum Finish {
 /// - **Idempotency marks**: [`first_time`](StateStore::first_time) returns `true` to exactly one
 ///   caller per key until the mark expires.
 /// - **Leases**: at most one holder per lease name at a time; a lease lapses after its TTL
-///   unless renewed by its holder.
+///   unless renewed by its holder. Each term of a lease (from a take to its lapse or release)
+///   has a fencing token greater than every earlier term's of that name.
+/// - **Fencing**: a write under a [`Fence`] ([`first_time_fenced`](StateStore::first_time_fenced),
+///   [`set_value_fenced`](StateStore::set_value_fenced), a [`FinishedTrigger`] with a fence)
+///   checks the term and writes in one atomic step: a holder whose term ended writes nothing.
 /// - **Bounded history**: each agent keeps at most the `keep` newest entries given on append.
 /// - **Finishing a trigger is atomic and idempotent**:
 ///   [`finish_trigger`](StateStore::finish_trigger) writes all of a [`FinishedTrigger`] or
@@ -379,19 +423,40 @@ pub trait StateStore: Send + Sync {
     /// decode is left out (and logged as an error), so it cannot hide the others.
     async fn decisions(&self, status: Option<DecisionStatus>) -> Result<Vec<Decision>, StoreError>;
 
+    /// The newest `limit` decisions with `status` (by creation), oldest first: a bounded look
+    /// at the closed ones, which pile up for as long as the company runs. Reads only those.
+    /// A stored decision that does not decode is left out (and logged), as in
+    /// [`StateStore::decisions`].
+    async fn recent_decisions(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+    ) -> Result<Vec<Decision>, StoreError>;
+
     /// Sets an idempotency mark; `true` if it was not set (the caller goes ahead).
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
 
     /// Whether an idempotency mark is set.
     async fn is_marked(&self, key: &str) -> Result<bool, StoreError>;
 
-    /// Takes or renews the lease `name` for `holder`; `true` if `holder` holds it now.
+    /// Sets an idempotency mark under a lease term: like [`first_time`](StateStore::first_time)
+    /// when `fence` is live, else nothing is written and the answer is [`StoreError::Fenced`].
+    async fn first_time_fenced(
+        &self,
+        key: &str,
+        ttl: Duration,
+        fence: &Fence,
+    ) -> Result<bool, StoreError>;
+
+    /// Takes or renews the lease `name` for `holder`: the term's fencing token if `holder`
+    /// holds it now, `None` if another does. A renewal within the term keeps the token; a take
+    /// (of a free or lapsed lease, even one's own) starts a term with a greater one.
     async fn acquire_lease(
         &self,
         name: &str,
         holder: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<u64>, StoreError>;
 
     /// Gives the lease up, if `holder` holds it.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
@@ -416,6 +481,16 @@ pub trait StateStore: Send + Sync {
         key: &str,
         value: &Value,
         ttl: Option<Duration>,
+    ) -> Result<(), StoreError>;
+
+    /// Sets a free-form value under a lease term: like [`set_value`](StateStore::set_value)
+    /// when `fence` is live, else nothing is written and the answer is [`StoreError::Fenced`].
+    async fn set_value_fenced(
+        &self,
+        key: &str,
+        value: &Value,
+        ttl: Option<Duration>,
+        fence: &Fence,
     ) -> Result<(), StoreError>;
 
     /// Deletes a free-form value.
@@ -471,6 +546,25 @@ pub trait StateStore: Send + Sync {
 
     /// The newest `limit` tasks of the company, of any status, oldest first.
     async fn tasks(&self, limit: usize) -> Result<Vec<Task>, StoreError>;
+
+    /// Keeps a session's record under its agent and trigger id, dropping the agent's oldest
+    /// records beyond `keep`. A record put again for the same trigger replaces the first and
+    /// keeps its place.
+    async fn put_session(&self, record: &SessionRecord, keep: usize) -> Result<(), StoreError>;
+
+    /// The newest `limit` session records of `agent`, oldest first.
+    async fn sessions(
+        &self,
+        agent: AgentId,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// The record of `agent`'s session for `trigger_id`, while it is kept.
+    async fn session(
+        &self,
+        agent: AgentId,
+        trigger_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Holds `reservation.amount` against every limit of the reservation in one atomic step,
     /// only if for each the counter, the live holds of others and the amount stay within the

@@ -26,6 +26,10 @@
 //!   ([`anthropic::MessagesRequest`]).
 //! - [`openai`] renders replies for the Chat Completions API and reads its requests
 //!   ([`openai::ChatRequest`]).
+//! - [`company`] holds [`ScenarioModel`]: a whole company's replay scenario answered through
+//!   either API, agents and a worker that calls one tool.
+//! - [`mcp`] holds [`McpHttpServer`]: an MCP server over streamable HTTP with scripted tools,
+//!   for clients that reach their servers by URL.
 //! - [`claude_code`] finds the real Claude Code CLI (pinned in
 //!   `scripts/claude-code/package.json`, installed by `scripts/test.sh`) and gives the
 //!   environment that runs it offline against a [`MockServer`].
@@ -51,6 +55,8 @@
 
 pub mod anthropic;
 pub mod claude_code;
+pub mod company;
+pub mod mcp;
 pub mod openai;
 pub mod record;
 pub mod reply;
@@ -58,6 +64,8 @@ pub mod script;
 pub mod server;
 
 pub use claude_code::ClaudeCode;
+pub use company::ScenarioModel;
+pub use mcp::{McpHttpServer, McpRequest};
 pub use record::{Api, Recorded, Target};
 pub use reply::{ApiError, Block, Message, Reply, StopReason, Usage};
 pub use script::Responder;

@@ -3,9 +3,10 @@
 //! run their course, and the company ends as it does with the replay model: on the Anthropic
 //! backend, on the OpenAI-compatible backend, and on a router that mixes them.
 //!
-//! The local API server answers each agent's session with the scenario's scripted answer (a
-//! [`ReplayLlm`] reads the role from the system prompt and the trigger from the prompt), and
-//! the worker's session first calls the MCP tool, then reports what the tool answered.
+//! The local API server answers each agent's session with the scenario's scripted answer
+//! ([`ScenarioModel`]: a replay model reads the role from the system prompt and the trigger
+//! from the prompt), and the worker's session first calls the MCP tool, then reports what the
+//! tool answered.
 
 mod common;
 
@@ -15,15 +16,14 @@ use std::time::Duration;
 use aito_claude::{McpRegistry, McpServer};
 use aito_core::mock::{OnExhausted, Script, ScriptedResponse};
 use aito_core::{
-    AgentSpec, Bus, Company, LlmRequest, LlmSession, MemoryBus, MemoryStore, MessageType,
-    MockWorkers, Priority, ReplayLlm, Role, SessionKind, WorkerSpawner, WorkerStatus,
+    AgentSpec, Bus, Company, LlmSession, MemoryBus, MemoryStore, MessageType, MockWorkers,
+    Priority, ReplayLlm, Role, SessionKind, WorkerSpawner, WorkerStatus,
 };
 use aito_mock_api::anthropic::MessagesRequest;
 use aito_mock_api::openai::ChatRequest;
-use aito_mock_api::{Api, MockServer, Recorded, Reply, Responder};
+use aito_mock_api::{Api, MockServer, Recorded, ScenarioModel};
 use aito_models::workers::WORKER_SYSTEM_PROMPT;
 use aito_models::{AnthropicApi, ApiSession, ApiWorkers, ChatApi, OpenAiApi, Router, Rule};
-use async_trait::async_trait;
 use common::{config, test_mcp_server};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -56,12 +56,16 @@ fn demo() -> Demo {
     serde_json::from_str(DEMO).expect("the demo scenario")
 }
 
-fn replay(demo: &Demo) -> ReplayLlm {
-    ReplayLlm::new(Script {
+fn script(demo: &Demo) -> Script {
+    Script {
         description: None,
         responses: demo.responses.clone(),
         on_exhausted: OnExhausted::Idle,
-    })
+    }
+}
+
+fn replay(demo: &Demo) -> ReplayLlm {
+    ReplayLlm::new(script(demo))
 }
 
 fn agents() -> Vec<AgentSpec> {
@@ -170,88 +174,23 @@ async fn run(
     }
 }
 
-/// The parts of a model call the demo model reads, from either API.
-struct Call {
-    system: String,
-    user_texts: Vec<String>,
-    tool_result: Option<String>,
-}
-
-fn read(request: &Recorded) -> Option<Call> {
+/// The parts of a model call the tests read, from either API.
+fn user_texts(request: &Recorded) -> Option<Vec<String>> {
     if request.is_api(Api::Anthropic) {
-        let call = MessagesRequest::parse(request)?;
-        Some(Call {
-            system: call.system_text(),
-            user_texts: call.user_texts(),
-            tool_result: call.tool_results().last().map(|result| result.text.clone()),
-        })
+        Some(MessagesRequest::parse(request)?.user_texts())
     } else {
-        let call = ChatRequest::parse(request)?;
-        Some(Call {
-            system: call.system_text(),
-            user_texts: call.user_texts(),
-            tool_result: call
-                .tool_results()
-                .last()
-                .map(|result| result.content.clone()),
-        })
+        Some(ChatRequest::parse(request)?.user_texts())
     }
-}
-
-fn role_of(system: &str) -> Option<Role> {
-    let start = system.find("You are the ")? + "You are the ".len();
-    let name = system[start..].split_whitespace().next()?;
-    name.to_lowercase().parse().ok()
 }
 
 /// Answers agent sessions from the scenario, and the worker with a call to its MCP tool, then
 /// a report of the tool's answer.
-struct DemoModel {
-    replay: ReplayLlm,
-}
-
-#[async_trait]
-impl Responder for DemoModel {
-    async fn respond(&self, request: &Recorded) -> Reply {
-        let Some(call) = read(request) else {
-            return Reply::error(400, "not a model call");
-        };
-        if call.system == WORKER_SYSTEM_PROMPT {
-            return match call.tool_result {
-                None => Reply::tool_use(
-                    "mcp__fetch__fetch",
-                    json!({"url": "https://hosting.example/offers"}),
-                ),
-                Some(result) => Reply::text(result),
-            };
-        }
-        let Some(role) = role_of(&call.system) else {
-            return Reply::error(400, "no role in the system prompt");
-        };
-        let prompt = call
-            .user_texts
-            .into_iter()
-            .find(|text| text.contains("# Trigger"))
-            .unwrap_or_default();
-        let request = LlmRequest {
-            agent: aito_core::AgentId::random(),
-            role,
-            system_prompt: call.system,
-            prompt,
-            resume_session: None,
-            keep_session: false,
-            model: None,
-            max_turns: None,
-            timeout: Duration::from_secs(60),
-            working_dir: None,
-            kind: SessionKind::Message,
-            tier: None,
-        };
-        match self.replay.run(request).await {
-            Ok(answer) => Reply::text(answer.text),
-            Err(error) => Reply::error(500, error.to_string()),
-        }
-    }
+fn demo_model(demo: &Demo) -> ScenarioModel {
+    ScenarioModel::new(script(demo)).worker(
+        WORKER_SYSTEM_PROMPT,
+        "mcp__fetch__fetch",
+        json!({"url": "https://hosting.example/offers"}),
+    )
 }
 
 fn registry(demo: &Demo, calls: &std::path::Path) -> McpRegistry {
@@ -303,9 +242,7 @@ fn tool_calls(file: &std::path::Path) -> Vec<Value> {
 async fn on_backend(anthropic: bool) {
     let demo = demo();
     let server = MockServer::start().expect("a mock server");
-    server.respond_with(DemoModel {
-        replay: replay(&demo),
-    });
+    server.respond_with(demo_model(&demo));
     let dir = tempfile::tempdir().expect("a temp dir");
     let calls = dir.path().join("mcp-calls.jsonl");
     let api: Arc<dyn ChatApi> = if anthropic {
@@ -367,12 +304,8 @@ async fn the_demo_company_runs_on_a_router_with_votes_and_decisions_on_the_stron
     let demo = demo();
     let strong = MockServer::start().expect("a mock server");
     let local = MockServer::start().expect("a mock server");
-    strong.respond_with(DemoModel {
-        replay: replay(&demo),
-    });
-    local.respond_with(DemoModel {
-        replay: replay(&demo),
-    });
+    strong.respond_with(demo_model(&demo));
+    local.respond_with(demo_model(&demo));
     let sessions: Vec<(String, Arc<dyn LlmSession>)> = vec![
         (
             "local".into(),
@@ -415,7 +348,7 @@ async fn the_demo_company_runs_on_a_router_with_votes_and_decisions_on_the_stron
         server
             .model_calls()
             .iter()
-            .map(|call| read(call).expect("a model call").user_texts.join("\n"))
+            .map(|call| user_texts(call).expect("a model call").join("\n"))
             .collect()
     };
     let vote = "# Trigger\nA vote message";

@@ -265,3 +265,75 @@ async fn a_server_that_cannot_start_fails_the_task() {
     assert!(result.result.contains("broken"), "{}", result.result);
     assert!(setup.server.model_calls().is_empty());
 }
+
+#[tokio::test]
+async fn a_worker_calls_a_tool_of_an_http_server_by_url_and_never_sees_the_others() {
+    let search = aito_mock_api::McpHttpServer::start().expect("an MCP server");
+    search.tool("search", "FOUND {arguments}");
+    let vault = aito_mock_api::McpHttpServer::start().expect("an MCP server");
+    vault.tool("read_secret", "the secret");
+    let model = MockServer::start().expect("a mock server");
+    model.respond_with(call_then_answer);
+    let registry = McpRegistry::new()
+        .with(
+            "search",
+            McpServer::Http {
+                url: search.url(),
+                headers: [("Authorization".to_owned(), "Bearer sk-mcp-test".to_owned())]
+                    .into_iter()
+                    .collect(),
+            },
+        )
+        .expect("a server name")
+        .with("vault", McpServer::http(vault.url()))
+        .expect("a server name");
+    let api = OpenAiApi::new(config("local", &format!("{}/v1", model.url()), "qwen-test"))
+        .expect("a client");
+    let workers = ApiWorkers::new(
+        Arc::new(api),
+        registry,
+        Arc::new(MemoryBus::default()) as Arc<dyn Bus>,
+    );
+    let mut asked = task(&["search"], Duration::from_secs(30));
+    asked.allowed_servers = vec!["search".into(), "vault".into()];
+
+    let result = workers.spawn(asked).await.unwrap();
+    assert_eq!(result.status, WorkerStatus::Succeeded, "{}", result.result);
+    assert_eq!(result.result, r#"The tool said: FOUND {"text":"hello"}"#);
+
+    // Only the requested server's tools were offered, on every model call.
+    let calls = model.model_calls();
+    assert_eq!(
+        calls.len(),
+        2,
+        "a call with the tool, a call with its result"
+    );
+    for call in &calls {
+        let call = ChatRequest::parse(call).unwrap();
+        assert_eq!(call.tool_names(), ["mcp__search__search"]);
+        assert!(!call.body.to_string().contains("read_secret"));
+    }
+
+    // The server over HTTP ran the call, in the session it opened, with the configured header.
+    let calls: Vec<(Value, Value)> = search
+        .calls()
+        .into_iter()
+        .map(|call| (call["name"].clone(), call["arguments"].clone()))
+        .collect();
+    assert_eq!(calls, [(json!("search"), json!({"text": "hello"}))]);
+    let requests = search.requests();
+    assert_eq!(requests[0].rpc_method(), Some("initialize"));
+    for request in requests.iter().filter(|request| request.method == "POST") {
+        assert_eq!(request.header("authorization"), Some("Bearer sk-mcp-test"));
+        if request.rpc_method() != Some("initialize") {
+            assert!(
+                request.header(aito_mock_api::mcp::SESSION_HEADER).is_some(),
+                "{request:?}"
+            );
+        }
+    }
+    assert!(
+        vault.requests().is_empty(),
+        "the other server was never reached"
+    );
+}

@@ -1,8 +1,12 @@
 //! [`RedisConfig`]: where the server is and how the adapters use it; [`RedisUrl`]: a URL whose
 //! password never reaches a log.
 
+use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+use aito_core::AgentId;
 
 use crate::error::Error;
 
@@ -182,6 +186,15 @@ pub struct RedisConfig {
     /// dead-lettered (never delivered) when read from a stream or ingested from a `PUBLISH`.
     /// Default [`MAX_ENVELOPE_BYTES`](aito_core::envelope::MAX_ENVELOPE_BYTES) (256 KiB).
     pub max_envelope_bytes: usize,
+    /// With TLS (`rediss://`, `rediss+cluster://`): the certificate authority to trust, as PEM,
+    /// instead of the system's root certificates (a private CA, or a server's self-signed
+    /// certificate). Default none.
+    pub tls_ca: Option<Vec<u8>>,
+    /// The company's agents, when given: a plain `PUBLISH` to the inbox of any other agent id
+    /// is dead-lettered with its reason and never appended to a stream, so that no outside
+    /// tool can grow streams for agents that nobody reads. `None` (the default) ingests for
+    /// any id.
+    pub agents: Option<Arc<BTreeSet<AgentId>>>,
 }
 
 impl RedisConfig {
@@ -202,6 +215,8 @@ impl RedisConfig {
             ingest_publish: true,
             ingest_window: Duration::from_secs(60),
             max_envelope_bytes: aito_core::envelope::MAX_ENVELOPE_BYTES,
+            tls_ca: None,
+            agents: None,
         }
     }
 
@@ -248,10 +263,31 @@ impl RedisConfig {
         self
     }
 
+    /// Trusts the certificate authority `pem` (PEM text) for TLS instead of the system's roots.
+    pub fn with_tls_ca(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_ca = Some(pem.into());
+        self
+    }
+
     /// Sets the size cap of one envelope as JSON.
     pub fn with_max_envelope_bytes(mut self, bytes: usize) -> Self {
         self.max_envelope_bytes = bytes;
         self
+    }
+
+    /// Sets the company's agents (its directory): outside `PUBLISH`es to any other agent's
+    /// inbox are dead-lettered instead of ingested.
+    pub fn with_agents(mut self, agents: impl IntoIterator<Item = AgentId>) -> Self {
+        self.agents = Some(Arc::new(agents.into_iter().collect()));
+        self
+    }
+
+    /// Whether an outside `PUBLISH` to `agent`'s inbox may be ingested: always without a
+    /// directory ([`RedisConfig::agents`]), else only for the agents in it.
+    pub fn accepts_agent(&self, agent: AgentId) -> bool {
+        self.agents
+            .as_ref()
+            .is_none_or(|agents| agents.contains(&agent))
     }
 
     /// The pub/sub name of `channel` for this company: the original name

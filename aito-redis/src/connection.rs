@@ -134,7 +134,8 @@ impl Connection {
 /// How to reach the server(s).
 #[derive(Clone)]
 enum Target {
-    Single(Client),
+    // Boxed: with TLS the client carries its certificates.
+    Single(Box<Client>),
     Cluster(Box<ClusterClients>),
 }
 
@@ -169,6 +170,26 @@ fn invalid(config: &RedisConfig, err: &redis::RedisError) -> Error {
     }
 }
 
+/// The client of a single server, trusting the configured certificate authority with TLS.
+fn single_client(config: &RedisConfig) -> Result<Client, redis::RedisError> {
+    #[cfg(feature = "tls")]
+    if let Some(pem) = &config.tls_ca
+        && config.url.is_tls()
+    {
+        return Client::build_with_tls(config.url.expose(), trusted(pem));
+    }
+    Client::open(config.url.expose())
+}
+
+/// Certificates that trust `pem` alone as the root.
+#[cfg(feature = "tls")]
+fn trusted(pem: &[u8]) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem.to_vec()),
+    }
+}
+
 fn timed_out(what: &str) -> Error {
     Error::Redis(redis::RedisError::from(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
@@ -188,7 +209,13 @@ impl Connector {
         let target = match config.url.cluster_seeds() {
             Some(seeds) => {
                 let builder = |protocol| {
-                    ClusterClient::builder(seeds.iter().map(String::as_str))
+                    let builder = ClusterClient::builder(seeds.iter().map(String::as_str));
+                    #[cfg(feature = "tls")]
+                    let builder = match &config.tls_ca {
+                        Some(pem) => builder.certs(trusted(pem)),
+                        None => builder,
+                    };
+                    builder
                         .connection_timeout(config.connect_timeout)
                         .response_timeout(config.response_timeout)
                         .retries(6)
@@ -205,9 +232,9 @@ impl Connector {
                     pubsub: builder(redis::ProtocolVersion::RESP3)?,
                 }))
             }
-            None => Target::Single(
-                Client::open(config.url.expose()).map_err(|err| invalid(config, &err))?,
-            ),
+            None => Target::Single(Box::new(
+                single_client(config).map_err(|err| invalid(config, &err))?,
+            )),
         };
         Ok(Self {
             target,

@@ -5,7 +5,8 @@
 //! Lua script's keys share one hash tag, hence one slot, checked on every call
 //! ([`crate::scripts`]). Keys are in one of three scopes:
 //! - an agent's slot, tag `{<uuid>}`: its inbox stream, the ingestion claims of that stream,
-//!   its state and history;
+//!   its state, history and session records, its lease and the lease's term counter (fenced
+//!   writes check them);
 //! - the company's slot, tag `{<prefix without the trailing colon>}`: the broadcast, head and
 //!   clevel streams and their ingestion claims, decisions and their indexes;
 //!   A mark or value whose name starts `<word>:<agent uuid>:` (the daemon's handled marks and
@@ -14,8 +15,9 @@
 //! - the company's slot, also: the dead-letter list and the ids of its entries, and the
 //!   budget counters (`counter:budget:...`) with their holds and bookings, which the budget
 //!   scripts (`lua/budget_reserve.lua`, `lua/budget_book.lua`) update together;
+//! - a lease's own slot, tag `{<name>}`: any other lease (the company's) and its term counter;
 //! - no tag (the key's own slot): keys that no script uses together with another (other
-//!   marks and values, leases, counters, logs, statuses).
+//!   marks and values, counters, logs, statuses).
 //!
 //! A new script takes its keys from one scope: a per-agent script from the agent's, a
 //! company-wide one from the company's.
@@ -124,6 +126,16 @@ impl Keys {
         self.agent_key("history", agent)
     }
 
+    /// An agent's session records: trigger id to record.
+    pub(crate) fn sessions(&self, agent: AgentId) -> String {
+        self.agent_key("sessions", agent)
+    }
+
+    /// The trigger ids of an agent's session records, oldest first.
+    pub(crate) fn session_order(&self, agent: AgentId) -> String {
+        self.agent_key("sessions:order", agent)
+    }
+
     /// A decision, in the company's slot with the indexes its scripts update together.
     pub(crate) fn decision(&self, id: DecisionId) -> String {
         self.company_key(format_args!("decision:{id}"))
@@ -141,8 +153,16 @@ impl Keys {
         self.key(format_args!("mark:{}", agent_scoped(key)))
     }
 
+    /// A lease (holder as value). An agent's lease (`agent:<uuid>`) is in the agent's slot, so
+    /// that the fenced writes of its terms check it in the script that writes; any other lease
+    /// is in a slot of its own, with its term counter.
     pub(crate) fn lease(&self, name: &str) -> String {
-        self.key(format_args!("lease:{name}"))
+        self.key(format_args!("lease:{}", lease_scoped(name)))
+    }
+
+    /// The fencing-token counter of lease `name`, in the lease's slot; never expires.
+    pub(crate) fn lease_term(&self, name: &str) -> String {
+        self.key(format_args!("lease-term:{}", lease_scoped(name)))
     }
 
     /// A counter. Budget counters (`budget:...`) are in the company's slot, with the holds
@@ -218,6 +238,9 @@ impl Keys {
         if let Some(agent) = agent(rest, "history") {
             return Some(KeyKind::History(agent));
         }
+        if let Some(agent) = agent(rest, "sessions:order") {
+            return Some(KeyKind::Sessions(agent));
+        }
         if let Some(agent) = agent(rest, "stream:agent") {
             return Some(KeyKind::Inbox(agent));
         }
@@ -245,6 +268,7 @@ impl Keys {
 pub(crate) enum KeyKind {
     State(AgentId),
     History(AgentId),
+    Sessions(AgentId),
     Inbox(AgentId),
     Mark(String),
     Counter(String),
@@ -262,6 +286,15 @@ fn agent_scoped(name: &str) -> std::borrow::Cow<'_, str> {
         return format!("{word}:{{{agent}}}:{rest}").into();
     }
     name.into()
+}
+
+/// A lease name in its slot: `agent:<uuid>` becomes `agent:{<uuid>}` (the agent's slot), any
+/// other name `{<name>}`.
+fn lease_scoped(name: &str) -> String {
+    match name.split_once(':') {
+        Some(("agent", agent)) if agent.parse::<AgentId>().is_ok() => format!("agent:{{{agent}}}"),
+        _ => format!("{{{name}}}"),
+    }
 }
 
 /// The name [`agent_scoped`] was made from.
@@ -361,7 +394,8 @@ mod tests {
         );
         assert_eq!(keys.stream(Channel::WorkerLogs), None);
         assert_eq!(keys.state(agent), format!("acme:state:{{{agent}}}"));
-        assert_eq!(keys.lease("agent:x"), "acme:lease:agent:x");
+        assert_eq!(keys.lease("agent:x"), "acme:lease:{agent:x}");
+        assert_eq!(keys.lease_term("company"), "acme:lease-term:{company}");
         assert_eq!(Keys::new("").decisions_all(), "{aito}:decisions:all");
         assert_eq!(Channel::Broadcast.name(), "channel:broadcast");
     }
@@ -421,6 +455,22 @@ mod tests {
         assert_eq!(
             keys.parse(&keys.value("pause")),
             Some(KeyKind::Value("pause".into()))
+        );
+        // The fenced writes of an agent's term check its lease with the keys they write.
+        let lease = format!("agent:{agent}");
+        assert_eq!(slot(keys.lease(&lease).as_bytes()), state);
+        assert_eq!(slot(keys.lease_term(&lease).as_bytes()), state);
+        assert_eq!(
+            slot(keys.mark(&format!("action:{agent}:t1#0")).as_bytes()),
+            state
+        );
+        assert_eq!(
+            slot(keys.value(&format!("action-done:{agent}:t1#0")).as_bytes()),
+            state
+        );
+        assert_eq!(
+            slot(keys.lease("company").as_bytes()),
+            slot(keys.lease_term("company").as_bytes())
         );
         assert_eq!(slot(keys.dead_letters().as_bytes()), company);
         assert_eq!(slot(keys.dead_letter_ids().as_bytes()), company);

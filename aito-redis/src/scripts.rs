@@ -109,6 +109,10 @@ pub(crate) struct Scripts {
     pub(crate) lease_acquire: Lua,
     /// `lua/lease_release.lua`.
     pub(crate) lease_release: Lua,
+    /// `lua/fenced_mark.lua`: an idempotency mark under a live lease term.
+    pub(crate) fenced_mark: Lua,
+    /// `lua/fenced_set.lua`: a value under a live lease term.
+    pub(crate) fenced_set: Lua,
     /// `lua/counter_add.lua`.
     pub(crate) counter_add: Lua,
     /// `lua/list_push.lua`: bounded lists (history, logs, dead letters).
@@ -125,6 +129,8 @@ pub(crate) struct Scripts {
     pub(crate) budget_reserve: Lua,
     /// `lua/budget_book.lua`: a cost booked once, its hold released.
     pub(crate) budget_book: Lua,
+    /// `lua/session_put.lua`: keep a session record, drop the agent's oldest.
+    pub(crate) session_put: Lua,
 }
 
 impl Scripts {
@@ -145,6 +151,8 @@ impl Scripts {
             ),
             lease_acquire: Lua::new("lease_acquire", include_str!("../lua/lease_acquire.lua")),
             lease_release: Lua::new("lease_release", include_str!("../lua/lease_release.lua")),
+            fenced_mark: Lua::new("fenced_mark", include_str!("../lua/fenced_mark.lua")),
+            fenced_set: Lua::new("fenced_set", include_str!("../lua/fenced_set.lua")),
             counter_add: Lua::new("counter_add", include_str!("../lua/counter_add.lua")),
             list_push: Lua::new("list_push", include_str!("../lua/list_push.lua")),
             trigger_finish: Lua::new("trigger_finish", include_str!("../lua/trigger_finish.lua")),
@@ -156,6 +164,7 @@ impl Scripts {
             task_update: Lua::new("task_update", include_str!("../lua/task_update.lua")),
             budget_reserve: Lua::new("budget_reserve", include_str!("../lua/budget_reserve.lua")),
             budget_book: Lua::new("budget_book", include_str!("../lua/budget_book.lua")),
+            session_put: Lua::new("session_put", include_str!("../lua/session_put.lua")),
         }
     }
 }
@@ -218,6 +227,8 @@ mod tests {
             ),
             ("lease_acquire", include_str!("../lua/lease_acquire.lua")),
             ("lease_release", include_str!("../lua/lease_release.lua")),
+            ("fenced_mark", include_str!("../lua/fenced_mark.lua")),
+            ("fenced_set", include_str!("../lua/fenced_set.lua")),
             ("counter_add", include_str!("../lua/counter_add.lua")),
             ("list_push", include_str!("../lua/list_push.lua")),
             ("trigger_finish", include_str!("../lua/trigger_finish.lua")),
@@ -229,6 +240,7 @@ mod tests {
             ("task_update", include_str!("../lua/task_update.lua")),
             ("budget_reserve", include_str!("../lua/budget_reserve.lua")),
             ("budget_book", include_str!("../lua/budget_book.lua")),
+            ("session_put", include_str!("../lua/session_put.lua")),
         ] {
             for line in source
                 .lines()

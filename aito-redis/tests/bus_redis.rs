@@ -616,3 +616,154 @@ async fn envelopes_over_the_cap_are_dead_lettered_not_delivered() {
         "{refused:?}"
     );
 }
+
+/// Many subscriptions of one bus wait on one connection: the number of connections the server
+/// holds does not grow with the agents, and an entry an outside tool `XADD`s straight into an
+/// inbox still reaches its subscriber at once, long before any periodic look would find it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_share_connections_and_still_wake_at_once() {
+    init_tracing();
+    let server = RedisServer::start();
+    let connections = |server: &RedisServer| server.cli(&["CLIENT", "LIST"]).lines().count();
+    let before = connections(&server);
+    // Blocking reads that last long and a reclaim threshold far away: only the watcher can
+    // deliver within the test's limit.
+    let config = server
+        .config()
+        .with_block(Duration::from_secs(30))
+        .with_reclaim_idle(Duration::from_secs(120));
+    let prefix = config.prefix.clone();
+    let bus = RedisBus::connect(config).await.unwrap();
+    let agents: Vec<AgentId> = (0..30).map(|_| AgentId::random()).collect();
+    let mut subscriptions = Vec::new();
+    for agent in &agents {
+        subscriptions.push(
+            bus.subscribe(Subscription::new(
+                agent.to_string(),
+                "daemon",
+                [Channel::Agent(*agent), Channel::Broadcast, Channel::Head],
+            ))
+            .await
+            .expect("subscribe"),
+        );
+    }
+    let held = connections(&server) - before;
+    assert!(
+        held <= 4,
+        "30 subscriptions of 3 streams each hold {held} connections; they should share a few"
+    );
+    for (agent, deliveries) in agents.iter().zip(subscriptions.iter_mut()).step_by(7) {
+        let started = std::time::Instant::now();
+        server.cli(&[
+            "XADD",
+            &format!("{prefix}stream:agent:{{{agent}}}"),
+            "*",
+            "e",
+            r#"{"type":"task","from":"human","payload":{"title":"straight in"}}"#,
+        ]);
+        let delivery = tokio::time::timeout(Duration::from_secs(5), deliveries.next())
+            .await
+            .expect("the XADD entry within 5 s")
+            .expect("a delivery");
+        assert_eq!(
+            delivery.envelope().payload_str("title"),
+            Some("straight in")
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "woken after {:?}",
+            started.elapsed()
+        );
+        delivery.ack().await.unwrap();
+    }
+    bus.publish(Channel::Broadcast, numbered(7)).await.unwrap();
+    for deliveries in &mut subscriptions {
+        let delivery = within("the broadcast", deliveries.next()).await.unwrap();
+        assert_eq!(delivery.envelope().payload["n"], 7);
+        delivery.ack().await.unwrap();
+    }
+}
+
+/// With the company's directory given, a plain `PUBLISH` to the inbox of an agent not in it
+/// never creates that agent's stream: it is dead-lettered once (two buses listening), its
+/// reason naming the unknown id, and a `PUBLISH` to a known agent is still ingested.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_publish_to_an_agent_not_in_the_directory_is_dead_lettered_not_streamed() {
+    init_tracing();
+    let server = RedisServer::start();
+    let known = AgentId::random();
+    let unknown = AgentId::random();
+    let config = server.config().with_agents([known]);
+    let bus = RedisBus::connect(config.clone()).await.unwrap();
+    let other = RedisBus::connect(config.clone()).await.unwrap();
+    let _other = other
+        .subscribe(Subscription::new("x", "x1", [Channel::Broadcast]))
+        .await
+        .unwrap();
+    let store = RedisStateStore::connect(config.clone()).await.unwrap();
+    let mut deliveries = inbox(&bus, known, "d1").await;
+    let message = r#"{"type":"task","from":"human","payload":{"title":"Grow a stream"}}"#;
+    let receivers = server.cli(&[
+        "PUBLISH",
+        &config.channel_name(Channel::Agent(unknown)),
+        message,
+    ]);
+    assert_eq!(receivers.trim(), "2", "both buses listen on pub/sub");
+    server.cli(&[
+        "PUBLISH",
+        &config.channel_name(Channel::Agent(known)),
+        r#"{"type":"task","from":"human","payload":{"title":"For a known agent"}}"#,
+    ]);
+    let delivery = within("the known agent's task", deliveries.next())
+        .await
+        .expect("delivery");
+    assert_eq!(
+        delivery.envelope().payload_str("title"),
+        Some("For a known agent")
+    );
+    delivery.ack().await.unwrap();
+
+    let letters = within("the dead letter", async {
+        loop {
+            let letters = store.dead_letters(Some(unknown), 10).await.unwrap();
+            if !letters.is_empty() {
+                return letters;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    // The other listener had its chance too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let letters_now = store.dead_letters(Some(unknown), 10).await.unwrap();
+    assert_eq!(
+        letters_now.len(),
+        1,
+        "once, however many listen: {letters_now:?}"
+    );
+    assert_eq!(letters[0].agent, unknown);
+    assert!(
+        letters[0]
+            .reason
+            .contains(&format!("no agent {unknown} in the company's directory")),
+        "{}",
+        letters[0].reason
+    );
+    let stub = letters[0].trigger.envelope().expect("an envelope");
+    assert!(
+        stub.payload["preview"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Grow a stream")
+    );
+
+    let streams = server.cli(&["KEYS", "*stream*"]);
+    assert!(
+        streams.contains(&known.to_string()),
+        "the known agent's stream exists: {streams}"
+    );
+    assert!(
+        !streams.contains(&unknown.to_string()),
+        "no stream for the unknown agent: {streams}"
+    );
+}

@@ -51,8 +51,10 @@ async fn the_contract_kit_passes_on_a_three_master_cluster() {
         concurrent_compare_and_set_loses_no_update,
         history_is_bounded_and_ordered,
         decisions_are_versioned_and_listed_by_status,
+        recent_decisions_are_the_newest_of_their_status,
         idempotency_marks_are_set_once_and_expire,
         leases_have_one_holder_and_lapse,
+        writes_of_an_ended_lease_term_are_refused,
         counters_add_and_expire,
         values_are_set_read_and_deleted,
         logs_are_bounded_and_ordered,
@@ -289,4 +291,60 @@ async fn a_company_runs_on_the_cluster() {
     let statuses = store.statuses().await.expect("statuses");
     assert_eq!(statuses.len(), roles, "every agent reported");
     running.shutdown().await;
+}
+
+/// `rediss+cluster://`: a cluster that speaks TLS only (clients, cluster bus, replication) with
+/// a certificate from a CA of the test's own. The bus and store contract kit passes through
+/// TLS with that CA trusted, and a client that trusts only the system's roots is refused.
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_kit_passes_on_a_tls_cluster() {
+    use aito_redis::testing::{TlsFiles, redis_server_has_tls};
+    init_tracing();
+    assert!(
+        redis_server_has_tls(),
+        "this redis-server was built without TLS (--tls-port unknown)"
+    );
+    let certificates = tempfile::tempdir().expect("a directory for the certificates");
+    let cluster = RedisCluster::start_tls(TlsFiles::generate(certificates.path()));
+    assert!(
+        cluster.url().starts_with("rediss+cluster://"),
+        "{}",
+        cluster.url()
+    );
+    let store = || async {
+        RedisStateStore::connect(config(&cluster))
+            .await
+            .expect("store over TLS")
+    };
+    run_all!(store_contract, store();
+        state_starts_at_version_zero_and_cas_rejects_stale_writes,
+        history_is_bounded_and_ordered,
+        decisions_are_versioned_and_listed_by_status,
+        leases_have_one_holder_and_lapse,
+        finishing_a_trigger_is_atomic_and_idempotent,
+    );
+    let bus = || async {
+        RedisBus::connect(config(&cluster))
+            .await
+            .expect("bus over TLS")
+    };
+    run_all!(bus_contract, bus();
+        envelopes_arrive_intact,
+        inbox_keeps_envelopes_until_a_subscriber_comes,
+        group_channels_give_each_group_one_copy,
+        live_channels_reach_current_subscribers_only,
+        unacked_deliveries_are_redelivered_to_the_next_subscription,
+    );
+    // Without the CA, the self-signed chain is not trusted: no connection.
+    let mut untrusted = config(&cluster);
+    untrusted.tls_ca = None;
+    let refused =
+        tokio::time::timeout(Duration::from_secs(30), RedisStateStore::connect(untrusted))
+            .await
+            .expect("the refusal within 30 s");
+    assert!(
+        refused.is_err(),
+        "a client that does not trust the CA connected"
+    );
 }

@@ -98,7 +98,7 @@ impl SqliteStore {
             .db
             .read(move |conn| {
                 Ok(conn
-                    .prepare_cached(q::LEASE_GET)?
+                    .prepare_cached(q::LEASE_HOLDER)?
                     .query_row(params![name, now], |row| Ok((row.get(0)?, row.get(1)?)))
                     .optional()?)
             })

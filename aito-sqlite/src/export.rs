@@ -24,6 +24,8 @@ struct Rows {
     dead_letters: Vec<String>,
     statuses: Vec<String>,
     messages: Vec<(String, String, String)>,
+    tasks: Vec<String>,
+    sessions: Vec<(String, String)>,
 }
 
 fn two<A: FromSql, B: FromSql>(row: &rusqlite::Row<'_>) -> rusqlite::Result<(A, B)> {
@@ -88,6 +90,14 @@ impl Export for SqliteStore {
                         .prepare_cached(q::EXPORT_MESSAGES)?
                         .query_map([], three)?
                         .collect::<Result<_, _>>()?,
+                    tasks: conn
+                        .prepare_cached(q::EXPORT_TASKS)?
+                        .query_map([], |row| row.get(0))?
+                        .collect::<Result<_, _>>()?,
+                    sessions: conn
+                        .prepare_cached(q::EXPORT_SESSIONS)?
+                        .query_map([], two)?
+                        .collect::<Result<_, _>>()?,
                 })
             })
             .await?;
@@ -104,9 +114,19 @@ impl Export for SqliteStore {
                 entry: json(&format!("history:{agent}"), &entry)?,
             });
         }
+        for (agent, record) in rows.sessions {
+            records.push(Record::Session {
+                record: Box::new(json(&format!("sessions:{agent}"), &record)?),
+            });
+        }
         for decision in self.decisions(None).await? {
             records.push(Record::Decision {
                 decision: Box::new(decision),
+            });
+        }
+        for task in rows.tasks {
+            records.push(Record::Task {
+                task: Box::new(json("task", &task)?),
             });
         }
         for (key, expires) in rows.marks {

@@ -58,6 +58,7 @@ mod export;
 pub mod lock;
 mod queries;
 pub mod schema;
+mod sessions;
 pub mod store;
 mod tasks;
 

@@ -16,8 +16,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "tasks", include_str!("../migrations/0004_tasks.sql")),
     (
         5,
+        "lease_terms",
+        include_str!("../migrations/0005_lease_terms.sql"),
+    ),
+    (
+        6,
+        "sessions",
+        include_str!("../migrations/0006_sessions.sql"),
+    ),
+    (
+        7,
         "budget holds",
-        include_str!("../migrations/0005_budget_holds.sql"),
+        include_str!("../migrations/0007_budget_holds.sql"),
     ),
 ];
 

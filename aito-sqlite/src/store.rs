@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use aito_core::decision::{Decision, DecisionStatus};
+use aito_core::session::SessionRecord;
 use aito_core::store::{
-    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, StateStore,
+    AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry, StateStore,
     Versioned,
 };
 use aito_core::{AgentId, DecisionId, StoreError, Task, TaskId};
@@ -275,21 +276,27 @@ impl StateStore for SqliteStore {
                 })
             })
             .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|(version, doc)| match decode::<Decision>("decision", doc) {
-                Ok(mut decision) => {
-                    decision.version = *version as u64;
-                    Some(decision)
-                }
-                Err(err) => {
-                    // One document that does not decode must not hide the others (nor stop
-                    // the deadline checks that list them): it is left out and reported.
-                    tracing::error!(error = %err, "a stored decision does not decode; left out");
-                    None
-                }
+        Ok(decisions_of(&rows))
+    }
+
+    async fn recent_decisions(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let status = status.as_str().to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, String)> = self
+            .db
+            .read(move |conn| {
+                let map = |row: &rusqlite::Row<'_>| Ok((row.get(0)?, row.get(1)?));
+                Ok(conn
+                    .prepare_cached(q::DECISIONS_RECENT)?
+                    .query_map(rusqlite::params![status, limit], map)?
+                    .collect::<Result<Vec<_>, _>>()?)
             })
-            .collect::<Vec<_>>())
+            .await?;
+        Ok(decisions_of(&rows))
     }
 
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -304,6 +311,31 @@ impl StateStore for SqliteStore {
                     == 1)
             })
             .await?)
+    }
+
+    async fn first_time_fenced(
+        &self,
+        key: &str,
+        ttl: Duration,
+        fence: &Fence,
+    ) -> Result<bool, StoreError> {
+        let (now, expires) = self.expiry(ttl);
+        let key = key.to_owned();
+        let check = fence.clone();
+        let outcome = self
+            .db
+            .write(move |conn| {
+                if !fence_live(conn, &check, now)? {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    conn.prepare_cached(q::MARK_SET)?
+                        .execute(params![key, expires, now])?
+                        == 1,
+                ))
+            })
+            .await?;
+        outcome.ok_or_else(|| fence.refused())
     }
 
     async fn is_marked(&self, key: &str) -> Result<bool, StoreError> {
@@ -324,16 +356,38 @@ impl StateStore for SqliteStore {
         name: &str,
         holder: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let (now, expires) = self.expiry(ttl);
         let (name, holder) = (name.to_owned(), holder.to_owned());
         Ok(self
             .db
-            .write_one(move |conn| {
-                Ok(conn
+            .write(move |conn| {
+                let before: Option<(String, i64)> = conn
+                    .prepare_cached(q::LEASE_GET)?
+                    .query_row([&name], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()?;
+                let taken = conn
                     .prepare_cached(q::LEASE_ACQUIRE)?
                     .execute(params![name, holder, expires, now])?
-                    == 1)
+                    == 1;
+                if !taken {
+                    return Ok(None);
+                }
+                let renewal = before.is_some_and(|(was, until)| was == holder && until > now);
+                let current: Option<i64> = if renewal {
+                    conn.prepare_cached(q::LEASE_TERM_GET)?
+                        .query_row([&name], |row| row.get(0))
+                        .optional()?
+                } else {
+                    None
+                };
+                let term = match current {
+                    Some(term) => term,
+                    None => conn
+                        .prepare_cached(q::LEASE_TERM_NEXT)?
+                        .query_row([&name], |row| row.get(0))?,
+                };
+                Ok(Some(term as u64))
             })
             .await?)
     }
@@ -417,6 +471,36 @@ impl StateStore for SqliteStore {
             })
             .await?;
         Ok(())
+    }
+
+    async fn set_value_fenced(
+        &self,
+        key: &str,
+        value: &Value,
+        ttl: Option<Duration>,
+        fence: &Fence,
+    ) -> Result<(), StoreError> {
+        let text = encode(key, value)?;
+        let now = self.db.now_ms();
+        let expires = ttl.map(|ttl| self.expiry(ttl).1);
+        let key = key.to_owned();
+        let check = fence.clone();
+        let written = self
+            .db
+            .write(move |conn| {
+                if !fence_live(conn, &check, now)? {
+                    return Ok(false);
+                }
+                conn.prepare_cached(q::VALUE_SET)?
+                    .execute(params![key, text, expires])?;
+                Ok(true)
+            })
+            .await?;
+        if written {
+            Ok(())
+        } else {
+            Err(fence.refused())
+        }
     }
 
     async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
@@ -562,6 +646,7 @@ impl StateStore for SqliteStore {
         let expected = finished.expected_version;
         let keep = limit(finished.history_keep);
         let key = agent.to_string();
+        let fence = finished.fence.clone();
         let outcome = self
             .db
             .write(move |conn| {
@@ -571,13 +656,18 @@ impl StateStore for SqliteStore {
                 {
                     return Ok(Ok(Finish::AlreadyFinished));
                 }
+                if let Some(fence) = &fence
+                    && !fence_live(conn, fence, now)?
+                {
+                    return Ok(Err(None));
+                }
                 let found: u64 = conn
                     .prepare_cached(q::STATE_LOAD)?
                     .query_row([&key], |row| row.get::<_, i64>(0))
                     .optional()?
                     .map_or(0, |version| version as u64);
                 if found != expected {
-                    return Ok(Err(found));
+                    return Ok(Err(Some(found)));
                 }
                 conn.prepare_cached(q::STATE_WRITE)?.execute(params![
                     key,
@@ -600,10 +690,17 @@ impl StateStore for SqliteStore {
                 Ok(Ok(Finish::Written(found + 1)))
             })
             .await?;
-        outcome.map_err(|found| StoreError::Conflict {
-            key: name,
-            expected,
-            found,
+        outcome.map_err(|found| match (found, &finished.fence) {
+            (Some(found), _) => StoreError::Conflict {
+                key: name,
+                expected,
+                found,
+            },
+            (None, Some(fence)) => fence.refused(),
+            (None, None) => StoreError::Fenced {
+                lease: format!("agent:{agent}"),
+                token: 0,
+            },
         })
     }
 
@@ -644,10 +741,58 @@ impl StateStore for SqliteStore {
     ) -> Result<Option<aito_core::store::LeaseHolder>, StoreError> {
         self.lease_holder_inner(name).await
     }
+
+    async fn put_session(&self, record: &SessionRecord, keep: usize) -> Result<(), StoreError> {
+        self.put_session_inner(record, keep).await
+    }
+
+    async fn sessions(
+        &self,
+        agent: AgentId,
+        limit_to: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.sessions_inner(agent, limit_to).await
+    }
+
+    async fn session(
+        &self,
+        agent: AgentId,
+        trigger_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.session_inner(agent, trigger_id).await
+    }
 }
 
 fn read_decision(id: DecisionId, version: i64, doc: &str) -> Result<Decision, StoreError> {
     let mut decision: Decision = decode(&format!("decision:{id}"), doc)?;
     decision.version = version as u64;
     Ok(decision)
+}
+
+/// Whether `fence`'s term is live at `now`, inside the caller's transaction.
+fn fence_live(conn: &rusqlite::Connection, fence: &Fence, now: i64) -> Result<bool, Error> {
+    Ok(conn.prepare_cached(q::FENCE_LIVE)?.exists(params![
+        fence.lease,
+        fence.holder,
+        now,
+        fence.token as i64
+    ])?)
+}
+
+/// Decodes `(version, doc)` rows of the decisions table. One document that does not decode must
+/// not hide the others (nor stop the deadline checks that list them): it is left out and
+/// reported.
+fn decisions_of(rows: &[(i64, String)]) -> Vec<Decision> {
+    rows.iter()
+        .filter_map(|(version, doc)| match decode::<Decision>("decision", doc) {
+            Ok(mut decision) => {
+                decision.version = *version as u64;
+                Some(decision)
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "a stored decision does not decode; left out");
+                None
+            }
+        })
+        .collect()
 }

@@ -1,10 +1,12 @@
 // Drives the aito dashboard of a running demo company in headless Chromium, as a person would:
 // sees the seven agents, opens the escalated decision from the banner, approves it with the
 // token, sees its status change, watches the worker log fill live, and reads on the health page
-// what became of each webhook source's last delivery. Writes screenshots.
+// what became of each webhook source's last delivery, reads the task board, follows the
+// conversation from the flow picture to a session's prompt and answer, and sees the spend
+// chart. Writes screenshots.
 //
 // Started by aito-bin/tests/browser.rs, which runs the company and the dashboard and passes:
-//   DASHBOARD_URL, DASHBOARD_TOKEN, DECISION_TITLE, SCREENSHOT_DIR, CHROMIUM.
+//   DASHBOARD_URL, DASHBOARD_TOKEN, DECISION_TITLE, DONE_TASK, SCREENSHOT_DIR, CHROMIUM.
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -106,6 +108,42 @@ try {
   const secrets = await hooks.locator('tbody tr td:nth-child(3)').allInnerTexts();
   check(secrets.length === 2 && secrets.every((text) => text.trim() === 'set'), 'both secrets show as set');
   await page.screenshot({ path: join(shots, 'dashboard-health.png'), fullPage: true });
+
+  // The task board, with the demo's tasks in their columns.
+  await page.goto(url + '/tasks');
+  const open = page.locator('section.column[data-status="open"] li.task-card');
+  check(await open.count() >= 1, 'the task board shows the open tasks');
+  check((await page.locator('section.column[data-status="done"]').innerText()).includes(env('DONE_TASK')),
+    'and the finished task under done');
+  await page.screenshot({ path: join(shots, 'dashboard-tasks.png'), fullPage: true });
+
+  // The conversation: the CEO's messages woke the CTO and the CMO, drawn and threaded.
+  await page.goto(url + '/conversations');
+  const edge = page.locator('#flow g.edge[data-from="ceo"][data-to="cto"]');
+  check(await edge.count() === 1, 'the flow picture has an arrow from the CEO to the CTO');
+  check(await page.locator('#flow g.edge[data-from="human"][data-to="ceo"]').count() === 1,
+    'and one from the human who started it to the CEO');
+  const turn = page.locator('li.turn[data-agent="cto"]').filter({ hasText: 'Frankfurt region' }).first();
+  check((await turn.innerText()).includes('ceo'), 'the CTO\'s turn says the CEO woke it');
+  await page.screenshot({ path: join(shots, 'dashboard-conversations.png'), fullPage: true });
+
+  // Its session: prompt, raw answer, actions and their outcomes.
+  await turn.getByRole('link', { name: 'session' }).click();
+  await page.waitForURL(/\/sessions\/cto\//);
+  check((await page.locator('#prompt').innerText()).includes('Open a Frankfurt region'),
+    'the session page shows the prompt with the CEO\'s message');
+  check((await page.locator('#answer').innerText()).includes('propose_decision'), 'the raw answer');
+  check((await page.locator('#outcomes').innerText()).includes('spawn_worker'), 'and each action with its outcome');
+  await page.screenshot({ path: join(shots, 'dashboard-session.png'), fullPage: true });
+
+  // Spend today and over the week.
+  await page.goto(url + '/spend');
+  const bars = page.locator('#spend-today rect.bar');
+  check(await bars.count() >= 1, 'the spend chart has bars for today');
+  const series = await bars.evaluateAll((all) => [...new Set(all.map((bar) => bar.getAttribute('data-series')))]);
+  check(series.includes('ceo') && series.includes('cto'), `per agent (${series.join(',')})`);
+  check(await page.locator('#spend-week rect.bar').count() >= 1, 'and for the week');
+  await page.screenshot({ path: join(shots, 'dashboard-spend.png'), fullPage: true });
 
   // On a phone.
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });

@@ -24,7 +24,7 @@ pub async fn agent(args: AgentArgs, config: Config) -> Result<(), Error> {
         )
     })?;
     let choice = model::choose(args.llm.clone(), &config, Purpose::Agent)?;
-    let backend = Backend::redis(&url, &config.redis.prefix).await?;
+    let backend = Backend::redis(&url, &config).await?;
     let adapters = model::adapters(&choice, &config, Arc::clone(&backend.bus))?;
     if !adapters.kickoff.is_empty() {
         tracing::info!(

@@ -23,7 +23,7 @@ use crate::tasks;
 /// variable or file), else the data directory.
 pub(crate) async fn backend(connection: &Connection, config: &Config) -> Result<Backend, Error> {
     match redis_url(connection.redis.as_deref(), config)? {
-        Some(url) => Backend::redis(&url, &config.redis.prefix).await,
+        Some(url) => Backend::redis(&url, config).await,
         None => {
             let dir = data_dir::dir(connection.data_dir.as_deref(), config);
             data_dir::open_for_client(&dir, config).await

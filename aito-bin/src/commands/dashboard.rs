@@ -18,7 +18,7 @@ pub async fn dashboard(args: DashboardArgs, config: Config) -> Result<(), Error>
             "aito dashboard shows a company whose agents run in other processes, so it needs their shared bus and store: give --redis URL or set AITO_REDIS_URL (aito run serves the dashboard of its own company)".to_owned(),
         )
     })?;
-    let backend = Backend::redis(&url, &config.redis.prefix).await?;
+    let backend = Backend::redis(&url, &config).await?;
     let company = observer(&config, &backend)?;
     let bind = args.bind.unwrap_or(config.dashboard_bind);
     let listener = listen(bind, "the dashboard", "--bind or AITO_DASHBOARD_BIND").await?;

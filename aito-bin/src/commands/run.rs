@@ -40,31 +40,41 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
         // A scenario that cannot be read is a usage error: found before anything is opened.
         crate::scenario::Scenario::from_file(path)?;
     }
+    let kickoff = match args.kickoff.as_deref() {
+        None => None,
+        Some("demo") => Some(crate::scenario::Scenario::demo()?.kickoff),
+        Some(path) => {
+            Some(crate::scenario::Scenario::from_file(std::path::Path::new(path))?.kickoff)
+        }
+    };
     let dir = data_dir::dir(args.connection.data_dir.as_deref(), &config);
     // The context index on disk lives in the same directory.
     let mut config = config;
     config.data_dir = dir.clone();
     let (backend, found) = match &url {
-        _ if args.memory => (Backend::memory(), None),
+        _ if args.memory => (Backend::memory(&config.bus), None),
         // A recording is replayed on an empty company in memory; recorded on one, the replay
         // sees what the run saw.
         None if args.record.is_some() => {
             tracing::info!("recording: the company is kept in memory, as its replay will be");
-            (Backend::memory(), None)
+            (Backend::memory(&config.bus), None)
         }
-        Some(url) => (Backend::redis(url, &config.redis.prefix).await?, None),
+        Some(url) => (Backend::redis(url, &config).await?, None),
         None => {
             let ids: Vec<AgentId> = config
                 .agents
                 .iter()
                 .filter_map(|agent| agent.spec.id)
                 .collect();
-            let (backend, found) = data_dir::open_for_run(&dir, &ids).await?;
+            let (backend, found) = data_dir::open_for_run(&dir, &ids, &config.bus).await?;
             tracing::info!("company {}", found.describe());
             (backend, Some(found))
         }
     };
-    let adapters = model::adapters(&choice, &config, Arc::clone(&backend.bus))?;
+    let mut adapters = model::adapters(&choice, &config, Arc::clone(&backend.bus))?;
+    if let Some(kickoff) = kickoff {
+        adapters.kickoff = kickoff;
+    }
     let (builder, context) = super::context::attach(
         config.company_builder(),
         &config,

@@ -66,12 +66,12 @@ pub async fn export(args: ExportArgs, config: Config) -> Result<(), Error> {
 pub async fn import(args: ImportArgs, config: Config) -> Result<(), Error> {
     let records = read(&args.file, &config)?;
     let (backend, _lock) = match redis_url(args.connection.redis.as_deref(), &config)? {
-        Some(url) => (Backend::redis(&url, &config.redis.prefix).await?, None),
+        Some(url) => (Backend::redis(&url, &config).await?, None),
         None => {
             let dir = data_dir::dir(args.connection.data_dir.as_deref(), &config);
             let lock = DirLock::acquire(&dir, &format!("aito import, pid {}", std::process::id()))?;
             (
-                Backend::embedded(Embedded::open(&dir).await?, None),
+                Backend::embedded(Embedded::open(&dir).await?, None, &config.bus),
                 Some(lock),
             )
         }

@@ -12,6 +12,7 @@ const SECTION_PREFIXES: &[&str] = &[
     "AITO_MCP_",
     "AITO_WEBHOOKS_",
     "AITO_REDIS_",
+    "AITO_BUS_",
     "AITO_DASHBOARD_",
     "AITO_HEALTH_",
     "AITO_LLM_",

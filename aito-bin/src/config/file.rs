@@ -25,6 +25,9 @@ pub struct FileConfig {
     /// `[redis]`.
     #[serde(default)]
     pub redis: RedisSection,
+    /// `[bus]`: limits of every bus (embedded, in memory, Redis).
+    #[serde(default)]
+    pub bus: BusSection,
     /// `[dashboard]`.
     #[serde(default)]
     pub dashboard: DashboardSection,
@@ -57,6 +60,8 @@ pub struct CompanySection {
     pub data_dir: Option<Spanned<String>>,
     /// The budget of the whole company.
     pub budget: Option<BudgetSection>,
+    /// Session records kept per agent for the dashboard.
+    pub sessions_keep: Option<Spanned<i64>>,
 }
 
 /// `budget` tables of the company and of each agent.
@@ -130,6 +135,14 @@ pub struct RedisSection {
     pub url: Option<Spanned<String>>,
     /// Prefix of every key.
     pub prefix: Option<String>,
+}
+
+/// `[bus]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusSection {
+    /// The largest envelope, as JSON, in bytes; larger ones are refused and dead-lettered.
+    pub max_envelope_bytes: Option<Spanned<i64>>,
 }
 
 /// `[dashboard]`.

@@ -179,6 +179,22 @@ pub struct RedisSettings {
     pub prefix: String,
 }
 
+/// Limits of every bus (`[bus]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BusSettings {
+    /// The largest envelope, as JSON, in bytes: larger ones are refused on publish and
+    /// dead-lettered when read or ingested.
+    pub max_envelope_bytes: usize,
+}
+
+impl Default for BusSettings {
+    fn default() -> Self {
+        Self {
+            max_envelope_bytes: aito_core::envelope::MAX_ENVELOPE_BYTES,
+        }
+    }
+}
+
 /// The model settings.
 #[derive(Clone, Debug)]
 pub struct LlmSettings {
@@ -232,6 +248,8 @@ pub struct Config {
     pub workspace_root: PathBuf,
     /// Where data on disk goes (the context index).
     pub data_dir: PathBuf,
+    /// Session records kept per agent for the dashboard (`company.sessions_keep`).
+    pub sessions_keep: usize,
     /// The folder relative paths in the configuration are taken from.
     pub base: PathBuf,
     /// The agents' searchable memory, when configured.
@@ -244,6 +262,8 @@ pub struct Config {
     pub mcp: BTreeMap<String, McpServer>,
     /// Redis.
     pub redis: RedisSettings,
+    /// Limits of every bus.
+    pub bus: BusSettings,
     /// The dashboard's address.
     pub dashboard_bind: SocketAddr,
     /// The dashboard's write token (`AITO_DASHBOARD_TOKEN`).
@@ -336,6 +356,7 @@ impl Config {
             session_timeout: self.llm.session_timeout,
             max_turns: self.llm.max_turns,
             company_budget: self.company_budget.clone(),
+            sessions_keep: self.sessions_keep,
             ..Settings::default()
         }
     }

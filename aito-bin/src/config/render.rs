@@ -65,6 +65,10 @@ pub(super) fn render(config: &Config) -> String {
         "workspace_root".into(),
         string(config.workspace_root.display().to_string()),
     );
+    company.insert(
+        "sessions_keep".into(),
+        Value::Integer(i64::try_from(config.sessions_keep).unwrap_or(i64::MAX)),
+    );
     company.insert("budget".into(), budget(&config.company_budget));
     root.insert("company".into(), Value::Table(company));
 
@@ -137,6 +141,12 @@ pub(super) fn render(config: &Config) -> String {
     );
     redis.insert("prefix".into(), string(&config.redis.prefix));
     root.insert("redis".into(), Value::Table(redis));
+    let mut bus = Table::new();
+    bus.insert(
+        "max_envelope_bytes".into(),
+        Value::Integer(i64::try_from(config.bus.max_envelope_bytes).unwrap_or(i64::MAX)),
+    );
+    root.insert("bus".into(), Value::Table(bus));
 
     let mut dashboard = Table::new();
     dashboard.insert("bind".into(), string(config.dashboard_bind.to_string()));

@@ -16,8 +16,8 @@ use super::env::{Env, env_key};
 use super::error::{ConfigError, Origin, Problem, Source};
 use super::file::{AgentSection, BudgetSection, FileConfig, McpSection};
 use super::{
-    AgentConfig, Config, ConfigSource, DecisionSettings, LlmSettings, McpKind, McpServer, McpValue,
-    ProfileSource, RedisSettings, Secret,
+    AgentConfig, BusSettings, Config, ConfigSource, DecisionSettings, LlmSettings, McpKind,
+    McpServer, McpValue, ProfileSource, RedisSettings, Secret,
 };
 use crate::model::LlmChoice;
 
@@ -27,9 +27,17 @@ pub(super) const DEFAULT_COMPANY: &str = "acme";
 const DEFAULT_WORKSPACES: &str = "aito-data/workspaces";
 /// Where data on disk goes when none is configured.
 const DEFAULT_DATA_DIR: &str = "aito-data";
+/// The most session records `company.sessions_keep` may ask to keep per agent.
+const MAX_SESSIONS_KEEP: usize = 10_000;
 
 /// The dashboard's address when none is configured.
 const DEFAULT_DASHBOARD_BIND: &str = "127.0.0.1:8080";
+/// The smallest envelope size cap: room for an envelope's own fields and a short text.
+const MIN_ENVELOPE_CAP: usize = 1024;
+
+/// The largest envelope size cap: a bound on what one message may make every process hold.
+const MAX_ENVELOPE_CAP: usize = 64 * 1024 * 1024;
+
 /// The health endpoint's address when none is configured.
 const DEFAULT_HEALTH_BIND: &str = "127.0.0.1:3001";
 
@@ -252,6 +260,24 @@ impl Resolver<'_> {
             Some((dir, origin)) => self.path(&dir, &origin),
             None => self.base.join(DEFAULT_DATA_DIR),
         };
+        let sessions_keep = match self.take(
+            "AITO_COMPANY_SESSIONS_KEEP",
+            "company.sessions_keep",
+            file.company.sessions_keep.as_ref(),
+        ) {
+            Some((keep, origin)) => match usize::try_from(keep) {
+                Ok(keep) if keep <= MAX_SESSIONS_KEEP => keep,
+                _ => {
+                    self.problem(
+                        origin,
+                        "company.sessions_keep",
+                        format!("expected 0 to {MAX_SESSIONS_KEEP} records, saw {keep}"),
+                    );
+                    aito_core::Settings::default().sessions_keep
+                }
+            },
+            None => aito_core::Settings::default().sessions_keep,
+        };
         let context = self.context(file, matches!(source, ConfigSource::BuiltIn));
         let company_budget = self.budget(
             "AITO_COMPANY_BUDGET_",
@@ -262,6 +288,7 @@ impl Resolver<'_> {
         let mcp = self.mcp(file);
         let agents = self.agents(file, &company, &workspace_root, &mcp);
         let redis = self.redis(file);
+        let bus = self.bus(file);
         let dashboard_bind = self.address(
             &["AITO_DASHBOARD_BIND", "AITO_BIND"],
             "dashboard.bind",
@@ -333,12 +360,14 @@ impl Resolver<'_> {
             company,
             workspace_root,
             data_dir,
+            sessions_keep,
             base: self.base.to_path_buf(),
             context,
             company_budget,
             agents,
             mcp,
             redis,
+            bus,
             dashboard_bind,
             dashboard_token,
             escalation_webhook,
@@ -1090,6 +1119,30 @@ impl Resolver<'_> {
             max_turns,
             router: super::providers::RouterSettings::default(),
         }
+    }
+
+    /// `[bus]`: the envelope size cap, from 1 KiB to 64 MiB.
+    fn bus(&mut self, file: &FileConfig) -> BusSettings {
+        let mut settings = BusSettings::default();
+        if let Some((bytes, origin)) = self.take(
+            "AITO_BUS_MAX_ENVELOPE_BYTES",
+            "bus.max_envelope_bytes",
+            file.bus.max_envelope_bytes.as_ref(),
+        ) {
+            match usize::try_from(bytes) {
+                Ok(bytes) if (MIN_ENVELOPE_CAP..=MAX_ENVELOPE_CAP).contains(&bytes) => {
+                    settings.max_envelope_bytes = bytes;
+                }
+                _ => self.problem(
+                    origin,
+                    "bus.max_envelope_bytes",
+                    format!(
+                        "expected a number of bytes from {MIN_ENVELOPE_CAP} (1 KiB) to {MAX_ENVELOPE_CAP} (64 MiB), saw {bytes}"
+                    ),
+                ),
+            }
+        }
+        settings
     }
 
     fn decisions(&mut self, file: &FileConfig) -> DecisionSettings {

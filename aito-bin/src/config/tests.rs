@@ -362,3 +362,33 @@ fn numbers_out_of_range_are_refused() {
         ]
     );
 }
+
+#[test]
+fn the_envelope_cap_is_read_from_the_bus_section_or_the_environment_and_checked() {
+    let default = resolve("", &[]).expect("valid");
+    assert_eq!(
+        default.bus.max_envelope_bytes,
+        aito_core::envelope::MAX_ENVELOPE_BYTES
+    );
+    let file = resolve("[bus]\nmax_envelope_bytes = 4096\n", &[]).expect("valid");
+    assert_eq!(file.bus.max_envelope_bytes, 4096);
+    assert!(
+        file.render().contains("[bus]\nmax_envelope_bytes = 4096"),
+        "{}",
+        file.render()
+    );
+    let env = resolve(
+        "[bus]\nmax_envelope_bytes = 4096\n",
+        &[("AITO_BUS_MAX_ENVELOPE_BYTES", "2048")],
+    )
+    .expect("valid");
+    assert_eq!(env.bus.max_envelope_bytes, 2048);
+
+    let found = problems("[bus]\nmax_envelope_bytes = 10\n", &[]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].field, "bus.max_envelope_bytes");
+    assert!(at(2)(&found[0]), "{found:?}");
+    let found = problems("", &[("AITO_BUS_MAX_ENVELOPE_BYTES", "-1")]);
+    assert_eq!(found[0].field, "bus.max_envelope_bytes");
+    assert!(matches!(&found[0].origin, Origin::Env(var) if var == "AITO_BUS_MAX_ENVELOPE_BYTES"));
+}

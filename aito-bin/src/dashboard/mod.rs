@@ -5,7 +5,10 @@
 //!   approve or veto an escalated one), worker logs (live over server-sent events, with the
 //!   recent history on load), health. Server-rendered HTML with one small script and no build
 //!   step; every value that comes from agents or models is HTML-escaped. A decision waiting for
-//!   a human is shown at the top of every page until it is answered.
+//!   a human is shown at the top of every page until it is answered. The task board, the
+//!   conversation between agents with a picture of the message flow, each stored session
+//!   (prompt, answer, actions and outcomes) and spend per agent today and over 7 days, the
+//!   pictures drawn on the server as SVG.
 //! - JSON API ([`api`]) under `/api/`, the same data, and the writes: send a message, call an
 //!   agent's webhook, decide an escalated decision, pause and resume the company.
 //! - `GET /healthz` (the process answers), `GET /readyz` (store and bus reachable),
@@ -36,6 +39,8 @@
 pub mod api;
 mod assets;
 pub mod auth;
+mod charts;
+mod decision_pages;
 pub mod error;
 pub mod feeds;
 pub mod hooks;
@@ -44,6 +49,8 @@ mod metrics;
 pub mod notify;
 pub mod overview;
 mod pages;
+mod session_pages;
+mod sessions_api;
 mod stream;
 mod task_pages;
 mod tasks_api;
@@ -212,10 +219,13 @@ pub fn router(state: DashboardState) -> Router {
         .route("/", get(pages::agents))
         .route("/agents", get(pages::agents))
         .route("/agents/{agent}", get(pages::agent))
-        .route("/decisions", get(pages::decisions))
-        .route("/decisions/{id}", get(pages::decision))
+        .route("/decisions", get(decision_pages::decisions))
+        .route("/decisions/{id}", get(decision_pages::decision))
         .route("/tasks", get(task_pages::board))
         .route("/tasks/{id}", get(task_pages::task))
+        .route("/conversations", get(session_pages::conversations))
+        .route("/sessions/{agent}/{trigger}", get(session_pages::session))
+        .route("/spend", get(session_pages::spend))
         .route("/logs", get(pages::logs))
         .route("/health", get(pages::health))
         .route("/fragments/agents", get(pages::agents_fragment))
@@ -233,6 +243,14 @@ pub fn router(state: DashboardState) -> Router {
         .route("/api/budget", get(api::budget))
         .route("/api/tasks", get(tasks_api::tasks))
         .route("/api/tasks/{id}", get(tasks_api::task))
+        .route("/api/agents/{agent}/sessions", get(sessions_api::sessions))
+        .route(
+            "/api/agents/{agent}/sessions/{trigger}",
+            get(sessions_api::session),
+        )
+        .route("/api/conversations", get(sessions_api::conversations))
+        .route("/api/flow", get(sessions_api::flow))
+        .route("/api/spend", get(sessions_api::spend_api))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_reader,

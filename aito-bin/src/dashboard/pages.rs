@@ -4,7 +4,7 @@
 //! table and of the escalation banner, and the live worker log; the pages are readable
 //! without it.
 
-use aito_core::decision::{Decision, DecisionStatus, VoteChoice};
+use aito_core::decision::Decision;
 use aito_core::store::Outcome;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -15,7 +15,7 @@ use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
 use super::DashboardState;
-use super::api::{self, DecisionFilter, LogQuery};
+use super::api::{self, LogQuery};
 use super::auth::{self, HOW_TO_SET_A_TOKEN};
 use super::error::ApiError;
 use super::overview::{self, AgentView, Health};
@@ -27,6 +27,8 @@ pub(super) enum Nav {
     Agents,
     Decisions,
     Tasks,
+    Conversations,
+    Spend,
     Logs,
     Health,
     None,
@@ -71,6 +73,8 @@ fn layout(chrome: &Chrome, title: &str, nav: Nav, content: Markup) -> Markup {
                         a.active[nav == Nav::Agents] href="/" { "Agents" }
                         a.active[nav == Nav::Decisions] href="/decisions" { "Decisions" }
                         a.active[nav == Nav::Tasks] href="/tasks" { "Tasks" }
+                        a.active[nav == Nav::Conversations] href="/conversations" { "Conversations" }
+                        a.active[nav == Nav::Spend] href="/spend" { "Spend" }
                         a.active[nav == Nav::Logs] href="/logs" { "Worker logs" }
                         a.active[nav == Nav::Health] href="/health" { "Health" }
                     }
@@ -174,7 +178,7 @@ fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-fn money(usd: f64) -> String {
+pub(super) fn money(usd: f64) -> String {
     if usd >= 1.0 || usd == 0.0 {
         format!("${usd:.2}")
     } else {
@@ -357,7 +361,7 @@ pub(crate) async fn agents_fragment(State(state): State<DashboardState>) -> Resp
     }
 }
 
-fn token_field() -> Markup {
+pub(super) fn token_field() -> Markup {
     html! {
         label.token { "Token "
             input type="password" name="token" data-token autocomplete="current-password" placeholder="dashboard token";
@@ -365,7 +369,7 @@ fn token_field() -> Markup {
     }
 }
 
-fn outcome_name(outcome: Outcome) -> &'static str {
+pub(super) fn outcome_name(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Handled => "handled",
         Outcome::HandledWithoutModel => "handled without model",
@@ -400,7 +404,7 @@ pub(crate) async fn agent(
             p.muted { "Nothing handled yet." }
         } @else {
             div.table-wrap { table {
-                thead { tr { th { "When" } th { "Trigger" } th { "Outcome" } th { "Summary" } th { "Actions" } th { "Model" } th.num { "Cost" } th.num { "Time" } } }
+                thead { tr { th { "When" } th { "Trigger" } th { "Outcome" } th { "Summary" } th { "Actions" } th { "Model" } th.num { "Cost" } th.num { "Time" } th { "Session" } } }
                 tbody {
                     @for entry in history {
                         tr {
@@ -416,6 +420,7 @@ pub(crate) async fn agent(
                             td.provider { (entry.provider.as_deref().unwrap_or("")) }
                             td.num { (money(entry.cost_usd)) }
                             td.num { (format!("{:.1} s", entry.duration_ms as f64 / 1000.0)) }
+                            td { a.session href=(super::session_pages::session_href(&role, &entry.trigger_id)) { "open" } }
                         }
                     }
                 }
@@ -435,161 +440,6 @@ pub(crate) async fn agent(
         }
     };
     page(&chrome, &role.to_uppercase(), Nav::Agents, content)
-}
-
-fn status_badge(status: DecisionStatus) -> Markup {
-    html! { span class={ "badge decision-" (status) } { (status) } }
-}
-
-/// `GET /decisions?status=...`.
-pub(crate) async fn decisions(
-    State(state): State<DashboardState>,
-    Query(filter): Query<DecisionFilter>,
-) -> Response {
-    let chrome = chrome(&state).await;
-    let all = match api::filtered_decisions(&state, &DecisionFilter::default()).await {
-        Ok(all) => all,
-        Err(err) => return error_page(&chrome, &err),
-    };
-    let shown = match api::filtered_decisions(&state, &filter).await {
-        Ok(shown) => shown,
-        Err(err) => return error_page(&chrome, &err),
-    };
-    let current = filter.status.as_deref().unwrap_or("all");
-    let count = |status: DecisionStatus| all.iter().filter(|d| d.status == status).count();
-    let open = all.iter().filter(|d| d.status.is_open()).count();
-    let now = state.runtime.clock.now();
-    let content = html! {
-        h1 { "Decisions" }
-        nav.filters aria-label="Filter by status" {
-            a.active[current == "all"] href="/decisions" { "all (" (all.len()) ")" }
-            a.active[current == "open"] href="/decisions?status=open" { "open (" (open) ")" }
-            @for status in DecisionStatus::ALL {
-                a.active[current == status.as_str()] href={ "/decisions?status=" (status) } { (status) " (" (count(status)) ")" }
-            }
-        }
-        @if shown.is_empty() {
-            p.muted { "No decisions here." }
-        } @else {
-            div.table-wrap { table.decisions {
-                thead { tr { th { "Title" } th { "Tier" } th { "Status" } th.num { "Round" } th { "Proposer" } th { "Proposed" } th { "Deadline" } } }
-                tbody { @for decision in &shown { tr data-decision=(decision.id) {
-                    td { a href={ "/decisions/" (decision.id) } { (decision.title) } }
-                    td { span.badge.tier { (decision.tier) } }
-                    td { (status_badge(decision.status)) }
-                    td.num { (decision.round) }
-                    td { (decision.proposer_role.as_str().to_uppercase()) }
-                    td { (time(decision.created_at, now)) }
-                    td { @if let Some(deadline) = decision.deadline { (time(deadline, now)) } @else { "—" } }
-                } } }
-            } }
-        }
-    };
-    page(&chrome, "Decisions", Nav::Decisions, content)
-}
-
-fn choice_name(choice: VoteChoice) -> &'static str {
-    match choice {
-        VoteChoice::Approve => "approve",
-        VoteChoice::Veto => "veto",
-        VoteChoice::Abstain => "abstain",
-    }
-}
-
-/// `GET /decisions/{id}`.
-pub(crate) async fn decision(
-    State(state): State<DashboardState>,
-    Path(id): Path<String>,
-) -> Response {
-    let chrome = chrome(&state).await;
-    let decision = match api::decision_id(&id) {
-        Ok(id) => api::find_decision(&state, id).await,
-        Err(_) => Err(ApiError::not_found(format!("no decision with id {id:?}"))),
-    };
-    let decision = match decision {
-        Ok(decision) => decision,
-        Err(err) => return error_page(&chrome, &err),
-    };
-    let now = state.runtime.clock.now();
-    let content = html! {
-        h1 { (decision.title) }
-        dl.facts {
-            dt { "Status" } dd { span #decision-status data-status=(decision.status) { (status_badge(decision.status)) } }
-            dt { "Tier" } dd { span.badge.tier { (decision.tier) } }
-            dt { "Round" } dd { (decision.round) " of " (state.runtime.engine.policy().max_rounds()) }
-            dt { "Proposer" } dd { a href={ "/agents/" (decision.proposer_role) } { (decision.proposer_role.as_str().to_uppercase()) } }
-            dt { "Reviewers" } dd { (decision.reviewers.iter().map(|role| role.as_str().to_uppercase()).collect::<Vec<_>>().join(", ")) }
-            dt { "Proposed" } dd { (time(decision.created_at, now)) }
-            @if let Some(deadline) = decision.deadline { dt { "Deadline" } dd { (time(deadline, now)) } }
-        }
-        @if decision.status == DecisionStatus::Escalated {
-            section.answer data-decision=(decision.id) {
-                h2 { "Your answer is needed" }
-                @if let Some(reason) = &decision.escalation { p { "Escalated: " (reason) } }
-                @if state.writes_enabled() {
-                    label.block { "Reason " textarea name="reason" rows="2" placeholder="why (recorded in the decision's history and sent to the proposer)" {} }
-                    (token_field())
-                    div.buttons {
-                        button.approve type="button" data-decide="approve" { "Approve" }
-                        " "
-                        button.reject type="button" data-decide="reject" { "Reject (veto)" }
-                    }
-                    p.msg aria-live="polite" {}
-                } @else {
-                    p.notice.warn { "Answering needs the dashboard token, and none is configured: " (HOW_TO_SET_A_TOKEN) ". Or answer with " code { "aito decide " (decision.id) " approve|reject --reason ..." } }
-                }
-            }
-        }
-        h2 { "Proposal" }
-        p.prose { (decision.description) }
-        @if !decision.options.is_empty() {
-            h3 { "Options" }
-            ol { @for option in &decision.options { li { code { (aito_core::envelope::preview(&option.to_string(), 500)) } } } }
-        }
-        @if let Some(human) = &decision.human {
-            h2 { "Human answer" }
-            p {
-                strong { @if human.approve { "approved" } @else { "rejected" } } " "
-                (time(human.at, now))
-                @if !human.reason.is_empty() { ": " (human.reason) }
-            }
-        }
-        h2 { "Votes" }
-        @for round in 1..=decision.round {
-            @let votes: Vec<_> = decision.votes.iter().filter(|vote| vote.round == round).collect();
-            section.round {
-                h3 { "Round " (round) }
-                @if votes.is_empty() {
-                    p.muted { "No votes." }
-                } @else {
-                    div.table-wrap { table {
-                        thead { tr { th { "Reviewer" } th { "Vote" } th { "Reason" } th { "When" } } }
-                        tbody { @for vote in votes { tr {
-                            td { (vote.role.as_str().to_uppercase()) }
-                            td { span class={ "badge vote-" (choice_name(vote.choice)) } { (choice_name(vote.choice)) } }
-                            td { (vote.reason) }
-                            td { (time(vote.at, now)) }
-                        } } }
-                    } }
-                }
-            }
-        }
-        h2 { "History" }
-        div.table-wrap { table.history {
-            thead { tr { th { "When" } th { "Change" } th.num { "Round" } th { "By" } th { "Reason" } } }
-            tbody { @for transition in &decision.history { tr {
-                td { (time(transition.at, now)) }
-                td {
-                    @if let Some(from) = transition.from { (from) " → " }
-                    strong { (transition.to) }
-                }
-                td.num { (transition.round) }
-                td { (transition.by) }
-                td { (transition.reason) }
-            } } }
-        } }
-    };
-    page(&chrome, &decision.title, Nav::Decisions, content)
 }
 
 fn log_row(line: &LogLine) -> Markup {

@@ -19,10 +19,15 @@ use crate::execute::ActionContext;
 use crate::llm::{LlmError, LlmRequest, SessionKind};
 use crate::parse::parse_response;
 use crate::prompt::{self, Prompt, PromptInput};
+use crate::store::StoreError;
 use crate::trigger::{Cause, Trigger, TriggerKind};
 
 /// How long to wait before retrying when the store could not persist a handled trigger.
 const PERSIST_RETRY: Duration = Duration::from_secs(5);
+
+/// How many of the newest executed decisions a CEO's prompt looks at for those carried out
+/// since its last session (more than a CEO's session ever saw pass between two of them).
+pub(crate) const EXECUTED_IN_PROMPT: usize = 50;
 
 /// A model answer kept until its trigger is fully handled, so a redelivery after a crash
 /// re-uses it instead of paying for a second session.
@@ -38,6 +43,10 @@ pub(super) struct Journal {
     /// Costs of this trigger's sessions not booked when the answer was kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) charges: Vec<crate::reservation::Charge>,
+    /// The system prompt and prompt the answer was given to, for the session's record; not
+    /// journaled (an answer recalled after a restart has none).
+    #[serde(skip)]
+    pub(super) prompt: Option<(String, String)>,
 }
 
 /// What thinking produced.
@@ -134,6 +143,7 @@ impl AgentDaemon {
                     trigger_id: &trigger.id,
                     cause,
                     workers: &term.pool,
+                    fence: self.fence(),
                 };
                 let execution = context.execute(&response).await;
                 self.runtime.record(|| crate::recording::Entry::Actions {
@@ -148,6 +158,7 @@ impl AgentDaemon {
         };
         match result {
             Ok(()) => (Step::Done, queued),
+            Err(StoreError::Fenced { .. }) => (Step::Fenced, queued),
             Err(err) => {
                 tracing::error!(agent = %self.id, trigger = %trigger.id, error = %err, "could not persist; will try again");
                 (Step::Defer(self.store_wait()), queued)
@@ -247,6 +258,8 @@ impl AgentDaemon {
                     trigger: queued.trigger.describe(&self.runtime.directory),
                 })
                 .await;
+            let sent = (settings.sessions_keep > 0)
+                .then(|| (request.system_prompt.clone(), request.prompt.clone()));
             let recorded = runtime.recorder.as_ref().map(|_| {
                 (
                     prompt_ready,
@@ -298,6 +311,7 @@ impl AgentDaemon {
                                 session_id: response.session_id,
                                 provider: response.provider,
                                 charges: queued.charges.clone(),
+                                prompt: sent,
                             };
                             self.keep_journal(&queued.trigger.id, &journal).await;
                             return Thought::Ready(Box::new(journal), parsed);
@@ -529,17 +543,32 @@ impl AgentDaemon {
         })
     }
 
+    /// The open decisions the agent proposed or reviews, and for the CEO the newest executed
+    /// ones it was not asked about. Closed decisions pile up for as long as the company runs:
+    /// only the newest [`EXECUTED_IN_PROMPT`] executed ones are read, and no other closed one.
     async fn decisions_involving_me(&self, since: Option<DateTime<Utc>>) -> Vec<Decision> {
         let role = &self.spec.role;
+        let store = &self.runtime.store;
         let mut mine = Vec::new();
+        let mut lists = Vec::new();
         for status in [
             DecisionStatus::Pending,
             DecisionStatus::Revising,
             DecisionStatus::Escalated,
             DecisionStatus::Approved,
-            DecisionStatus::Executed,
         ] {
-            let Ok(decisions) = self.runtime.store.decisions(Some(status)).await else {
+            lists.push(store.decisions(Some(status)).await);
+        }
+        // Only the CEO is told of executed decisions (below); the others never read them.
+        if role == &crate::role::Role::Ceo {
+            lists.push(
+                store
+                    .recent_decisions(DecisionStatus::Executed, EXECUTED_IN_PROMPT)
+                    .await,
+            );
+        }
+        for listed in lists {
+            let Ok(decisions) = listed else {
                 continue;
             };
             for decision in decisions {
@@ -593,16 +622,14 @@ impl AgentDaemon {
 
     async fn keep_journal(&self, trigger_id: &str, journal: &Journal) {
         let value = serde_json::to_value(journal).unwrap_or(Value::Null);
-        if let Err(err) = self
-            .runtime
-            .store
-            .set_value(
-                &self.journal_key(trigger_id),
-                &value,
-                Some(self.runtime.settings.mark_ttl),
-            )
-            .await
-        {
+        let store = &self.runtime.store;
+        let key = self.journal_key(trigger_id);
+        let ttl = Some(self.runtime.settings.mark_ttl);
+        let kept = match self.fence() {
+            Some(fence) => store.set_value_fenced(&key, &value, ttl, &fence).await,
+            None => store.set_value(&key, &value, ttl).await,
+        };
+        if let Err(err) = kept {
             tracing::warn!(agent = %self.id, error = %err, "could not keep the answer; a crash now would cost a second session");
         }
     }

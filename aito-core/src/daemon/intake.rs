@@ -1,19 +1,33 @@
 //! Intake: every delivery is checked before it may wake the agent. Control messages and status
 //! requests are answered without the model; messages past the hop limit, the agent's own
 //! messages and messages already handled are acknowledged and dropped.
+//!
+//! The agent's inbox is read through a subscription of its own, and only while the trigger
+//! queue has room ([`queue::LIMIT`](super::queue::LIMIT)): an agent that cannot keep up (or
+//! waits for its budget) leaves its backlog in the bus, which stops reading the inbox for it,
+//! and holds no more than a queue's worth in memory. The shared channels (broadcast, heads,
+//! C-level), which carry the company's controls, are read all the time.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::{AgentDaemon, Term};
-use crate::bus::{Deliveries, Delivery};
+use super::{AgentDaemon, Term, sleep_or_cancel};
+use crate::bus::{Deliveries, Delivery, Subscription};
 use crate::channel::Channel;
 use crate::control;
 use crate::envelope::{Envelope, MessageType, Sender};
 use crate::event::Event;
 use crate::trigger::{Trigger, TriggerKind};
+
+/// The two subscriptions of a term: the agent's inbox, read while the queue has room, and the
+/// shared channels, read all the time.
+pub(super) struct Inlets {
+    inbox: Deliveries,
+    shared: Deliveries,
+}
 
 /// What to do with a delivery.
 enum Verdict {
@@ -30,16 +44,74 @@ impl AgentDaemon {
         format!("handled:{}:{trigger_id}", self.id)
     }
 
+    /// Subscribes to the agent's inbox and, apart, to the shared channels it hears, retrying
+    /// until the term ends (`None`).
+    pub(super) async fn subscribe(&self, term: &CancellationToken) -> Option<Inlets> {
+        let mut shared = vec![Channel::Broadcast];
+        if self.spec.role.is_head() {
+            shared.push(Channel::Head);
+        }
+        if self.spec.role.is_clevel() {
+            shared.push(Channel::CLevel);
+        }
+        let group = self.id.to_string();
+        // Each daemon reads under its own consumer name and takes over, at once, whatever the
+        // group's earlier consumers left unacknowledged: only the lease holder subscribes.
+        let inbox = Subscription::new(
+            group.clone(),
+            self.instance.clone(),
+            [Channel::Agent(self.id)],
+        )
+        .taking_over();
+        let shared = Subscription::new(group, self.instance.clone(), shared).taking_over();
+        loop {
+            let subscribed = match self.runtime.bus.subscribe(inbox.clone()).await {
+                Ok(inbox) => self
+                    .runtime
+                    .bus
+                    .subscribe(shared.clone())
+                    .await
+                    .map(|shared| Inlets { inbox, shared }),
+                Err(err) => Err(err),
+            };
+            match subscribed {
+                Ok(inlets) => return Some(inlets),
+                Err(err) => {
+                    tracing::warn!(agent = %self.id, error = %err, "could not subscribe; retrying");
+                    if !sleep_or_cancel(Duration::from_secs(2), term).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
     pub(super) async fn intake(
         self: Arc<Self>,
-        mut deliveries: Deliveries,
+        inlets: Inlets,
         term: Arc<Term>,
         token: CancellationToken,
     ) {
+        let Inlets {
+            mut inbox,
+            mut shared,
+        } = inlets;
+        let room_freed = term.queue.lock().await.room();
+        let mut waiting_for_room = false;
         loop {
+            let room = term.queue.lock().await.has_room();
+            if room && waiting_for_room {
+                tracing::debug!(agent = %self.id, "room in the queue; reading the inbox again");
+            } else if !room && !waiting_for_room {
+                tracing::debug!(agent = %self.id, limit = super::queue::LIMIT, "the queue is full; the inbox waits in the bus");
+            }
+            waiting_for_room = !room;
             let delivery = tokio::select! {
-                delivery = deliveries.next() => delivery,
+                biased;
                 () = token.cancelled() => return,
+                delivery = shared.next() => delivery,
+                delivery = inbox.next(), if room => delivery,
+                () = room_freed.notified(), if !room => continue,
             };
             let Some(delivery) = delivery else {
                 tracing::warn!(agent = %self.id, "the bus closed the subscription");

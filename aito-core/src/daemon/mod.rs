@@ -32,23 +32,22 @@ use workers::WorkerPool;
 
 use crate::agent::AgentSpec;
 use crate::budget::Scope;
-use crate::bus::{Deliveries, Subscription};
-use crate::channel::Channel;
 use crate::control;
 use crate::envelope::Priority;
 use crate::id::AgentId;
 use crate::runtime::Runtime;
 use crate::schedule::Schedule;
-use crate::store::{Activity, AgentStatus};
+use crate::store::{Activity, AgentStatus, Fence};
 use crate::trigger::{Trigger, TriggerKind};
 use crate::workspace::Workspace;
 
 /// The lease every daemon competes for to run the company-wide duties.
 pub const COMPANY_LEASE: &str = "company";
 
-/// The consumer name daemons use in their groups; stable, so a restarted daemon picks up
-/// what its predecessor left unacknowledged.
-const CONSUMER: &str = "daemon";
+/// The share of the lease's time to live a daemon keeps in reserve: when its lease has gone
+/// unrenewed for longer than the rest, it ends its term (and abandons a running session) while
+/// the lease is still its own, so no successor can take over before it stopped.
+const LEASE_MARGIN_DIVISOR: u32 = 2;
 
 /// One agent's daemon.
 pub struct AgentDaemon {
@@ -60,6 +59,8 @@ pub struct AgentDaemon {
     monitor: Arc<Monitor>,
     /// The last status published, which the heartbeat refreshes as it is.
     last_status: std::sync::Mutex<(Activity, Option<String>, Option<String>)>,
+    /// The fence of the current term (its lease and fencing token); `None` between terms.
+    fence: std::sync::Mutex<Option<Fence>>,
 }
 
 impl std::fmt::Debug for AgentDaemon {
@@ -75,6 +76,9 @@ impl std::fmt::Debug for AgentDaemon {
 enum Step {
     /// Fully handled (or dead-lettered, or dropped): acknowledge it.
     Done,
+    /// The store refused a write: the term's lease is lost. End the term without
+    /// acknowledging; the holder of the new term handles the trigger.
+    Fenced,
     /// Not now: put it back and wait.
     Defer(Wait),
 }
@@ -108,6 +112,9 @@ impl WaitReason {
 
 /// State of one term of service (from taking the lease to losing it or shutting down).
 struct Term {
+    /// Cancelled when the lease is lost (or may be about to be): a running session is
+    /// abandoned at once, without the shutdown grace.
+    lost: CancellationToken,
     queue: Mutex<TriggerQueue>,
     wake: Notify,
     pool: WorkerPool,
@@ -124,6 +131,18 @@ impl AgentDaemon {
             workspace,
             monitor: Arc::new(Monitor::default()),
             last_status: std::sync::Mutex::new((Activity::Idle, None, None)),
+            fence: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The fence of the current term, for the term's writes.
+    pub(crate) fn fence(&self) -> Option<Fence> {
+        self.fence.lock().ok().and_then(|fence| fence.clone())
+    }
+
+    fn set_fence(&self, fence: Option<Fence>) {
+        if let Ok(mut current) = self.fence.lock() {
+            *current = fence;
         }
     }
 
@@ -161,11 +180,11 @@ impl AgentDaemon {
                 .acquire_lease(&daemon.lease_name(), &daemon.instance, ttl)
                 .await
             {
-                Ok(true) => {
+                Ok(Some(token)) => {
                     daemon.monitor.set_standby(None);
-                    daemon.serve(&shutdown).await;
+                    daemon.serve(&shutdown, token).await;
                 }
-                Ok(false) => {
+                Ok(None) => {
                     daemon.note_standby().await;
                     daemon.publish_status(Activity::Standby, None, None).await;
                     tracing::debug!(agent = %daemon.id, "another daemon holds the lease; standing by");
@@ -207,18 +226,29 @@ impl AgentDaemon {
         }));
     }
 
-    /// One term: from taking the lease until it is lost or shutdown is requested.
-    async fn serve(self: &Arc<Self>, shutdown: &CancellationToken) {
+    /// One term: from taking the lease (under fencing token `token`) until it is lost or
+    /// shutdown is requested.
+    async fn serve(self: &Arc<Self>, shutdown: &CancellationToken, token: u64) {
+        let taken = tokio::time::Instant::now();
+        self.set_fence(Some(Fence {
+            lease: self.lease_name(),
+            holder: self.instance.clone(),
+            token,
+        }));
+        tracing::info!(agent = %self.id, instance = %self.instance, fencing_token = token, "lease taken");
         let term_token = shutdown.child_token();
+        let lost = CancellationToken::new();
         let tasks = TaskTracker::new();
-        tasks.spawn(Arc::clone(self).keep_lease(term_token.clone()));
-        let Some(deliveries) = self.subscribe(&term_token).await else {
+        tasks.spawn(Arc::clone(self).keep_lease(token, taken, term_token.clone(), lost.clone()));
+        let Some(inlets) = self.subscribe(&term_token).await else {
             term_token.cancel();
             tasks.close();
             tasks.wait().await;
+            self.set_fence(None);
             return;
         };
         let term = Arc::new(Term {
+            lost,
             queue: Mutex::new(TriggerQueue::default()),
             wake: Notify::new(),
             pool: WorkerPool::new(
@@ -230,7 +260,7 @@ impl AgentDaemon {
                 term_token.clone(),
             ),
         });
-        tasks.spawn(Arc::clone(self).intake(deliveries, Arc::clone(&term), term_token.clone()));
+        tasks.spawn(Arc::clone(self).intake(inlets, Arc::clone(&term), term_token.clone()));
         for schedule in self.spec.schedules.clone() {
             tasks.spawn(Arc::clone(self).cron(schedule, Arc::clone(&term), term_token.clone()));
         }
@@ -263,50 +293,67 @@ impl AgentDaemon {
         }
         self.monitor.set_queue_len(0);
         self.monitor.set_busy(false);
+        self.set_fence(None);
     }
 
-    async fn subscribe(&self, term: &CancellationToken) -> Option<Deliveries> {
-        let mut channels = vec![Channel::Agent(self.id), Channel::Broadcast];
-        if self.spec.role.is_head() {
-            channels.push(Channel::Head);
-        }
-        if self.spec.role.is_clevel() {
-            channels.push(Channel::CLevel);
-        }
-        let subscription = Subscription::new(self.id.to_string(), CONSUMER, channels);
-        loop {
-            match self.runtime.bus.subscribe(subscription.clone()).await {
-                Ok(deliveries) => return Some(deliveries),
-                Err(err) => {
-                    tracing::warn!(agent = %self.id, error = %err, "could not subscribe; retrying");
-                    if !sleep_or_cancel(Duration::from_secs(2), term).await {
-                        return None;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Renews the lease at a third of its TTL; cancels the term when it is lost.
-    async fn keep_lease(self: Arc<Self>, term: CancellationToken) {
+    /// Renews the lease of the term with fencing token `token` (taken at `taken`) at a
+    /// quarter of its TTL. Ends the term (`lost` and `term`) when the lease is lost, and when
+    /// it could not be renewed for so long that only the margin is left before it lapses:
+    /// the session stops while the lease is still this daemon's.
+    async fn keep_lease(
+        self: Arc<Self>,
+        token: u64,
+        taken: tokio::time::Instant,
+        term: CancellationToken,
+        lost: CancellationToken,
+    ) {
         let ttl = self.runtime.settings.lease_ttl;
-        let mut last_renewal = tokio::time::Instant::now();
-        while sleep_or_cancel(ttl / 3, &term).await {
-            match self
-                .runtime
-                .store
-                .acquire_lease(&self.lease_name(), &self.instance, ttl)
-                .await
-            {
-                Ok(true) => last_renewal = tokio::time::Instant::now(),
-                Ok(false) => {
-                    tracing::error!(agent = %self.id, "lease taken over by another daemon; stopping sessions");
-                    term.cancel();
+        let give_up_after = ttl - ttl / LEASE_MARGIN_DIVISOR;
+        // When the last successful renewal was sent: the lease lapses at most `ttl` later.
+        let mut renewed = taken;
+        let lose = |why: &str| {
+            lost.cancel();
+            term.cancel();
+            tracing::error!(agent = %self.id, instance = %self.instance, fencing_token = token, why, "lease lost; stopping sessions");
+        };
+        loop {
+            let left = give_up_after.saturating_sub(renewed.elapsed());
+            if left.is_zero() {
+                lose("the lease could not be renewed and is about to lapse");
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep((ttl / 4).min(left)) => {}
+                () = term.cancelled() => return,
+            }
+            if renewed.elapsed() >= give_up_after {
+                // Woken too late (the process was frozen): the lease may be gone already.
+                lose("the lease went unrenewed past its margin");
+                return;
+            }
+            let sent = tokio::time::Instant::now();
+            // A renewal that hangs must not outlast the margin.
+            let left = give_up_after.saturating_sub(renewed.elapsed());
+            let renewal = tokio::time::timeout(
+                left,
+                self.runtime
+                    .store
+                    .acquire_lease(&self.lease_name(), &self.instance, ttl),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::store::StoreError::Unavailable(
+                    "lease renewal timed out".into(),
+                ))
+            });
+            match renewal {
+                Ok(Some(now)) if now == token => renewed = sent,
+                Ok(Some(_)) => {
+                    lose("the lease lapsed and a new term began");
                     return;
                 }
-                Err(err) if last_renewal.elapsed() >= ttl => {
-                    tracing::error!(agent = %self.id, error = %err, "lease could not be renewed before it lapsed; stopping sessions");
-                    term.cancel();
+                Ok(None) => {
+                    lose("another daemon took the lease over");
                     return;
                 }
                 Err(err) => {
@@ -375,7 +422,7 @@ impl AgentDaemon {
                 .acquire_lease(COMPANY_LEASE, &self.instance, settings.lease_ttl)
                 .await
             {
-                Ok(true) => {
+                Ok(Some(_)) => {
                     if let Err(err) = self.runtime.engine.drain_outboxes().await {
                         tracing::warn!(error = %err, "could not publish waiting decision notices");
                     }
@@ -390,7 +437,7 @@ impl AgentDaemon {
                         Err(err) => tracing::warn!(error = %err, "task deadline check failed"),
                     }
                 }
-                Ok(false) => {}
+                Ok(None) => {}
                 Err(err) => tracing::warn!(error = %err, "could not take the company lease"),
             }
             // Renew well within the lease's lifetime.
@@ -446,15 +493,27 @@ impl AgentDaemon {
             let handling = unwind::CatchUnwind::new(self.handle(queued, term));
             tokio::pin!(handling);
             let result = tokio::select! {
+                biased;
+                () = term.lost.cancelled() => {
+                    tracing::warn!(agent = %self.id, trigger = %id, "session abandoned: the lease is lost; the next holder handles the trigger");
+                    None
+                }
                 result = &mut handling => Some(result),
                 () = token.cancelled() => {
                     let grace = self.runtime.settings.shutdown_grace;
-                    match tokio::time::timeout(grace, &mut handling).await {
-                        Ok(result) => Some(result),
-                        Err(_) => {
-                            tracing::warn!(agent = %self.id, trigger = %id, ?grace, "session abandoned at shutdown; it will be delivered again");
+                    tokio::select! {
+                        biased;
+                        () = term.lost.cancelled() => {
+                            tracing::warn!(agent = %self.id, trigger = %id, "session abandoned: the lease is lost; the next holder handles the trigger");
                             None
                         }
+                        result = tokio::time::timeout(grace, &mut handling) => match result {
+                            Ok(result) => Some(result),
+                            Err(_) => {
+                                tracing::warn!(agent = %self.id, trigger = %id, ?grace, "session abandoned at shutdown; it will be delivered again");
+                                None
+                            }
+                        },
                     }
                 }
             };
@@ -482,6 +541,12 @@ impl AgentDaemon {
                 Some((Step::Defer(wait), queued)) => {
                     term.queue.lock().await.requeue(queued);
                     self.set_blocked_until(wait).await;
+                }
+                Some((Step::Fenced, _)) => {
+                    tracing::error!(agent = %self.id, trigger = %id, "the store refused the term's writes: the lease is lost; ending the term");
+                    term.queue.lock().await.finish(&id);
+                    term.lost.cancel();
+                    token.cancel();
                 }
                 None => term.queue.lock().await.finish(&id),
             }

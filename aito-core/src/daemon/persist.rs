@@ -15,6 +15,7 @@ use crate::envelope::{MessageType, preview};
 use crate::event::Event;
 use crate::execute::Execution;
 use crate::id::DecisionId;
+use crate::session::{ParsedAnswer, SessionRecord};
 use crate::store::{
     ActionRecord, AgentState, DeadLetter, Finish, FinishedTrigger, HistoryEntry, Outcome,
     StoreError,
@@ -36,6 +37,15 @@ struct Record<'a> {
     tokens: u64,
     duration_ms: u64,
     provider: Option<String>,
+    /// The prompt, answer and its reading, when a session ran.
+    session: Option<SessionParts<'a>>,
+}
+
+/// What a session that ran adds to its record.
+#[derive(Clone, Copy)]
+struct SessionParts<'a> {
+    journal: &'a Journal,
+    response: &'a ModelResponse,
 }
 
 impl AgentDaemon {
@@ -150,6 +160,7 @@ impl AgentDaemon {
                     tokens: journal.tokens,
                     duration_ms,
                     provider: journal.provider.clone(),
+                    session: Some(SessionParts { journal, response }),
                 },
                 None,
             )
@@ -224,6 +235,7 @@ impl AgentDaemon {
                     tokens,
                     duration_ms,
                     provider: None,
+                    session: None,
                 },
                 Some(letter),
             )
@@ -266,6 +278,7 @@ impl AgentDaemon {
                 tokens: 0,
                 duration_ms,
                 provider: None,
+                session: None,
             },
             None,
         )
@@ -306,6 +319,7 @@ impl AgentDaemon {
             handled_mark: self.handled_key(&trigger.id),
             mark_ttl: runtime.settings.mark_ttl,
             journal: self.journal_key(&trigger.id),
+            fence: self.fence(),
         };
         let mut attempts = 0;
         loop {
@@ -314,7 +328,11 @@ impl AgentDaemon {
             finished.expected_version = current.version;
             change(&mut finished.state);
             match store.finish_trigger(&finished).await {
-                Ok(Finish::Written(_)) => return Ok(Some(finished.state)),
+                Ok(Finish::Written(_)) => {
+                    self.keep_session(trigger, &finished.history, record.session)
+                        .await;
+                    return Ok(Some(finished.state));
+                }
                 Ok(Finish::AlreadyFinished) => {
                     tracing::info!(agent = %self.id, trigger = %trigger.id, "recorded as handled before; not counted again");
                     return Ok(None);
@@ -325,6 +343,52 @@ impl AgentDaemon {
                 }
                 Err(err) => return Err(err),
             }
+        }
+    }
+}
+
+impl AgentDaemon {
+    /// Keeps the record of a finished trigger's session (see [`crate::session`]), the newest
+    /// `sessions_keep` per agent. After the trigger is recorded, so a failure here costs only
+    /// the record: the history row stays, its page says the session was not kept.
+    async fn keep_session(
+        &self,
+        trigger: &Trigger,
+        history: &HistoryEntry,
+        session: Option<SessionParts<'_>>,
+    ) {
+        let runtime = &self.runtime;
+        let keep = runtime.settings.sessions_keep;
+        if keep == 0 {
+            return;
+        }
+        let prompt = session
+            .as_ref()
+            .and_then(|parts| parts.journal.prompt.clone());
+        let record = SessionRecord {
+            agent: self.id,
+            role: self.spec.role.clone(),
+            trigger_id: trigger.id.clone(),
+            description: history.trigger.clone(),
+            trigger: trigger.clone(),
+            at: history.at,
+            outcome: history.outcome,
+            summary: history.summary.clone(),
+            correlation_id: SessionRecord::correlation_of(self.id, trigger),
+            system_prompt: prompt.as_ref().map(|(system, _)| system.clone()),
+            prompt: prompt.map(|(_, prompt)| prompt),
+            answer: session.as_ref().map(|parts| parts.journal.text.clone()),
+            parsed: session
+                .as_ref()
+                .map(|parts| ParsedAnswer::of(parts.response)),
+            actions: history.actions.clone(),
+            cost_usd: history.cost_usd,
+            tokens: history.tokens,
+            duration_ms: history.duration_ms,
+            provider: history.provider.clone(),
+        };
+        if let Err(err) = runtime.store.put_session(&record, keep).await {
+            tracing::warn!(agent = %self.id, trigger = %trigger.id, error = %err, "could not keep the session's record");
         }
     }
 }

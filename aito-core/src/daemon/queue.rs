@@ -1,8 +1,12 @@
 //! The per-agent trigger queue: priority first, then age; duplicates dropped; cron ticks
-//! coalesced.
+//! coalesced. It is bounded: once [`LIMIT`] triggers wait, intake takes no more from the inbox,
+//! whose backlog waits in the bus (a stream, a table), not in the daemon's memory.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use crate::bus::Delivery;
 use crate::trigger::{Trigger, TriggerKind};
@@ -60,10 +64,17 @@ pub(crate) enum Pushed {
     Coalesced,
 }
 
+/// How many triggers may wait in the queue before intake stops taking messages from the
+/// agent's inbox. Triggers put back after a wait, cron ticks and the shared channels' messages
+/// still come in above it (ticks coalesce; the shared channels' streams are capped by the bus).
+pub(crate) const LIMIT: usize = 100;
+
 /// The queue.
 #[derive(Default)]
 pub(crate) struct TriggerQueue {
     heap: BinaryHeap<Entry>,
+    /// Signalled whenever a trigger leaves the heap, for an intake waiting for room.
+    room: Arc<Notify>,
     /// Ids queued or being handled.
     ids: HashSet<String>,
     /// Schedules with a tick waiting (not yet being handled).
@@ -78,6 +89,18 @@ impl TriggerQueue {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.heap.is_empty()
+    }
+
+    /// Whether intake may take another message from the inbox.
+    pub(crate) fn has_room(&self) -> bool {
+        self.heap.len() < LIMIT
+    }
+
+    /// Signalled when a trigger leaves the queue; a signal given while no one waited is kept
+    /// for the next wait, so none is lost between a look at [`TriggerQueue::has_room`] and
+    /// the wait.
+    pub(crate) fn room(&self) -> Arc<Notify> {
+        Arc::clone(&self.room)
     }
 
     pub(crate) fn push(&mut self, trigger: Trigger, delivery: Option<Delivery>) -> Pushed {
@@ -117,6 +140,7 @@ impl TriggerQueue {
         if let TriggerKind::Schedule { expression, .. } = &queued.trigger.kind {
             self.waiting_ticks.remove(expression);
         }
+        self.room.notify_one();
         Some(queued)
     }
 
@@ -129,6 +153,7 @@ impl TriggerQueue {
     pub(crate) fn drain(&mut self) -> Vec<Queued> {
         self.waiting_ticks.clear();
         self.ids.clear();
+        self.room.notify_one();
         self.heap.drain().map(|entry| entry.0).collect()
     }
 }
@@ -217,5 +242,27 @@ mod tests {
         assert!(matches!(queue.push(tick("t4"), None), Pushed::Coalesced));
         queue.finish(&running.trigger.id);
         assert_eq!(queue.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_has_no_room_until_one_leaves_and_says_so() {
+        let mut queue = TriggerQueue::default();
+        for n in 0..LIMIT {
+            assert!(queue.has_room());
+            queue.push(message(&n.to_string(), Priority::Normal), None);
+        }
+        assert!(!queue.has_room());
+        let room = queue.room();
+        // A signal given before the wait (intake looked, then the handler popped) is kept.
+        let popped = queue.pop().unwrap();
+        assert!(queue.has_room());
+        tokio::time::timeout(std::time::Duration::from_secs(1), room.notified())
+            .await
+            .expect("the pop signalled room");
+        queue.requeue(popped);
+        assert!(
+            !queue.has_room(),
+            "a trigger put back takes its place again"
+        );
     }
 }

@@ -4,5 +4,7 @@
 mod replay;
 mod workers;
 
-pub use replay::{IDLE_ANSWER, OnExhausted, ReplayError, ReplayLlm, Script, ScriptedResponse};
+pub use replay::{
+    IDLE_ANSWER, KEPT_REQUESTS, OnExhausted, ReplayError, ReplayLlm, Script, ScriptedResponse,
+};
 pub use workers::MockWorkers;

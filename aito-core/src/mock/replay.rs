@@ -1,5 +1,6 @@
-//! [`ReplayLlm`]: a model that answers from a script and records every request.
+//! [`ReplayLlm`]: a model that answers from a script and records the newest requests.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -10,6 +11,22 @@ use serde_json::Value;
 
 use crate::llm::{LlmError, LlmRequest, LlmResponse, LlmSession, TokenUsage};
 use crate::role::Role;
+
+/// How many of the newest requests a [`ReplayLlm`] (and the tasks a
+/// [`MockWorkers`](crate::MockWorkers)) keeps to read back: enough for any test to look at a
+/// whole conversation, while a daemon that runs on a script for days holds a fixed amount.
+pub const KEPT_REQUESTS: usize = 256;
+
+/// Appends `item` to `window`, dropping the oldest beyond `keep`.
+pub(crate) fn keep_newest<T>(window: &mut VecDeque<T>, item: T, keep: usize) {
+    if keep == 0 {
+        return;
+    }
+    while window.len() >= keep {
+        window.pop_front();
+    }
+    window.push_back(item);
+}
 
 /// The answer of an idle agent, used when the script has nothing for a request.
 pub const IDLE_ANSWER: &str = r#"{"summary": "nothing to do", "actions": []}"#;
@@ -105,7 +122,8 @@ struct Entry {
 /// session can update a task whose id it was never sent.
 pub struct ReplayLlm {
     entries: Mutex<Vec<Entry>>,
-    requests: Mutex<Vec<LlmRequest>>,
+    requests: Mutex<VecDeque<LlmRequest>>,
+    keep: usize,
     on_exhausted: OnExhausted,
 }
 
@@ -135,9 +153,16 @@ impl ReplayLlm {
                     })
                     .collect(),
             ),
-            requests: Mutex::new(Vec::new()),
+            requests: Mutex::new(VecDeque::new()),
+            keep: KEPT_REQUESTS,
             on_exhausted: script.on_exhausted,
         }
+    }
+
+    /// Keeps the newest `keep` requests for [`ReplayLlm::requests`] (none with 0).
+    pub fn keeping(mut self, keep: usize) -> Self {
+        self.keep = keep;
+        self
     }
 
     /// A model answering with `texts` in order, whatever the request.
@@ -173,9 +198,9 @@ impl ReplayLlm {
         Ok(Self::new(script))
     }
 
-    /// Every request received, in order.
+    /// The newest requests received, oldest first: every one, up to the number kept.
     pub fn requests(&self) -> Vec<LlmRequest> {
-        lock(&self.requests).clone()
+        lock(&self.requests).iter().cloned().collect()
     }
 
     /// Scripted entries not used yet (repeating entries excluded).
@@ -290,7 +315,7 @@ impl LlmSession for ReplayLlm {
                 entry.response.clone()
             })
         };
-        lock(&self.requests).push(request);
+        keep_newest(&mut lock(&self.requests), request, self.keep);
         let Some(chosen) = chosen else {
             return match self.on_exhausted {
                 OnExhausted::Idle => Ok(LlmResponse {
@@ -386,5 +411,36 @@ mod tests {
             "{\"decisionId\": \"abc-123\", \"x\": \"{{trigger.missing}}\"}"
         );
         assert_eq!(llm.remaining(), 0);
+    }
+
+    /// A daemon on a script answers for as long as it runs: what the model keeps of its
+    /// requests (each a whole prompt, some kilobytes) stops growing at the window.
+    #[tokio::test]
+    async fn a_long_run_keeps_only_the_newest_requests() {
+        let llm = ReplayLlm::new(Script::default());
+        let filler = "x".repeat(5_000);
+        for n in 0..(KEPT_REQUESTS * 4) {
+            let prompt = format!("# Trigger\ntask {n}\n{filler}");
+            llm.run(request(Role::Cto, &prompt)).await.unwrap();
+        }
+        let kept = llm.requests();
+        assert_eq!(kept.len(), KEPT_REQUESTS);
+        let bytes: usize = kept.iter().map(|request| request.prompt.len()).sum();
+        assert!(bytes <= KEPT_REQUESTS * 5_100, "{bytes} bytes kept");
+        let newest = kept.last().unwrap();
+        assert!(
+            newest
+                .prompt
+                .starts_with(&format!("# Trigger\ntask {}\n", KEPT_REQUESTS * 4 - 1))
+        );
+        let oldest = kept.first().unwrap();
+        assert!(
+            oldest
+                .prompt
+                .starts_with(&format!("# Trigger\ntask {}\n", KEPT_REQUESTS * 3))
+        );
+        let none = ReplayLlm::new(Script::default()).keeping(0);
+        none.run(request(Role::Cto, "x")).await.unwrap();
+        assert!(none.requests().is_empty());
     }
 }

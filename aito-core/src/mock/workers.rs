@@ -1,11 +1,12 @@
 //! [`MockWorkers`]: workers that answer from a script, check permissions like the real
-//! spawner, and record every task.
+//! spawner, and record the newest tasks.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::replay::{KEPT_REQUESTS, keep_newest};
 use crate::llm::TokenUsage;
 use crate::worker::{
     WorkerError, WorkerResult, WorkerSpawner, WorkerStatus, WorkerTask, check_allowed,
@@ -22,7 +23,7 @@ struct Rule {
 #[derive(Default)]
 pub struct MockWorkers {
     rules: Mutex<Vec<Rule>>,
-    tasks: Mutex<Vec<WorkerTask>>,
+    tasks: Mutex<std::collections::VecDeque<WorkerTask>>,
     delay: Option<Duration>,
 }
 
@@ -65,9 +66,9 @@ impl MockWorkers {
         self
     }
 
-    /// Every task received, in order.
+    /// The newest tasks received (at most [`KEPT_REQUESTS`]), oldest first.
     pub fn tasks(&self) -> Vec<WorkerTask> {
-        lock(&self.tasks).clone()
+        lock(&self.tasks).iter().cloned().collect()
     }
 }
 
@@ -75,7 +76,7 @@ impl MockWorkers {
 impl WorkerSpawner for MockWorkers {
     async fn spawn(&self, task: WorkerTask) -> Result<WorkerResult, WorkerError> {
         check_allowed(&task)?;
-        lock(&self.tasks).push(task.clone());
+        keep_newest(&mut lock(&self.tasks), task.clone(), KEPT_REQUESTS);
         if let Some(delay) = self.delay {
             tokio::time::sleep(delay).await;
         }

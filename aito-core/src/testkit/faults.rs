@@ -1,6 +1,9 @@
 //! Adapters that fail on purpose: [`FaultyStore`] and [`FaultyBus`] wrap any
 //! [`StateStore`] or [`Bus`] and inject a [`Fault`] into the Nth call of one kind of operation,
 //! so a test can place a crash, a lost reply or an outage at an exact step, on every adapter.
+//! They also count what passes through: the calls of each kind ([`Faults::calls`]) and, for a
+//! store, the records they returned ([`Faults::returned`]), so a test can show that a path
+//! reads only what it should (say, none of ten thousand closed decisions).
 //!
 //! ```
 //! # use std::sync::Arc;
@@ -26,8 +29,9 @@ use crate::decision::{Decision, DecisionStatus};
 use crate::envelope::Envelope;
 use crate::id::{AgentId, DecisionId, TaskId};
 use crate::reservation::{Booking, Reservation, Reserved};
+use crate::session::SessionRecord;
 use crate::store::{
-    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, LeaseHolder,
+    AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry, LeaseHolder,
     StateStore, StoreError, Versioned,
 };
 use crate::task::Task;
@@ -70,6 +74,7 @@ struct Rule<Op> {
 #[derive(Debug)]
 struct Plan<Op> {
     calls: HashMap<Op, usize>,
+    returned: HashMap<Op, usize>,
     rules: Vec<Rule<Op>>,
 }
 
@@ -84,6 +89,7 @@ impl<Op: Copy + Eq + Hash> Default for Faults<Op> {
         Self {
             plan: Mutex::new(Plan {
                 calls: HashMap::new(),
+                returned: HashMap::new(),
                 rules: Vec::new(),
             }),
         }
@@ -125,6 +131,16 @@ impl<Op: Copy + Eq + Hash> Faults<Op> {
     /// How many calls of `op` were made.
     pub fn calls(&self, op: Op) -> usize {
         self.plan().calls.get(&op).copied().unwrap_or(0)
+    }
+
+    /// How many records the successful calls of `op` returned: the items of a list, 1 for a
+    /// found document (0 when absent), 1 for any other answer.
+    pub fn returned(&self, op: Op) -> usize {
+        self.plan().returned.get(&op).copied().unwrap_or(0)
+    }
+
+    fn count_returned(&self, op: Op, records: usize) {
+        *self.plan().returned.entry(op).or_insert(0) += records;
     }
 
     /// Counts a call of `op` and returns the fault placed on it, if any. A one-call fault is
@@ -193,7 +209,9 @@ pub enum StoreOp {
     Decision,
     UpdateDecision,
     Decisions,
+    RecentDecisions,
     FirstTime,
+    FirstTimeFenced,
     IsMarked,
     AcquireLease,
     ReleaseLease,
@@ -201,6 +219,7 @@ pub enum StoreOp {
     Counter,
     GetValue,
     SetValue,
+    SetValueFenced,
     DeleteValue,
     AppendLog,
     ReadLog,
@@ -218,6 +237,9 @@ pub enum StoreOp {
     Reserve,
     Book,
     LeaseHolder,
+    PutSession,
+    Sessions,
+    Session,
 }
 
 /// A [`StateStore`] that passes every call to another one, except those a fault is placed on.
@@ -251,21 +273,52 @@ impl FaultyStore {
         &self.inner
     }
 
-    async fn run<T>(
+    async fn run<T: Records>(
         &self,
         op: StoreOp,
         call: impl Future<Output = Result<T, StoreError>>,
         dropped: impl FnOnce() -> Option<T>,
     ) -> Result<T, StoreError> {
-        strike(
+        let result = strike(
             self.faults.next(op),
             call,
             |what| StoreError::Unavailable(format!("{what} ({op:?})")),
             dropped,
         )
-        .await
+        .await;
+        if let Ok(value) = &result {
+            self.faults.count_returned(op, value.records());
+        }
+        result
     }
 }
+
+/// How many records a store's answer holds, for [`Faults::returned`].
+trait Records {
+    fn records(&self) -> usize {
+        1
+    }
+}
+
+impl<T> Records for Vec<T> {
+    fn records(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<T> Records for Option<T> {
+    fn records(&self) -> usize {
+        usize::from(self.is_some())
+    }
+}
+
+impl<T> Records for Versioned<T> {}
+impl Records for () {}
+impl Records for bool {}
+impl Records for u64 {}
+impl Records for f64 {}
+impl Records for Finish {}
+impl Records for Reserved {}
 
 fn nothing() -> Option<()> {
     Some(())
@@ -327,9 +380,28 @@ impl StateStore for FaultyStore {
         self.run(StoreOp::Decisions, call, no_value).await
     }
 
+    async fn recent_decisions(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let call = self.inner.recent_decisions(status, limit);
+        self.run(StoreOp::RecentDecisions, call, no_value).await
+    }
+
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
         let call = self.inner.first_time(key, ttl);
         self.run(StoreOp::FirstTime, call, no_value).await
+    }
+
+    async fn first_time_fenced(
+        &self,
+        key: &str,
+        ttl: Duration,
+        fence: &Fence,
+    ) -> Result<bool, StoreError> {
+        let call = self.inner.first_time_fenced(key, ttl, fence);
+        self.run(StoreOp::FirstTimeFenced, call, no_value).await
     }
 
     async fn is_marked(&self, key: &str) -> Result<bool, StoreError> {
@@ -342,7 +414,7 @@ impl StateStore for FaultyStore {
         name: &str,
         holder: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let call = self.inner.acquire_lease(name, holder, ttl);
         self.run(StoreOp::AcquireLease, call, no_value).await
     }
@@ -380,6 +452,17 @@ impl StateStore for FaultyStore {
     ) -> Result<(), StoreError> {
         let call = self.inner.set_value(key, value, ttl);
         self.run(StoreOp::SetValue, call, nothing).await
+    }
+
+    async fn set_value_fenced(
+        &self,
+        key: &str,
+        value: &Value,
+        ttl: Option<Duration>,
+        fence: &Fence,
+    ) -> Result<(), StoreError> {
+        let call = self.inner.set_value_fenced(key, value, ttl, fence);
+        self.run(StoreOp::SetValueFenced, call, nothing).await
     }
 
     async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
@@ -467,6 +550,29 @@ impl StateStore for FaultyStore {
     async fn lease_holder(&self, name: &str) -> Result<Option<LeaseHolder>, StoreError> {
         let call = self.inner.lease_holder(name);
         self.run(StoreOp::LeaseHolder, call, no_value).await
+    }
+
+    async fn put_session(&self, record: &SessionRecord, keep: usize) -> Result<(), StoreError> {
+        let call = self.inner.put_session(record, keep);
+        self.run(StoreOp::PutSession, call, no_value).await
+    }
+
+    async fn sessions(
+        &self,
+        agent: AgentId,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let call = self.inner.sessions(agent, limit);
+        self.run(StoreOp::Sessions, call, no_value).await
+    }
+
+    async fn session(
+        &self,
+        agent: AgentId,
+        trigger_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let call = self.inner.session(agent, trigger_id);
+        self.run(StoreOp::Session, call, no_value).await
     }
 }
 

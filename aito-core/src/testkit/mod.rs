@@ -59,8 +59,10 @@ macro_rules! store_contract_tests {
             concurrent_compare_and_set_loses_no_update,
             history_is_bounded_and_ordered,
             decisions_are_versioned_and_listed_by_status,
+            recent_decisions_are_the_newest_of_their_status,
             idempotency_marks_are_set_once_and_expire,
             leases_have_one_holder_and_lapse,
+            writes_of_an_ended_lease_term_are_refused,
             counters_add_and_expire,
             values_are_set_read_and_deleted,
             logs_are_bounded_and_ordered,
@@ -72,6 +74,7 @@ macro_rules! store_contract_tests {
             budget_holds_are_atomic_and_lapse,
             bookings_are_made_once,
             the_holder_of_a_lease_is_named,
+            sessions_are_bounded_per_agent_and_found_by_trigger,
         );
     };
 }

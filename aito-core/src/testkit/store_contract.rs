@@ -12,8 +12,8 @@ use crate::envelope::{Envelope, MessageType, Priority, Sender};
 use crate::id::{AgentId, DecisionId, TaskId};
 use crate::role::Role;
 use crate::store::{
-    Activity, AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, Outcome,
-    StateStore, StoreError,
+    Activity, AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry,
+    Outcome, StateStore, StoreError,
 };
 use crate::task::{Task, TaskChange, TaskStatus};
 use crate::trigger::{Trigger, TriggerKind};
@@ -247,6 +247,60 @@ pub async fn decisions_are_versioned_and_listed_by_status(store: &dyn StateStore
     assert!(all.iter().any(|d| d.id == first.id) && all.iter().any(|d| d.id == second.id));
 }
 
+/// `recent_decisions` gives the newest decisions of one status, oldest first, and no more than
+/// asked for; a decision that leaves the status leaves the listing.
+pub async fn recent_decisions_are_the_newest_of_their_status(store: &dyn StateStore) {
+    // Created after anything else in a shared store (and in order), so they are its newest.
+    let base = Utc::now() + chrono::Duration::days(365 * 100);
+    let mut created = Vec::new();
+    for n in 0..5 {
+        let mut withdrawn = decision(DecisionStatus::Withdrawn);
+        withdrawn.created_at = base + chrono::Duration::seconds(n);
+        withdrawn.title = format!("Withdrawn {n}");
+        store.create_decision(&withdrawn).await.expect("create");
+        created.push(withdrawn);
+    }
+    let other = decision(DecisionStatus::Rejected);
+    store.create_decision(&other).await.expect("create");
+    let ids = |decisions: &[Decision]| decisions.iter().map(|d| d.id).collect::<Vec<_>>();
+    let recent = store
+        .recent_decisions(DecisionStatus::Withdrawn, 3)
+        .await
+        .expect("recent");
+    assert_eq!(
+        ids(&recent),
+        ids(&created[2..]),
+        "the newest three, oldest first"
+    );
+    assert!(
+        recent
+            .iter()
+            .all(|d| d.version == 1 && d.status == DecisionStatus::Withdrawn)
+    );
+    assert!(
+        store
+            .recent_decisions(DecisionStatus::Withdrawn, 0)
+            .await
+            .expect("recent")
+            .is_empty()
+    );
+    // The newest leaves the status: the window reaches one further back.
+    let mut newest = created[4].clone();
+    newest.version = 1;
+    newest.status = DecisionStatus::Pending;
+    store.update_decision(&newest).await.expect("update");
+    let recent = store
+        .recent_decisions(DecisionStatus::Withdrawn, 3)
+        .await
+        .expect("recent");
+    assert_eq!(ids(&recent), ids(&created[1..4]));
+    let recent = store
+        .recent_decisions(DecisionStatus::Rejected, usize::MAX)
+        .await
+        .expect("recent");
+    assert!(recent.iter().any(|d| d.id == other.id));
+}
+
 /// `first_time` says yes once per key, and again after the mark expires.
 pub async fn idempotency_marks_are_set_once_and_expire(store: &dyn StateStore) {
     let key = unique("mark");
@@ -274,42 +328,208 @@ pub async fn idempotency_marks_are_set_once_and_expire(store: &dyn StateStore) {
     );
 }
 
-/// A lease has one holder at a time, is renewed by its holder, released, and lapses.
+/// A lease has one holder at a time, is renewed by its holder, released, and lapses; each term
+/// has a fencing token greater than the last, and a renewal keeps its term's.
 pub async fn leases_have_one_holder_and_lapse(store: &dyn StateStore) {
     let name = unique("lease");
     let ttl = Duration::from_secs(1);
-    assert!(store.acquire_lease(&name, "a", ttl).await.expect("a takes"));
-    assert!(
-        !store
-            .acquire_lease(&name, "b", ttl)
-            .await
-            .expect("b refused")
+    let first = store
+        .acquire_lease(&name, "a", ttl)
+        .await
+        .expect("a takes")
+        .expect("a holds it");
+    assert_eq!(
+        store.acquire_lease(&name, "b", ttl).await.expect("b asks"),
+        None,
+        "a held lease was given to another"
     );
-    assert!(
+    assert_eq!(
         store
             .acquire_lease(&name, "a", ttl)
             .await
-            .expect("a renews")
+            .expect("a renews"),
+        Some(first),
+        "a renewal changed the term's token"
     );
     store
         .release_lease(&name, "b")
         .await
         .expect("b cannot release");
-    assert!(
-        !store
-            .acquire_lease(&name, "b", ttl)
-            .await
-            .expect("still a's")
+    assert_eq!(
+        store.acquire_lease(&name, "b", ttl).await.expect("b asks"),
+        None,
+        "a lease was released by one who did not hold it"
     );
     store.release_lease(&name, "a").await.expect("release");
-    assert!(store.acquire_lease(&name, "b", ttl).await.expect("b takes"));
+    let second = store
+        .acquire_lease(&name, "b", ttl)
+        .await
+        .expect("b takes")
+        .expect("b holds it");
+    assert!(
+        second > first,
+        "term tokens must grow: {first} then {second}"
+    );
     pass(Duration::from_millis(1500)).await;
+    let third = store
+        .acquire_lease(&name, "b", ttl)
+        .await
+        .expect("b after lapse")
+        .expect("b holds it again");
+    assert!(
+        third > second,
+        "taking one's own lapsed lease starts a new term: {second} then {third}"
+    );
+    pass(Duration::from_millis(1500)).await;
+    let fourth = store
+        .acquire_lease(&name, "a", ttl)
+        .await
+        .expect("a after lapse")
+        .expect("a lapsed lease was still held");
+    assert!(
+        fourth > third,
+        "term tokens must grow: {third} then {fourth}"
+    );
+}
+
+/// A fenced write is carried out only while its term is live: once the lease lapsed or was
+/// taken over, marks, values and a trigger's finish under the old term write nothing.
+pub async fn writes_of_an_ended_lease_term_are_refused(store: &dyn StateStore) {
+    let agent = AgentId::random();
+    // The agent's lease, named as the daemon names it: a clustered store keeps it in the
+    // agent's slot, with the keys its fenced writes touch.
+    let lease = format!("agent:{agent}");
+    let ttl = Duration::from_secs(1);
+    let token = store
+        .acquire_lease(&lease, "old", ttl)
+        .await
+        .expect("take")
+        .expect("held");
+    let old = Fence {
+        lease: lease.clone(),
+        holder: "old".into(),
+        token,
+    };
+    let mark = format!("action:{agent}:t1#0");
+    let value = format!("action-done:{agent}:t1#0");
     assert!(
         store
-            .acquire_lease(&name, "a", ttl)
+            .first_time_fenced(&mark, Duration::from_secs(60), &old)
             .await
-            .expect("a after lapse"),
-        "a lapsed lease was still held"
+            .expect("a live term marks")
+    );
+    assert!(
+        !store
+            .first_time_fenced(&mark, Duration::from_secs(60), &old)
+            .await
+            .expect("a live term asks again"),
+        "a fenced mark was set twice"
+    );
+    store
+        .set_value_fenced(&value, &json!({ "ok": true }), None, &old)
+        .await
+        .expect("a live term writes");
+    assert_eq!(
+        store.get_value(&value).await.expect("read"),
+        Some(json!({ "ok": true }))
+    );
+    // The term ends: the lease lapses and another holder takes it.
+    pass(Duration::from_millis(1500)).await;
+    let new_token = store
+        .acquire_lease(&lease, "new", ttl)
+        .await
+        .expect("take over")
+        .expect("the lapsed lease is free");
+    let new = Fence {
+        lease: lease.clone(),
+        holder: "new".into(),
+        token: new_token,
+    };
+    let other = format!("action:{agent}:t1#1");
+    let refused = store
+        .first_time_fenced(&other, Duration::from_secs(60), &old)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "a mark of an ended term: {refused:?}"
+    );
+    assert!(
+        !store.is_marked(&other).await.expect("read"),
+        "a refused mark was set"
+    );
+    let refused = store
+        .set_value_fenced(&value, &json!({ "ok": false }), None, &old)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "a value of an ended term: {refused:?}"
+    );
+    assert_eq!(
+        store.get_value(&value).await.expect("read"),
+        Some(json!({ "ok": true })),
+        "a refused write changed the value"
+    );
+    let finished = |fence: Fence| FinishedTrigger {
+        agent,
+        state: AgentState {
+            loop_count: 1,
+            ..AgentState::default()
+        },
+        expected_version: 0,
+        history: HistoryEntry {
+            at: Utc::now(),
+            trigger_id: "t1".into(),
+            trigger: "a task".into(),
+            outcome: Outcome::Handled,
+            summary: "done".into(),
+            actions: Vec::new(),
+            cost_usd: 0.0,
+            tokens: 0,
+            duration_ms: 1,
+            provider: None,
+        },
+        history_keep: 10,
+        dead_letter: None,
+        handled_mark: format!("handled:{agent}:t1"),
+        mark_ttl: Duration::from_secs(60),
+        journal: format!("journal:{agent}:t1"),
+        fence: Some(fence),
+    };
+    let refused = store.finish_trigger(&finished(old.clone())).await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "a finish of an ended term: {refused:?}"
+    );
+    assert_eq!(store.load_state(agent).await.expect("state").version, 0);
+    assert!(store.history(agent, 10).await.expect("history").is_empty());
+    assert!(
+        !store
+            .is_marked(&format!("handled:{agent}:t1"))
+            .await
+            .expect("read")
+    );
+    // The live term writes.
+    assert!(
+        store
+            .first_time_fenced(&other, Duration::from_secs(60), &new)
+            .await
+            .expect("the new term marks")
+    );
+    assert_eq!(
+        store
+            .finish_trigger(&finished(new.clone()))
+            .await
+            .expect("the new term finishes"),
+        Finish::Written(1)
+    );
+    // A holder refused by another's term is also refused by its own lapse.
+    pass(Duration::from_millis(1500)).await;
+    let refused = store
+        .set_value_fenced(&value, &json!({ "late": true }), None, &new)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "a write after the lease lapsed: {refused:?}"
     );
 }
 
@@ -495,6 +715,7 @@ pub async fn finishing_a_trigger_is_atomic_and_idempotent(store: &dyn StateStore
         handled_mark: format!("handled:{agent}:{}", trigger.id),
         mark_ttl: Duration::from_secs(60),
         journal: journal.clone(),
+        fence: None,
     };
     assert_eq!(
         store.finish_trigger(&finished).await.expect("finish"),
@@ -834,6 +1055,7 @@ pub async fn the_holder_of_a_lease_is_named(store: &dyn StateStore) {
             .acquire_lease(&name, "daemon-a", Duration::from_secs(30))
             .await
             .expect("take")
+            .is_some()
     );
     let holder = store
         .lease_holder(&name)
@@ -851,4 +1073,131 @@ pub async fn the_holder_of_a_lease_is_named(store: &dyn StateStore) {
         .await
         .expect("release");
     assert_eq!(store.lease_holder(&name).await.expect("released"), None);
+}
+
+fn session_record(agent: AgentId, n: usize) -> crate::session::SessionRecord {
+    let mut envelope = Envelope::new(
+        MessageType::Task,
+        Sender::Agent(AgentId::derived("contract", "ceo")),
+        json!({"content": format!("task {n}")}),
+    );
+    envelope.correlation_id = Some("launch".into());
+    let trigger = Trigger {
+        id: format!("trigger-{n}"),
+        kind: TriggerKind::Message {
+            envelope,
+            channel: Channel::Agent(agent),
+        },
+        priority: Priority::High,
+        at: Utc::now(),
+    };
+    crate::session::SessionRecord {
+        agent,
+        role: Role::Cto,
+        trigger_id: trigger.id.clone(),
+        description: format!("task from ceo: task {n}"),
+        correlation_id: Some("launch".into()),
+        trigger,
+        at: Utc::now(),
+        outcome: Outcome::Handled,
+        summary: format!("session {n}"),
+        system_prompt: Some("You are the CTO.".into()),
+        prompt: Some(format!("the prompt of session {n}")),
+        answer: Some(format!(r#"{{"summary": "session {n}", "actions": []}}"#)),
+        parsed: Some(crate::session::ParsedAnswer {
+            summary: Some(format!("session {n}")),
+            ..Default::default()
+        }),
+        actions: vec![crate::store::ActionRecord {
+            id: format!("trigger-{n}#0"),
+            kind: "message".into(),
+            ok: true,
+            detail: "sent to cmo".into(),
+            at: None,
+        }],
+        cost_usd: 0.01,
+        tokens: 900,
+        duration_ms: 40,
+        provider: None,
+    }
+}
+
+/// Session records are kept per agent, the newest `keep`, oldest first; one is found by its
+/// trigger id while kept; putting one again for the same trigger replaces it in its place.
+pub async fn sessions_are_bounded_per_agent_and_found_by_trigger(store: &dyn StateStore) {
+    let (agent, other) = (AgentId::random(), AgentId::random());
+    for n in 0..5 {
+        store
+            .put_session(&session_record(agent, n), 3)
+            .await
+            .expect("put");
+    }
+    store
+        .put_session(&session_record(other, 9), 3)
+        .await
+        .expect("put other");
+    let kept = store.sessions(agent, 10).await.expect("list");
+    let ids: Vec<&str> = kept
+        .iter()
+        .map(|record| record.trigger_id.as_str())
+        .collect();
+    assert_eq!(ids, ["trigger-2", "trigger-3", "trigger-4"]);
+    assert_eq!(kept[2], session_record_at(&kept[2], agent, 4));
+    let newest = store.sessions(agent, 1).await.expect("list newest");
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].trigger_id, "trigger-4");
+    assert!(
+        store
+            .session(agent, "trigger-0")
+            .await
+            .expect("get")
+            .is_none(),
+        "the oldest were dropped"
+    );
+    let found = store
+        .session(agent, "trigger-3")
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(found.prompt.as_deref(), Some("the prompt of session 3"));
+    assert!(
+        store
+            .session(agent, "trigger-9")
+            .await
+            .expect("get")
+            .is_none(),
+        "another agent's record is not this one's"
+    );
+    let mut again = session_record(agent, 3);
+    again.summary = "session 3, recorded again".into();
+    store.put_session(&again, 3).await.expect("put again");
+    let kept = store.sessions(agent, 10).await.expect("list");
+    let ids: Vec<&str> = kept
+        .iter()
+        .map(|record| record.trigger_id.as_str())
+        .collect();
+    assert_eq!(ids, ["trigger-2", "trigger-3", "trigger-4"]);
+    assert_eq!(kept[1].summary, "session 3, recorded again");
+    assert_eq!(store.sessions(other, 10).await.expect("list").len(), 1);
+    assert!(
+        store
+            .sessions(AgentId::random(), 10)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+}
+
+/// The record `session_record(agent, n)` with the times of `stored` (times round-trip through
+/// the store's encoding unchanged, but are made at different moments here).
+fn session_record_at(
+    stored: &crate::session::SessionRecord,
+    agent: AgentId,
+    n: usize,
+) -> crate::session::SessionRecord {
+    let mut record = session_record(agent, n);
+    record.at = stored.at;
+    record.trigger.at = stored.trigger.at;
+    record.trigger.kind = stored.trigger.kind.clone();
+    record
 }

@@ -94,7 +94,8 @@ pub(crate) struct Ingestor {
 
 impl Ingestor {
     /// Ingests one raw `PUBLISH` on `channel` (a durable channel). Malformed text is logged
-    /// with a preview and skipped.
+    /// with a preview and skipped; text over the size cap, or for the inbox of an agent not in
+    /// the company's directory ([`RedisConfig::agents`]), is dead-lettered with its reason.
     pub(crate) async fn ingest(&mut self, channel: Channel, raw: &str) {
         let envelope = match Envelope::from_json_capped(raw, self.config.max_envelope_bytes) {
             Ok(envelope) => envelope,
@@ -119,6 +120,24 @@ impl Ingestor {
                 return;
             }
         };
+        if let Channel::Agent(agent) = channel
+            && !self.config.accepts_agent(agent)
+        {
+            // Nobody reads that inbox: appending would grow a stream forever.
+            if self.claim(channel, raw).await {
+                refuse(
+                    &self.manager,
+                    &self.scripts,
+                    &self.keys,
+                    agent,
+                    channel,
+                    raw,
+                    &format!("no agent {agent} in the company's directory"),
+                )
+                .await;
+            }
+            return;
+        }
         let explicit_id = serde_json::from_str::<Map<String, Value>>(raw)
             .map(|fields| fields.contains_key("id"))
             .unwrap_or(false);

@@ -17,6 +17,7 @@ pub mod ingest;
 pub(crate) mod reader;
 mod refuse;
 mod tracker;
+mod watch;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +38,7 @@ use hub::Hub;
 use ingest::{Ingestor, Occurrences};
 use reader::{Reader, ensure_group};
 use tracker::{Shared, StreamSpec};
+use watch::Watcher;
 
 pub use ingest::MIRROR_FIELD;
 
@@ -56,6 +58,8 @@ struct Inner {
     keys: Keys,
     scripts: Arc<Scripts>,
     hub: OnceCell<Hub>,
+    /// Waits for new entries for every reader on a single server; `None` on a cluster.
+    watcher: Option<Watcher>,
     next_subscriber: AtomicU64,
     shutdown: CancellationToken,
 }
@@ -80,6 +84,9 @@ impl RedisBus {
     pub async fn connect(config: RedisConfig) -> Result<Self, Error> {
         let connector = Connector::new(&config)?;
         let manager = connector.manager().await?;
+        let shutdown = CancellationToken::new();
+        let watcher = (!config.url.is_cluster())
+            .then(|| Watcher::new(connector.clone(), manager.clone(), shutdown.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
                 keys: Keys::new(&config.prefix),
@@ -87,8 +94,9 @@ impl RedisBus {
                 manager,
                 scripts: Arc::new(Scripts::new()),
                 hub: OnceCell::new(),
+                watcher,
                 next_subscriber: AtomicU64::new(0),
-                shutdown: CancellationToken::new(),
+                shutdown,
             }),
         })
     }
@@ -206,6 +214,7 @@ impl RedisBus {
             self.inner.manager.clone(),
             Arc::clone(&self.inner.scripts),
             subscription.consumer.clone(),
+            subscription.take_over,
             streams,
         ));
         let mut guard = Guard {
@@ -230,7 +239,13 @@ impl RedisBus {
             }
         }
         for stream in 0..shared.streams.len() {
-            let connection = self.inner.connector.dedicated(config.block).await?;
+            let (connection, bell) = match &self.inner.watcher {
+                Some(watcher) => (
+                    self.inner.manager.clone(),
+                    Some(watcher.watch(&shared.streams[stream].key).await?),
+                ),
+                None => (self.inner.connector.dedicated(config.block).await?, None),
+            };
             let reader = Reader {
                 shared: Arc::clone(&shared),
                 stream,
@@ -238,6 +253,7 @@ impl RedisBus {
                 keys: self.inner.keys.clone(),
                 sender: sender.clone(),
                 cancel: cancel.clone(),
+                bell,
             };
             guard.readers.push(tokio::spawn(reader.run(connection)));
         }

@@ -1,7 +1,10 @@
 //! The reader of one stream for one subscription: its own pending entries first (a previous
-//! incarnation of the same consumer died holding them), then entries left idle too long (by
-//! other consumers, or dropped by its own subscriber), then new entries with a blocking
-//! `XREADGROUP` on a connection of its own.
+//! incarnation of the same consumer died holding them), then, for a subscription that takes
+//! over, every entry the group's other consumers hold, then entries left idle too long (by
+//! other consumers, or dropped by its own subscriber), then new entries: on a single server
+//! with a non-blocking `XREADGROUP` on the bus's shared connection whenever the bus's
+//! [`Watcher`](super::watch::Watcher) rings (and at every look for stale entries), on a cluster
+//! with a blocking `XREADGROUP` on a connection of its own.
 //! It reconnects by itself and never panics.
 
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::refuse::{agent_of, refuse};
 use crate::bus::tracker::{Held, RedisAck, Shared, StreamSpec};
+use crate::bus::watch::Bell;
 use crate::connection::{Backoff, Connector};
 use crate::error::{Error, is_transient};
 use crate::keys::Keys;
@@ -86,6 +90,35 @@ pub(crate) fn read_reply(value: &Value) -> Result<Vec<Entry>, Error> {
         None if matches!(value, Value::Array(streams) if streams.is_empty()) => Ok(Vec::new()),
         None => Err(Error::reply("XREADGROUP", "stream entries", value)),
     }
+}
+
+/// The entries of an `XRANGE`/`XREVRANGE` reply; `None` when it is not an array.
+pub(crate) fn entries_of(value: &Value) -> Option<Vec<Entry>> {
+    items(value).map(|entries| entries.iter().filter_map(entry).collect())
+}
+
+/// For each stream of an `XREAD` reply (nil, `[[key, [entry...]]...]` or a RESP3 map), its key
+/// and the id of the last entry read.
+pub(crate) fn streams_of(value: &Value) -> Vec<(String, String)> {
+    let pairs: Vec<(Option<String>, Option<&[Value]>)> = match value {
+        Value::Array(streams) => streams
+            .iter()
+            .filter_map(items)
+            .map(|pair| (pair.first().and_then(text), pair.get(1).and_then(items)))
+            .collect(),
+        Value::Map(streams) => streams
+            .iter()
+            .map(|(key, entries)| (text(key), items(entries)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    pairs
+        .into_iter()
+        .filter_map(|(key, entries)| {
+            let last = entries?.last().and_then(entry)?;
+            Some((key?, last.id))
+        })
+        .collect()
 }
 
 /// Parses an `XAUTOCLAIM` reply: `[next, [entry...], [deleted id...]]`.
@@ -170,6 +203,10 @@ pub(crate) struct Reader {
     pub(crate) keys: Keys,
     pub(crate) sender: mpsc::Sender<Delivery>,
     pub(crate) cancel: CancellationToken,
+    /// On a single server: the bell of the bus's [`Watcher`](super::watch::Watcher), and the
+    /// reader's connection is the bus's shared one (it reads without blocking and waits for
+    /// the bell). `None` on a cluster: the reader blocks on a connection of its own.
+    pub(crate) bell: Option<Bell>,
 }
 
 impl Reader {
@@ -186,6 +223,14 @@ impl Reader {
                 Stop::Failed(err) => {
                     tracing::warn!(stream = %self.spec().key, error = %err, "stream reader lost its connection; reconnecting");
                 }
+            }
+            if self.bell.is_some() {
+                // The shared connection reconnects by itself: wait, then read again.
+                tokio::select! {
+                    () = self.cancel.cancelled() => return,
+                    () = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+                continue;
             }
             // Reconnect, patiently, until the server is back or the subscription ends.
             loop {
@@ -221,26 +266,37 @@ impl Reader {
         if let Err(stop) = self.pending_of_mine(connection).await {
             return stop;
         }
+        // A subscription that takes over (a daemon that took its agent's lease) claims what the
+        // other consumers of its group left pending at once, however fresh.
+        if self.shared.take_over
+            && let Err(stop) = self.reclaim(connection, 0).await
+        {
+            return stop;
+        }
         let mut last_reclaim: Option<Instant> = None;
         loop {
             if self.cancel.is_cancelled() {
                 return Stop::Cancelled;
             }
             if last_reclaim.is_none_or(|at| at.elapsed() >= reclaim_every) {
-                if let Err(stop) = self.reclaim(connection).await {
+                let idle_ms =
+                    u64::try_from(config.reclaim_idle.as_millis()).unwrap_or(u64::MAX / 2);
+                if let Err(stop) = self.reclaim(connection, idle_ms).await {
                     return stop;
                 }
                 last_reclaim = Some(Instant::now());
             }
             let spec = self.spec();
-            let reply: Result<Value, redis::RedisError> = redis::cmd("XREADGROUP")
-                .arg("GROUP")
+            let mut read = redis::cmd("XREADGROUP");
+            read.arg("GROUP")
                 .arg(&spec.group)
                 .arg(&self.shared.consumer)
                 .arg("COUNT")
-                .arg(config.read_batch.max(1))
-                .arg("BLOCK")
-                .arg(block_ms)
+                .arg(config.read_batch.max(1));
+            if self.bell.is_none() {
+                read.arg("BLOCK").arg(block_ms);
+            }
+            let reply: Result<Value, redis::RedisError> = read
                 .arg("STREAMS")
                 .arg(&spec.key)
                 .arg(">")
@@ -256,6 +312,20 @@ impl Reader {
                     Err(stop) => return stop,
                 },
             };
+            if let Some(bell) = &self.bell
+                && entries.is_empty()
+            {
+                // Nothing new: wait for the watcher, or for the next look at stale entries.
+                let due = last_reclaim.map_or(Duration::ZERO, |at| {
+                    reclaim_every.saturating_sub(at.elapsed())
+                });
+                tokio::select! {
+                    () = self.cancel.cancelled() => return Stop::Cancelled,
+                    () = bell.rung() => {}
+                    () = tokio::time::sleep(due) => {}
+                }
+                continue;
+            }
             if let Err(stop) = self.deliver(entries, false).await {
                 return stop;
             }
@@ -322,11 +392,11 @@ impl Reader {
         }
     }
 
-    /// Takes over entries that stayed pending longer than the reclaim threshold.
-    async fn reclaim(&self, connection: &mut Connection) -> Result<(), Stop> {
+    /// Takes over entries that stayed pending longer than `idle_ms` (the reclaim threshold, or
+    /// 0 when taking over from the group's other consumers).
+    async fn reclaim(&self, connection: &mut Connection, idle_ms: u64) -> Result<(), Stop> {
         let spec = self.spec();
         let config = self.connector.config();
-        let idle_ms = u64::try_from(config.reclaim_idle.as_millis()).unwrap_or(u64::MAX / 2);
         let mut cursor = "0-0".to_owned();
         // Bounded, so that new entries are not starved by a huge backlog of stale ones.
         for _ in 0..16 {

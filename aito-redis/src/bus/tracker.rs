@@ -48,6 +48,9 @@ pub(crate) struct Shared {
     pub(crate) manager: Connection,
     pub(crate) scripts: Arc<Scripts>,
     pub(crate) consumer: String,
+    /// Whether the readers take over, as they start, every entry the group's other consumers
+    /// left pending ([`aito_core::Subscription::take_over`]).
+    pub(crate) take_over: bool,
     pub(crate) streams: Vec<StreamSpec>,
     taken: Mutex<HashMap<(usize, String), Held>>,
 }
@@ -57,12 +60,14 @@ impl Shared {
         manager: Connection,
         scripts: Arc<Scripts>,
         consumer: String,
+        take_over: bool,
         streams: Vec<StreamSpec>,
     ) -> Self {
         Self {
             manager,
             scripts,
             consumer,
+            take_over,
             streams,
             taken: Mutex::new(HashMap::new()),
         }
@@ -103,6 +108,10 @@ impl Shared {
         }
         let mut out: Vec<_> = by_stream.into_iter().collect();
         out.sort_by_key(|(stream, _)| *stream);
+        // In stream order: a batch of the touch script names a range of the stream.
+        for (_, ids) in &mut out {
+            ids.sort_by_key(|id| stream_order(id));
+        }
         out
     }
 
@@ -122,7 +131,8 @@ impl Shared {
         Ok(())
     }
 
-    /// Sets the idle time of the entries still owned; forgets those acknowledged or taken over.
+    /// Sets the idle time of the entries still owned, [`CHUNK`] per script call (each two
+    /// commands); forgets those acknowledged or taken over.
     async fn touch(&self, stream: usize, ids: &[String], idle: Duration) -> Result<(), Error> {
         let Some(spec) = self.streams.get(stream) else {
             return Ok(());
@@ -168,6 +178,12 @@ impl Shared {
             }
         }
     }
+}
+
+/// The order of a stream entry id (`<ms>-<seq>`); an id that does not parse sorts first.
+fn stream_order(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
 
 /// Acknowledges one delivery: `XACK` (and `XDEL` for an inbox).

@@ -91,10 +91,34 @@ impl RedisStateStore {
             Some(status) => self.keys.decisions_by_status(status),
             None => self.keys.decisions_all(),
         };
+        self.decisions_in(index, 0).await
+    }
+
+    /// The newest `limit` decisions of the index of `status`: the tail of its sorted set.
+    pub(super) async fn recent_decisions_inner(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+    ) -> Result<Vec<Decision>, Error> {
+        let Ok(limit) = i64::try_from(limit) else {
+            return self
+                .decisions_in(self.keys.decisions_by_status(status), 0)
+                .await;
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.decisions_in(self.keys.decisions_by_status(status), -limit)
+            .await
+    }
+
+    /// The decisions of sorted set `index` from rank `start` (negative: from the end) to its
+    /// end, in score order.
+    async fn decisions_in(&self, index: String, start: i64) -> Result<Vec<Decision>, Error> {
         let mut connection = self.connection();
         let ids: Vec<String> = redis::cmd("ZRANGE")
             .arg(&index)
-            .arg(0)
+            .arg(start)
             .arg(-1)
             .query_async(&mut connection)
             .await?;

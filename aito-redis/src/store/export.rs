@@ -97,6 +97,13 @@ impl Export for RedisStateStore {
                         records.push(Record::History { agent, entry });
                     }
                 }
+                KeyKind::Sessions(agent) => {
+                    for record in self.sessions(agent, ALL).await? {
+                        records.push(Record::Session {
+                            record: Box::new(record),
+                        });
+                    }
+                }
                 KeyKind::Mark(mark) => {
                     if let Some(ttl_ms) = self.ttl_left(key).await? {
                         records.push(Record::Mark { key: mark, ttl_ms });
@@ -153,6 +160,11 @@ impl Export for RedisStateStore {
         for decision in self.decisions(None).await? {
             records.push(Record::Decision {
                 decision: Box::new(decision),
+            });
+        }
+        for task in self.tasks(ALL).await? {
+            records.push(Record::Task {
+                task: Box::new(task),
             });
         }
         for letter in self.dead_letters(None, ALL).await? {

@@ -8,6 +8,7 @@ mod export;
 mod finish;
 mod lists;
 mod marks;
+mod sessions;
 mod state;
 mod tasks;
 mod values;
@@ -19,8 +20,9 @@ use std::time::Duration;
 
 use crate::connection::Connection;
 use aito_core::reservation::{Booking, Reservation, Reserved};
+use aito_core::session::SessionRecord;
 use aito_core::store::{
-    AgentState, AgentStatus, DeadLetter, Finish, FinishedTrigger, HistoryEntry, LeaseHolder,
+    AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry, LeaseHolder,
     Versioned,
 };
 use aito_core::{
@@ -149,8 +151,25 @@ impl StateStore for RedisStateStore {
         Ok(self.decisions_inner(status).await?)
     }
 
+    async fn recent_decisions(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+    ) -> Result<Vec<Decision>, StoreError> {
+        Ok(self.recent_decisions_inner(status, limit).await?)
+    }
+
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
         Ok(self.first_time_inner(key, ttl).await?)
+    }
+
+    async fn first_time_fenced(
+        &self,
+        key: &str,
+        ttl: Duration,
+        fence: &Fence,
+    ) -> Result<bool, StoreError> {
+        self.first_time_fenced_inner(key, ttl, fence).await
     }
 
     async fn is_marked(&self, key: &str) -> Result<bool, StoreError> {
@@ -162,7 +181,7 @@ impl StateStore for RedisStateStore {
         name: &str,
         holder: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         Ok(self.acquire_lease_inner(name, holder, ttl).await?)
     }
 
@@ -194,6 +213,16 @@ impl StateStore for RedisStateStore {
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
         Ok(self.set_value_inner(key, value, ttl).await?)
+    }
+
+    async fn set_value_fenced(
+        &self,
+        key: &str,
+        value: &Value,
+        ttl: Option<Duration>,
+        fence: &Fence,
+    ) -> Result<(), StoreError> {
+        self.set_value_fenced_inner(key, value, ttl, fence).await
     }
 
     async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
@@ -272,5 +301,25 @@ impl StateStore for RedisStateStore {
 
     async fn lease_holder(&self, name: &str) -> Result<Option<LeaseHolder>, StoreError> {
         Ok(self.lease_holder_inner(name).await?)
+    }
+
+    async fn put_session(&self, record: &SessionRecord, keep: usize) -> Result<(), StoreError> {
+        Ok(self.put_session_inner(record, keep).await?)
+    }
+
+    async fn sessions(
+        &self,
+        agent: AgentId,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        Ok(self.sessions_inner(agent, limit).await?)
+    }
+
+    async fn session(
+        &self,
+        agent: AgentId,
+        trigger_id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.session_inner(agent, trigger_id).await?)
     }
 }

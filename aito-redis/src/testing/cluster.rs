@@ -5,13 +5,14 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{Options, RedisServer, free_port, require_redis_server};
+use super::{Options, RedisServer, TlsFiles, free_port, require_redis_server};
 use crate::RedisConfig;
 
 /// A running Redis Cluster owned by one test: `masters` masters, each with `replicas_per_master`
 /// replicas. Every node is killed when this is dropped.
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
+    tls: Option<TlsFiles>,
 }
 
 /// A port whose cluster bus port (`port + 10000`) is free as well.
@@ -41,6 +42,16 @@ impl RedisCluster {
 
     /// `masters` masters (at least 3) with `replicas_per_master` replicas each.
     pub fn start_with(masters: usize, replicas_per_master: usize) -> Self {
+        Self::start_nodes(masters, replicas_per_master, None)
+    }
+
+    /// Three masters with one replica each that speak TLS only (clients, the cluster bus and
+    /// replication), with the certificates of `tls`.
+    pub fn start_tls(tls: TlsFiles) -> Self {
+        Self::start_nodes(3, 1, Some(tls))
+    }
+
+    fn start_nodes(masters: usize, replicas_per_master: usize, tls: Option<TlsFiles>) -> Self {
         require_redis_server();
         require_redis_cli();
         let count = masters * (1 + replicas_per_master);
@@ -50,12 +61,16 @@ impl RedisCluster {
                     free_cluster_port(),
                     Options {
                         cluster_node: true,
+                        tls: tls.clone(),
                         ..Options::default()
                     },
                 )
             })
             .collect();
         let mut create = Command::new("redis-cli");
+        if let Some(tls) = &tls {
+            create.args(tls.cli_args());
+        }
         create.arg("--cluster").arg("create");
         for node in &nodes {
             create.arg(format!("127.0.0.1:{}", node.port()));
@@ -71,7 +86,7 @@ impl RedisCluster {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        let cluster = Self { nodes };
+        let cluster = Self { nodes, tls };
         cluster.wait_healthy(Duration::from_secs(30));
         cluster
     }
@@ -111,13 +126,22 @@ impl RedisCluster {
             .iter()
             .map(|node| format!("127.0.0.1:{}", node.port()))
             .collect();
-        format!("redis+cluster://{}", seeds.join(","))
+        let scheme = if self.tls.is_some() {
+            "rediss+cluster"
+        } else {
+            "redis+cluster"
+        };
+        format!("{scheme}://{}", seeds.join(","))
     }
 
     /// A configuration for tests: short waits, a prefix of its own.
     pub fn config(&self) -> RedisConfig {
         let first = self.nodes.first().map_or(0, RedisServer::port);
-        RedisConfig::new(self.url())
+        let config = match &self.tls {
+            Some(tls) => RedisConfig::new(self.url()).with_tls_ca(tls.ca_pem()),
+            None => RedisConfig::new(self.url()),
+        };
+        config
             .with_prefix(format!("test{first}:"))
             .with_reclaim_idle(Duration::from_millis(1500))
             .with_block(Duration::from_millis(200))

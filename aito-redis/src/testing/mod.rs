@@ -17,6 +17,28 @@ use crate::RedisConfig;
 mod cluster;
 pub use cluster::RedisCluster;
 
+/// Whether `redis-server` was built with TLS (`--tls-port` is known to it).
+pub fn redis_server_has_tls() -> bool {
+    require_redis_server();
+    // An unknown option makes the server refuse the configuration at once; a known one with a
+    // missing certificate fails on loading the file instead.
+    let output = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            "0",
+            "--tls-cert-file",
+            "/nonexistent/aito.crt",
+        ])
+        .output();
+    output.is_ok_and(|output| {
+        let text = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        !text.contains("Bad directive or wrong number of arguments")
+    })
+}
+
 /// How to start the server.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -27,6 +49,108 @@ pub struct Options {
     /// Run as a node of a Redis Cluster (`--cluster-enabled yes`, a node timeout of 1 s);
     /// [`RedisCluster`] starts such nodes and joins them.
     pub cluster_node: bool,
+    /// Serve TLS only (`--port 0 --tls-port`), with these files; on a cluster node the cluster
+    /// bus and replication use TLS too. [`TlsFiles::generate`] makes a CA and a certificate.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A certificate authority and a server certificate it signed (for 127.0.0.1 and
+/// `localhost`), in PEM files, made with the `openssl` program.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The CA certificate: what clients trust.
+    pub ca: std::path::PathBuf,
+    /// The server certificate.
+    pub cert: std::path::PathBuf,
+    /// The server's private key.
+    pub key: std::path::PathBuf,
+}
+
+impl TlsFiles {
+    /// Generates a CA and a server certificate signed by it in `dir` (needs `openssl` on the
+    /// `PATH`).
+    pub fn generate(dir: &Path) -> Self {
+        let files = Self {
+            ca: dir.join("ca.crt"),
+            cert: dir.join("redis.crt"),
+            key: dir.join("redis.key"),
+        };
+        let ca_key = dir.join("ca.key");
+        let request = dir.join("redis.csr");
+        let extensions = dir.join("san.ext");
+        std::fs::write(
+            &extensions,
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n",
+        )
+        .expect("write the certificate extensions");
+        let openssl =
+            |args: &[&std::ffi::OsStr]| {
+                let output = Command::new("openssl").args(args).output().unwrap_or_else(|err| {
+                panic!("the TLS tests need `openssl` on the PATH ({err}): apt-get install openssl")
+            });
+                assert!(
+                    output.status.success(),
+                    "openssl {args:?} failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            };
+        let os = |text: &'static str| std::ffi::OsStr::new(text);
+        openssl(&[
+            os("req"),
+            os("-x509"),
+            os("-newkey"),
+            os("rsa:2048"),
+            os("-nodes"),
+            os("-days"),
+            os("2"),
+            os("-subj"),
+            os("/CN=aito test CA"),
+            os("-keyout"),
+            ca_key.as_os_str(),
+            os("-out"),
+            files.ca.as_os_str(),
+        ]);
+        openssl(&[
+            os("req"),
+            os("-newkey"),
+            os("rsa:2048"),
+            os("-nodes"),
+            os("-subj"),
+            os("/CN=127.0.0.1"),
+            os("-keyout"),
+            files.key.as_os_str(),
+            os("-out"),
+            request.as_os_str(),
+        ]);
+        openssl(&[
+            os("x509"),
+            os("-req"),
+            os("-in"),
+            request.as_os_str(),
+            os("-CA"),
+            files.ca.as_os_str(),
+            os("-CAkey"),
+            ca_key.as_os_str(),
+            os("-CAcreateserial"),
+            os("-days"),
+            os("2"),
+            os("-extfile"),
+            extensions.as_os_str(),
+            os("-out"),
+            files.cert.as_os_str(),
+        ]);
+        files
+    }
+
+    /// The CA certificate as PEM, for [`RedisConfig::with_tls_ca`].
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(&self.ca).expect("read the CA certificate")
+    }
+
+    /// The `redis-cli` arguments that connect with TLS and trust the CA.
+    pub fn cli_args(&self) -> Vec<std::ffi::OsString> {
+        vec!["--tls".into(), "--cacert".into(), self.ca.clone().into()]
+    }
 }
 
 /// A running `redis-server` owned by one test.
@@ -84,9 +208,34 @@ impl RedisServer {
 
     fn launch(&mut self) {
         let mut command = Command::new("redis-server");
+        match &self.options.tls {
+            None => {
+                command.arg("--port").arg(self.port.to_string());
+            }
+            Some(tls) => {
+                command
+                    .arg("--port")
+                    .arg("0")
+                    .arg("--tls-port")
+                    .arg(self.port.to_string())
+                    .arg("--tls-cert-file")
+                    .arg(&tls.cert)
+                    .arg("--tls-key-file")
+                    .arg(&tls.key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(&tls.ca)
+                    .arg("--tls-auth-clients")
+                    .arg("no");
+                if self.options.cluster_node {
+                    command
+                        .arg("--tls-cluster")
+                        .arg("yes")
+                        .arg("--tls-replication")
+                        .arg("yes");
+                }
+            }
+        }
         command
-            .arg("--port")
-            .arg(self.port.to_string())
             .arg("--bind")
             .arg("127.0.0.1")
             .arg("--dir")
@@ -121,20 +270,35 @@ impl RedisServer {
         self.wait_ready();
     }
 
+    /// Whether the server answers `PING` (through `redis-cli` when it speaks TLS only).
+    fn answers(&self) -> bool {
+        if let Some(tls) = &self.options.tls {
+            return Command::new("redis-cli")
+                .args(tls.cli_args())
+                .arg("-p")
+                .arg(self.port.to_string())
+                .arg("PING")
+                .output()
+                .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains("PONG"));
+        }
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+            if stream.write_all(b"PING\r\n").is_ok() {
+                let mut reply = [0u8; 64];
+                if let Ok(n) = stream.read(&mut reply) {
+                    let reply = String::from_utf8_lossy(&reply[..n]);
+                    return reply.starts_with("+PONG") || reply.starts_with("-NOAUTH");
+                }
+            }
+        }
+        false
+    }
+
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
-                let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-                if stream.write_all(b"PING\r\n").is_ok() {
-                    let mut reply = [0u8; 64];
-                    if let Ok(n) = stream.read(&mut reply) {
-                        let reply = String::from_utf8_lossy(&reply[..n]);
-                        if reply.starts_with("+PONG") || reply.starts_with("-NOAUTH") {
-                            return;
-                        }
-                    }
-                }
+            if self.answers() {
+                return;
             }
             if let Some(child) = &mut self.child
                 && let Ok(Some(status)) = child.try_wait()
@@ -171,15 +335,24 @@ impl RedisServer {
 
     /// The URL, with the password when there is one.
     pub fn url(&self) -> String {
+        let scheme = if self.options.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         match &self.options.password {
-            Some(password) => format!("redis://:{password}@127.0.0.1:{}/0", self.port),
-            None => format!("redis://127.0.0.1:{}/0", self.port),
+            Some(password) => format!("{scheme}://:{password}@127.0.0.1:{}/0", self.port),
+            None => format!("{scheme}://127.0.0.1:{}/0", self.port),
         }
     }
 
     /// A configuration for tests: short waits, a prefix of its own.
     pub fn config(&self) -> RedisConfig {
-        RedisConfig::new(self.url())
+        let config = match &self.options.tls {
+            Some(tls) => RedisConfig::new(self.url()).with_tls_ca(tls.ca_pem()),
+            None => RedisConfig::new(self.url()),
+        };
+        config
             .with_prefix(format!("test{}:", self.port))
             .with_reclaim_idle(Duration::from_millis(1500))
             .with_block(Duration::from_millis(200))
@@ -209,6 +382,9 @@ impl RedisServer {
     /// Runs `redis-cli` against this server and returns its output.
     pub fn cli(&self, args: &[&str]) -> String {
         let mut command = Command::new("redis-cli");
+        if let Some(tls) = &self.options.tls {
+            command.args(tls.cli_args());
+        }
         command.arg("-p").arg(self.port.to_string());
         if let Some(password) = &self.options.password {
             command.arg("--no-auth-warning").arg("-a").arg(password);

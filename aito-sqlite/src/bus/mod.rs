@@ -7,7 +7,8 @@
 //!   and keeps its holds fresh while they are handled. A delivery dropped without an
 //!   acknowledgement can be taken by anyone of its group after [`HOLD`]; the rows of an ended
 //!   subscription are free at once; those of a killed process lapse after [`HOLD`], or are
-//!   taken back at once by a restarted consumer of the same name.
+//!   taken back at once by a restarted consumer of the same name, or by a subscription that
+//!   takes over its group.
 //! - A publication to an inbox whose reader in this process has claimed everything there is
 //!   handed to that reader directly (`handoff`): one transaction per message.
 //! - Readers sleep until something is published: by this process (they are woken directly) or
@@ -105,6 +106,9 @@ pub(crate) struct Holder {
     pub(crate) dropped: String,
     /// The consumer name.
     pub(crate) consumer: String,
+    /// Whether it takes over, as it starts, the rows other subscriptions of its group hold
+    /// ([`aito_core::Subscription::take_over`]), not only its own consumer's.
+    pub(crate) take_over: bool,
     /// Set when the subscription ends: it claims nothing more.
     pub(crate) closed: AtomicBool,
     /// Deliveries handed out and neither acknowledged nor dropped.
@@ -385,6 +389,7 @@ impl Bus for SqliteBus {
             dropped: format!("{token}~"),
             token,
             consumer: subscription.consumer.clone(),
+            take_over: subscription.take_over,
             closed: AtomicBool::new(false),
             outstanding: AtomicUsize::new(0),
             notify: Arc::new(Notify::new()),

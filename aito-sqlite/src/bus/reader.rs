@@ -160,7 +160,11 @@ impl Reader {
                 };
                 let mut caught_up = vec![false; queues.len()];
                 if own_first {
-                    let mut own = conn.prepare_cached(q::CLAIM_OWN)?;
+                    let mut own = conn.prepare_cached(if holder.take_over {
+                        q::CLAIM_GROUP
+                    } else {
+                        q::CLAIM_OWN
+                    })?;
                     for queue in &queues {
                         let left = room.saturating_sub(claimed.rows.len());
                         if left == 0 {

@@ -1,0 +1,2 @@
+-- Every task, oldest first.
+SELECT doc FROM tasks ORDER BY ord

@@ -1,0 +1,141 @@
+//! Building the CEO's prompt while the store holds 10,000 closed decisions (executed, rejected,
+//! withdrawn), against the same prompt with none: the daemon's own work before a session
+//! (state, history, decisions, open tasks, the prompt within its budget), on the in-memory
+//! store and on the embedded SQLite store. A prompt reads the open decisions and only a window
+//! of the newest executed ones: the figure does not grow with the closed ones.
+//!
+//!     cargo bench -p aito-benches --bench prompt_decisions
+
+#![allow(missing_docs)]
+
+use std::sync::Arc;
+
+use aito_core::decision::{Decision, DecisionStatus, Tier};
+use aito_core::store::StateStore;
+use aito_core::trigger::{Trigger, TriggerKind};
+use aito_core::{
+    AgentDaemon, AgentId, AgentSpec, Company, DecisionId, MemoryBus, MemoryStore, MockWorkers,
+    Priority, ReplayLlm, Role,
+};
+use chrono::Utc;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const CLOSED: usize = 10_000;
+const OPEN: usize = 5;
+
+fn decision(n: usize, proposer: AgentId, status: DecisionStatus) -> Decision {
+    let at = Utc::now() - chrono::Duration::minutes((CLOSED + OPEN - n) as i64);
+    Decision {
+        id: DecisionId::random(),
+        proposer,
+        proposer_role: Role::Cto,
+        title: format!("Decision number {n}: move one more service"),
+        description: "Move the service, measure it for a day, then report the figures.".into(),
+        options: vec![],
+        tier: Tier::Operational,
+        status,
+        round: 1,
+        reviewers: vec![Role::Ceo],
+        votes: vec![],
+        history: vec![],
+        created_at: at,
+        deadline: None,
+        escalation: None,
+        human: None,
+        version: 0,
+        outbox: Vec::new(),
+    }
+}
+
+/// The open decisions both stores hold, after `closed` closed ones.
+async fn fill(store: &dyn StateStore, cto: AgentId, closed: usize) {
+    for n in 0..closed {
+        let status = match n % 10 {
+            0 => DecisionStatus::Rejected,
+            1 => DecisionStatus::Withdrawn,
+            _ => DecisionStatus::Executed,
+        };
+        store
+            .create_decision(&decision(n, cto, status))
+            .await
+            .expect("create");
+    }
+    for n in CLOSED..CLOSED + OPEN {
+        store
+            .create_decision(&decision(n, cto, DecisionStatus::Pending))
+            .await
+            .expect("create");
+    }
+}
+
+fn daemon(store: Arc<dyn StateStore>, workspaces: &std::path::Path) -> AgentDaemon {
+    Company::builder("benchco")
+        .agents([Role::Ceo, Role::Cto].map(|role| AgentSpec::new(role).without_schedules()))
+        .bus(Arc::new(MemoryBus::new()))
+        .store(store)
+        .llm(Arc::new(ReplayLlm::new(Default::default())))
+        .workers(Arc::new(MockWorkers::new()))
+        .workspace_root(workspaces)
+        .build()
+        .expect("company")
+        .daemon(&Role::Ceo)
+        .expect("daemon")
+}
+
+fn check_in() -> Trigger {
+    let now = Utc::now();
+    Trigger {
+        id: "cron:bench".into(),
+        kind: TriggerKind::Schedule {
+            expression: "0 * * * *".into(),
+            tick: now,
+        },
+        priority: Priority::Low,
+        at: now,
+    }
+}
+
+fn prompt_decisions(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let workspaces = tempfile::tempdir().expect("tempdir");
+    let cto = AgentId::derived("benchco", "cto");
+    let trigger = check_in();
+    let mut group = c.benchmark_group("prompt_ceo_closed_decisions");
+    let mut data = Vec::new();
+    for backend in ["memory", "sqlite"] {
+        for closed in [0, CLOSED] {
+            let store: Arc<dyn StateStore> = match backend {
+                "memory" => Arc::new(MemoryStore::new()),
+                _ => {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let store = runtime.block_on(async {
+                        aito_sqlite::Embedded::open(dir.path())
+                            .await
+                            .expect("open")
+                            .store
+                    });
+                    data.push(dir);
+                    Arc::new(store)
+                }
+            };
+            runtime.block_on(fill(&*store, cto, closed));
+            let daemon = daemon(store, workspaces.path());
+            let prompt = runtime.block_on(daemon.preview_prompt(&trigger));
+            assert!(
+                prompt.user.contains("waiting for YOUR vote"),
+                "{}",
+                prompt.user
+            );
+            group.bench_function(format!("{backend}/{closed}"), |b| {
+                b.iter(|| runtime.block_on(daemon.preview_prompt(&trigger)))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, prompt_decisions);
+criterion_main!(benches);
