@@ -116,6 +116,13 @@ cargo deny --offline --locked check licenses bans sources
 step "cargo package: ${names[*]} (each built from its package)"
 # Several packages at once: cargo verifies each against the others through a local registry
 # overlay, as they will be on the registry.
+# Cargo unpacks the overlay's crates under $CARGO_HOME, keyed by name and version alone: a copy
+# left by an earlier run of the same version would be built instead of today's sources.
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+for i in "${!names[@]}"; do
+    rm -rf "$cargo_home"/registry/src/-*/"${names[$i]}-${versions[$i]}" \
+        "$cargo_home"/registry/cache/-*/"${names[$i]}-${versions[$i]}.crate"
+done
 cargo package --locked --allow-dirty "${names[@]/#/-p=}"
 
 rm -rf "$unpacked"
