@@ -8,15 +8,13 @@
 
 #![allow(missing_docs)]
 
+mod prompt_common;
+
 use std::sync::Arc;
 
 use aito_core::decision::{Decision, DecisionStatus, Tier};
 use aito_core::store::StateStore;
-use aito_core::trigger::{Trigger, TriggerKind};
-use aito_core::{
-    AgentDaemon, AgentId, AgentSpec, Company, DecisionId, MemoryBus, MemoryStore, MockWorkers,
-    Priority, ReplayLlm, Role,
-};
+use aito_core::{AgentId, DecisionId, MemoryStore, Role};
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -68,33 +66,6 @@ async fn fill(store: &dyn StateStore, cto: AgentId, closed: usize) {
     }
 }
 
-fn daemon(store: Arc<dyn StateStore>, workspaces: &std::path::Path) -> AgentDaemon {
-    Company::builder("benchco")
-        .agents([Role::Ceo, Role::Cto].map(|role| AgentSpec::new(role).without_schedules()))
-        .bus(Arc::new(MemoryBus::new()))
-        .store(store)
-        .llm(Arc::new(ReplayLlm::new(Default::default())))
-        .workers(Arc::new(MockWorkers::new()))
-        .workspace_root(workspaces)
-        .build()
-        .expect("company")
-        .daemon(&Role::Ceo)
-        .expect("daemon")
-}
-
-fn check_in() -> Trigger {
-    let now = Utc::now();
-    Trigger {
-        id: "cron:bench".into(),
-        kind: TriggerKind::Schedule {
-            expression: "0 * * * *".into(),
-            tick: now,
-        },
-        priority: Priority::Low,
-        at: now,
-    }
-}
-
 fn prompt_decisions(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -102,7 +73,7 @@ fn prompt_decisions(c: &mut Criterion) {
         .expect("runtime");
     let workspaces = tempfile::tempdir().expect("tempdir");
     let cto = AgentId::derived("benchco", "cto");
-    let trigger = check_in();
+    let trigger = prompt_common::check_in();
     let mut group = c.benchmark_group("prompt_ceo_closed_decisions");
     let mut data = Vec::new();
     for backend in ["memory", "sqlite"] {
@@ -122,7 +93,7 @@ fn prompt_decisions(c: &mut Criterion) {
                 }
             };
             runtime.block_on(fill(&*store, cto, closed));
-            let daemon = daemon(store, workspaces.path());
+            let daemon = prompt_common::daemon(store, workspaces.path(), Role::Ceo);
             let prompt = runtime.block_on(daemon.preview_prompt(&trigger));
             assert!(
                 prompt.user.contains("waiting for YOUR vote"),

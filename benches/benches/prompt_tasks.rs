@@ -7,15 +7,13 @@
 
 #![allow(missing_docs)]
 
+mod prompt_common;
+
 use std::sync::Arc;
 
 use aito_core::store::StateStore;
 use aito_core::task::{Task, TaskChange, TaskStatus};
-use aito_core::trigger::{Trigger, TriggerKind};
-use aito_core::{
-    AgentDaemon, AgentId, AgentSpec, Company, MemoryBus, MemoryStore, MockWorkers, Priority,
-    ReplayLlm, Role, TaskId,
-};
+use aito_core::{AgentId, MemoryStore, Priority, Role, TaskId};
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -83,33 +81,6 @@ async fn fill(store: &dyn StateStore, cto: AgentId, ceo: AgentId) {
     }
 }
 
-fn daemon(store: Arc<dyn StateStore>, workspaces: &std::path::Path) -> AgentDaemon {
-    Company::builder("benchco")
-        .agents([Role::Ceo, Role::Cto].map(|role| AgentSpec::new(role).without_schedules()))
-        .bus(Arc::new(MemoryBus::new()))
-        .store(store)
-        .llm(Arc::new(ReplayLlm::new(Default::default())))
-        .workers(Arc::new(MockWorkers::new()))
-        .workspace_root(workspaces)
-        .build()
-        .expect("company")
-        .daemon(&Role::Cto)
-        .expect("daemon")
-}
-
-fn check_in() -> Trigger {
-    let now = Utc::now();
-    Trigger {
-        id: "cron:bench".into(),
-        kind: TriggerKind::Schedule {
-            expression: "0 * * * *".into(),
-            tick: now,
-        },
-        priority: Priority::Low,
-        at: now,
-    }
-}
-
 fn prompt_tasks(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -128,11 +99,11 @@ fn prompt_tasks(c: &mut Criterion) {
                 .store,
         )
     });
-    let trigger = check_in();
+    let trigger = prompt_common::check_in();
     let mut group = c.benchmark_group("prompt_200_open_10000_closed_tasks");
     for (name, store) in [("memory", memory), ("sqlite", sqlite)] {
         runtime.block_on(fill(&*store, cto, ceo));
-        let daemon = daemon(store, workspaces.path());
+        let daemon = prompt_common::daemon(store, workspaces.path(), Role::Cto);
         let prompt = runtime.block_on(daemon.preview_prompt(&trigger));
         assert!(prompt.user.contains("# Your open tasks"), "{}", prompt.user);
         assert!(prompt.user.contains("more open tasks not shown"));
