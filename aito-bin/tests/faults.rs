@@ -1,7 +1,8 @@
 //! The fault suite through the binary: real `aito agent` processes on a real `redis-server`
 //! (append-only file on), thinking on the local API server of the tests, with the faults a
 //! deployment meets injected from outside: a daemon killed with SIGKILL in the middle of a
-//! session and in the middle of an action, Redis killed and restarted under load, and the
+//! session and in the middle of an action, a daemon frozen (SIGSTOP) past its lease while a
+//! successor takes over, Redis killed and restarted under load, and the
 //! publish of a decision's notices refused while the decision changes. Each test prints how
 //! long the recovery took (docs/reliability.md quotes them).
 
@@ -202,6 +203,113 @@ fn a_daemon_killed_mid_action_finishes_the_files_after_its_restart() {
         fleet.api.model_calls().len(),
         1,
         "the answer recorded before the kill was re-used"
+    );
+}
+
+/// SIGSTOP of a daemon in the middle of a session, for longer than its lease: a second daemon
+/// of the same agent takes the lease and the pending message over and handles it; when the
+/// frozen one resumes with its model's answer, the store refuses its term's writes, so nothing
+/// of its answer is carried out, and it stands by.
+#[test]
+fn a_daemon_frozen_past_its_lease_does_not_act_beside_its_successor() {
+    let mut fleet = Fleet::new();
+    fleet.lease_ttl(3);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    fleet.api.respond_with(move |_: &Recorded| {
+        // The first session (the daemon that is frozen) streams for some six seconds and
+        // would write frozen.md; the successor's is answered at once and writes notes.md.
+        if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+            let message = answer(json!({
+                "summary": "Wrote the notes while frozen",
+                "actions": [{"type": "operational", "data": {
+                    "title": "Frozen notes",
+                    "files": [{"path": "frozen.md", "content": "written by a holder without its lease"}],
+                    "commit": "Frozen holder's notes"}}]
+            }));
+            Reply::Message(message.paced(Duration::from_millis(400)))
+        } else {
+            Reply::Message(answer(json!({
+                "summary": "Wrote the release notes",
+                "actions": [{"type": "operational", "data": {
+                    "title": "Release notes",
+                    "files": [{"path": "notes.md", "content": "Version 0.3: faster intake."}],
+                    "commit": "Write the release notes"}}]
+            })))
+        }
+    });
+    fleet.start_as("first", &["cto"], "serving");
+    let message = fleet.send("cto", 1, "Write the release notes");
+    eventually(
+        "the first session to start",
+        Duration::from_secs(30),
+        || (calls.load(Ordering::SeqCst) == 1).then_some(()),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    fleet.signal("first", "STOP");
+    let frozen = Instant::now();
+
+    fleet.start_as("second", &["cto"], "daemon starting");
+    eventually(
+        "the successor to handle the message",
+        Duration::from_secs(60),
+        || (fleet.finished("cto") == Some((1, 1))).then_some(()),
+    );
+    eprintln!(
+        "fault suite: a holder frozen mid-session, its successor handled the trigger {:.1} s after the freeze",
+        frozen.elapsed().as_secs_f64()
+    );
+
+    fleet.signal("first", "CONT");
+    fleet
+        .daemon_as("first")
+        .wait_for_line("lost", Duration::from_secs(30));
+    // Long enough for the resumed daemon's answer to be carried out, if it were.
+    let resumed = fleet
+        .daemon_as("first")
+        .stderr_lines(Duration::from_secs(8));
+    assert!(
+        resumed
+            .iter()
+            .any(|line| line.contains("lease lost") || line.contains("refused the term's writes")),
+        "the resumed daemon said its term ended: {resumed:#?}"
+    );
+    let workspace = fleet.workspace("cto");
+    assert!(
+        !workspace.join("frozen.md").exists(),
+        "the frozen holder carried its answer out beside its successor"
+    );
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("notes.md")).expect("notes"),
+        "Version 0.3: faster intake."
+    );
+    let commits = git_log(&workspace);
+    assert!(
+        !commits.iter().any(|subject| subject.contains("Frozen")),
+        "{commits:?}"
+    );
+    assert_eq!(
+        commits
+            .iter()
+            .filter(|subject| subject.contains("Write the release notes"))
+            .count(),
+        1,
+        "{commits:?}"
+    );
+    assert_eq!(fleet.finished("cto"), Some((1, 1)));
+    assert!(fleet.handled("cto", message));
+    let history = fleet.history("cto");
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].summary, "Wrote the release notes");
+    assert!(fleet.dead_letters("cto").is_empty());
+    assert!(
+        fleet
+            .daemon_as("first")
+            .child
+            .try_wait()
+            .expect("wait")
+            .is_none(),
+        "the resumed daemon stands by instead of exiting"
     );
 }
 

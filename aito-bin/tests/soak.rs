@@ -45,9 +45,9 @@ impl Fate {
         }
     }
 
-    /// What the reason of its dead letter says. A hung call and a 500 make the router rest
-    /// its only provider, so the agent parks as for a rate limit and the reason says "still
-    /// rate limited after 5 waits" with the provider's last error.
+    /// What the reason of its dead letter says. A hung call and a 500 are retried with the
+    /// daemon's backoff (the router's only provider is tried again, resting or not), so the
+    /// reason says "failed 3 times" with the provider's last error.
     fn reason(self) -> &'static str {
         match self {
             Fate::Answer => "",

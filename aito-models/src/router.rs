@@ -4,12 +4,18 @@
 //!
 //! The first rule that matches the request gives the ordered list of providers to try; with
 //! none, the router's default order applies. A provider that answers with a rate limit (a 429
-//! or 529) is left alone until its `retry-after` (or its quota's reset) has passed; one that is
-//! unavailable (5xx, refused, hung) for the router's cool-down. Any other failure (a refused
+//! or 529) is left alone until its `retry-after` (or its quota's reset) has passed. One that is
+//! unavailable (5xx, refused, hung) rests for a second, doubling with each failure in a row up
+//! to the router's cool-down, and is forgiven at its next answer. Any other failure (a refused
 //! key, a rejected prompt) is the session's failure and is returned at once: another provider
-//! would not fix the request. When every provider of the list is cooling down, the session
-//! fails as rate limited until the first of them is back, so the daemon parks the agent until
-//! then.
+//! would not fix the request.
+//!
+//! A rest only steers sessions to the next provider. When every provider of the list rests and
+//! one of them only for an outage, that one is tried anyway (the outage may be over, and there
+//! is nothing to fall back to); when they all rest for rate limits, the session fails as rate
+//! limited until the first of them is back, so the daemon parks the agent until then. A
+//! session whose last provider was unavailable fails as unavailable, which the daemon retries
+//! with its backoff, unless a rate-limited provider of the list is back sooner.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -130,7 +136,26 @@ pub struct Router {
     rules: Vec<Rule>,
     default: Vec<String>,
     cooldown: Duration,
-    resting: Mutex<HashMap<String, Instant>>,
+    resting: Mutex<HashMap<String, Rest>>,
+}
+
+/// The shortest rest of a provider that was unavailable: the first failure in a row.
+const OUTAGE_REST: Duration = Duration::from_secs(1);
+
+/// Why a provider rests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    /// It said when to come back.
+    RateLimit,
+    /// It failed to answer; `failures` in a row so far.
+    Outage { failures: u32 },
+}
+
+/// A provider left alone until `until`.
+#[derive(Clone, Copy, Debug)]
+struct Rest {
+    until: Instant,
+    cause: Cause,
 }
 
 impl std::fmt::Debug for Router {
@@ -178,7 +203,8 @@ impl Router {
         })
     }
 
-    /// Sets how long a provider that was unavailable (and named no wait) is left alone.
+    /// Sets the longest rest of a provider that keeps being unavailable, and the rest of one
+    /// that was rate limited without saying for how long (30 s by default).
     pub fn cooldown(mut self, cooldown: Duration) -> Self {
         self.cooldown = cooldown;
         self
@@ -200,42 +226,54 @@ impl Router {
             .map(|(_, session)| session)
     }
 
-    /// When `name` may be tried again, if it is resting now.
-    fn resting_until(&self, name: &str, now: Instant) -> Option<Instant> {
+    /// The rest of `name`, if it is resting now.
+    fn resting(&self, name: &str, now: Instant) -> Option<Rest> {
+        let resting = self.resting.lock().unwrap_or_else(PoisonError::into_inner);
+        resting.get(name).copied().filter(|rest| rest.until > now)
+    }
+
+    /// Leaves `name` alone after `error`, and says until when; `None` when the failure is not
+    /// the provider's (another provider would fail too).
+    fn rest_after(&self, name: &str, error: &LlmError) -> Option<Rest> {
         let mut resting = self.resting.lock().unwrap_or_else(PoisonError::into_inner);
-        match resting.get(name) {
-            Some(until) if *until > now => Some(*until),
-            Some(_) => {
-                resting.remove(name);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn rest(&self, name: &str, until: Instant) {
-        self.resting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(name.to_owned(), until);
-    }
-
-    /// How long a provider that failed with `error` is left alone; `None` when the failure is
-    /// not the provider's (another provider would fail too).
-    fn rest_for(&self, error: &LlmError) -> Option<Duration> {
-        match error {
+        let now = Instant::now();
+        let rest = match error {
             LlmError::RateLimited {
                 retry_after,
                 resets_at,
                 ..
-            } => Some(
-                retry_after
-                    .or_else(|| resets_at.and_then(|at| (at - chrono::Utc::now()).to_std().ok()))
-                    .unwrap_or(self.cooldown),
-            ),
-            LlmError::Unavailable { .. } => Some(self.cooldown),
-            _ => None,
-        }
+            } => Rest {
+                until: now
+                    + retry_after
+                        .or_else(|| {
+                            resets_at.and_then(|at| (at - chrono::Utc::now()).to_std().ok())
+                        })
+                        .unwrap_or(self.cooldown),
+                cause: Cause::RateLimit,
+            },
+            LlmError::Unavailable { .. } => {
+                let failures = match resting.get(name).map(|rest| rest.cause) {
+                    Some(Cause::Outage { failures }) => failures.saturating_add(1),
+                    _ => 1,
+                };
+                let doubling = 1u32 << (failures - 1).min(16);
+                Rest {
+                    until: now + OUTAGE_REST.saturating_mul(doubling).min(self.cooldown),
+                    cause: Cause::Outage { failures },
+                }
+            }
+            _ => return None,
+        };
+        resting.insert(name.to_owned(), rest);
+        Some(rest)
+    }
+
+    /// Forgets the failures of `name`, which answered.
+    fn forgive(&self, name: &str) {
+        self.resting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
     }
 }
 
@@ -244,28 +282,62 @@ impl LlmSession for Router {
     async fn run(&self, request: LlmRequest) -> Result<LlmResponse, LlmError> {
         let plan = self.plan(&request);
         let mut last: Option<LlmError> = None;
+        // The first rate-limited provider back: the wait of a session that finds no other.
         let mut earliest: Option<Instant> = None;
-        for name in plan {
-            let now = Instant::now();
-            if let Some(until) = self.resting_until(name, now) {
-                tracing::debug!(provider = %name, "provider is resting; trying the next");
-                earliest = Some(earliest.map_or(until, |earliest| earliest.min(until)));
-                continue;
-            }
+        // The provider resting for an outage that is back first: tried when nothing else was.
+        let mut probe: Option<(&String, Instant)> = None;
+        let mut tried = false;
+        let mut index = 0;
+        loop {
+            let name = match plan.get(index) {
+                Some(name) => {
+                    index += 1;
+                    if let Some(rest) = self.resting(name, Instant::now()) {
+                        tracing::debug!(provider = %name, "provider is resting; trying the next");
+                        match rest.cause {
+                            Cause::RateLimit => {
+                                earliest = Some(earliest.map_or(rest.until, |e| e.min(rest.until)));
+                            }
+                            Cause::Outage { .. } => {
+                                if probe.is_none_or(|(_, until)| rest.until < until) {
+                                    probe = Some((name, rest.until));
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    name
+                }
+                None => match probe.take() {
+                    Some((name, _)) if !tried => {
+                        tracing::debug!(provider = %name, "every provider rests; trying the one that was down");
+                        name
+                    }
+                    _ => break,
+                },
+            };
             let Some(session) = self.session(name) else {
                 continue;
             };
+            tried = true;
             match session.run(request.clone()).await {
                 Ok(mut response) => {
+                    self.forgive(name);
                     response.provider = Some(name.clone());
                     return Ok(response);
                 }
-                Err(error) => match self.rest_for(&error) {
+                Err(error) => match self.rest_after(name, &error) {
                     Some(rest) => {
-                        let until = Instant::now() + rest;
-                        tracing::warn!(provider = %name, %error, rest_ms = u64::try_from(rest.as_millis()).unwrap_or(u64::MAX), "provider failed; falling back to the next");
-                        self.rest(name, until);
-                        earliest = Some(earliest.map_or(until, |earliest| earliest.min(until)));
+                        let rest_ms = u64::try_from(
+                            rest.until
+                                .saturating_duration_since(Instant::now())
+                                .as_millis(),
+                        )
+                        .unwrap_or(u64::MAX);
+                        tracing::warn!(provider = %name, %error, rest_ms, "provider failed; falling back to the next");
+                        if rest.cause == Cause::RateLimit {
+                            earliest = Some(earliest.map_or(rest.until, |e| e.min(rest.until)));
+                        }
                         last = Some(error);
                     }
                     None => return Err(error),
@@ -299,7 +371,7 @@ impl LlmSession for Router {
                 resets_at: None,
                 retry_after: wait,
                 message: format!(
-                    "every provider of this session ({}) is resting after a rate limit or an outage",
+                    "every provider of this session ({}) is resting after a rate limit",
                     plan.join(", ")
                 ),
             },

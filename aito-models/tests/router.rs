@@ -34,6 +34,15 @@ fn openai(name: &str, server: &MockServer) -> (String, Arc<dyn LlmSession>) {
     )
 }
 
+/// A provider whose backend does not retry on its own, so every failure reaches the router.
+fn no_retries(name: &str, server: &MockServer) -> (String, Arc<dyn LlmSession>) {
+    let config = config(name, &server.url(), "claude-test").retries(0, Duration::ZERO);
+    (
+        name.to_owned(),
+        Arc::new(ApiSession::anthropic(config).expect("a client")),
+    )
+}
+
 #[tokio::test]
 async fn with_check_ins_on_b_a_tick_goes_to_b_and_a_task_to_a() {
     let a = MockServer::start().unwrap();
@@ -265,5 +274,53 @@ fn rules_must_name_configured_providers() {
         )
         .unwrap_err(),
         RouterError::Duplicate("a".into())
+    );
+}
+
+#[tokio::test]
+async fn a_lone_provider_that_failed_is_tried_again_at_once_and_a_second_is_preferred_meanwhile() {
+    let a = MockServer::start().unwrap();
+    a.push(ApiError::new(500, "the upstream broke"));
+    a.respond_with(|_: &aito_mock_api::Recorded| Reply::text(ANSWER));
+    let lone = Router::new(vec![no_retries("a", &a)], Vec::new()).unwrap();
+    let error = lone
+        .run(request("x", Duration::from_secs(10)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, LlmError::Unavailable { .. }),
+        "a failure the daemon retries with its backoff, not a park: {error:?}"
+    );
+    let answer = lone
+        .run(request("x again", Duration::from_secs(10)))
+        .await
+        .expect("the only provider is tried again while it rests, and answers");
+    assert_eq!(answer.provider.as_deref(), Some("a"));
+    assert_eq!(a.model_calls().len(), 2);
+
+    // Beside a second provider, one that just failed is left alone for its rest.
+    let b = MockServer::start().unwrap();
+    b.respond_with(|_: &aito_mock_api::Recorded| Reply::text(ANSWER));
+    let c = MockServer::start().unwrap();
+    c.push(ApiError::new(500, "the upstream broke"));
+    c.respond_with(|_: &aito_mock_api::Recorded| Reply::text(ANSWER));
+    let pair = Router::new(vec![no_retries("c", &c), openai("b", &b)], Vec::new()).unwrap();
+    for n in 0..2 {
+        let answer = pair
+            .run(request(&format!("task {n}"), Duration::from_secs(10)))
+            .await
+            .unwrap();
+        assert_eq!(answer.provider.as_deref(), Some("b"));
+    }
+    assert_eq!(c.model_calls().len(), 1, "C rested after its failure");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let back = pair
+        .run(request("after the rest", Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(
+        back.provider.as_deref(),
+        Some("c"),
+        "C is back after a second"
     );
 }

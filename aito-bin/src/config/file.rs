@@ -62,6 +62,8 @@ pub struct CompanySection {
     pub budget: Option<BudgetSection>,
     /// Session records kept per agent for the dashboard.
     pub sessions_keep: Option<Spanned<i64>>,
+    /// Seconds an agent's lease lives without a renewal.
+    pub lease_ttl_secs: Option<Spanned<i64>>,
 }
 
 /// `budget` tables of the company and of each agent.

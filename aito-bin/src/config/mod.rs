@@ -250,6 +250,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Session records kept per agent for the dashboard (`company.sessions_keep`).
     pub sessions_keep: usize,
+    /// How long an agent's lease lives without a renewal (`company.lease_ttl_secs`): how long
+    /// a successor waits for a holder that died or froze.
+    pub lease_ttl: Duration,
     /// The folder relative paths in the configuration are taken from.
     pub base: PathBuf,
     /// The agents' searchable memory, when configured.
@@ -357,6 +360,7 @@ impl Config {
             max_turns: self.llm.max_turns,
             company_budget: self.company_budget.clone(),
             sessions_keep: self.sessions_keep,
+            lease_ttl: self.lease_ttl,
             ..Settings::default()
         }
     }

@@ -69,6 +69,10 @@ pub(super) fn render(config: &Config) -> String {
         "sessions_keep".into(),
         Value::Integer(i64::try_from(config.sessions_keep).unwrap_or(i64::MAX)),
     );
+    company.insert(
+        "lease_ttl_secs".into(),
+        Value::Integer(i64::try_from(config.lease_ttl.as_secs()).unwrap_or(i64::MAX)),
+    );
     company.insert("budget".into(), budget(&config.company_budget));
     root.insert("company".into(), Value::Table(company));
 

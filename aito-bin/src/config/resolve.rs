@@ -27,6 +27,11 @@ pub(super) const DEFAULT_COMPANY: &str = "acme";
 const DEFAULT_WORKSPACES: &str = "aito-data/workspaces";
 /// Where data on disk goes when none is configured.
 const DEFAULT_DATA_DIR: &str = "aito-data";
+/// The lease lifetimes `company.lease_ttl_secs` may ask for: at least two seconds, so that
+/// renewals at a third of it have room, and at most an hour, so that a dead holder's agent is
+/// taken over the same day.
+const LEASE_TTL_SECS: std::ops::RangeInclusive<u64> = 2..=3600;
+
 /// The most session records `company.sessions_keep` may ask to keep per agent.
 const MAX_SESSIONS_KEEP: usize = 10_000;
 
@@ -278,6 +283,28 @@ impl Resolver<'_> {
             },
             None => aito_core::Settings::default().sessions_keep,
         };
+        let lease_ttl = match self.take(
+            "AITO_COMPANY_LEASE_TTL_SECS",
+            "company.lease_ttl_secs",
+            file.company.lease_ttl_secs.as_ref(),
+        ) {
+            Some((secs, origin)) => match u64::try_from(secs) {
+                Ok(secs) if LEASE_TTL_SECS.contains(&secs) => Duration::from_secs(secs),
+                _ => {
+                    self.problem(
+                        origin,
+                        "company.lease_ttl_secs",
+                        format!(
+                            "expected {} to {} seconds, saw {secs}",
+                            LEASE_TTL_SECS.start(),
+                            LEASE_TTL_SECS.end()
+                        ),
+                    );
+                    aito_core::Settings::default().lease_ttl
+                }
+            },
+            None => aito_core::Settings::default().lease_ttl,
+        };
         let context = self.context(file, matches!(source, ConfigSource::BuiltIn));
         let company_budget = self.budget(
             "AITO_COMPANY_BUDGET_",
@@ -361,6 +388,7 @@ impl Resolver<'_> {
             workspace_root,
             data_dir,
             sessions_keep,
+            lease_ttl,
             base: self.base.to_path_buf(),
             context,
             company_budget,

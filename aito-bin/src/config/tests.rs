@@ -392,3 +392,32 @@ fn the_envelope_cap_is_read_from_the_bus_section_or_the_environment_and_checked(
     assert_eq!(found[0].field, "bus.max_envelope_bytes");
     assert!(matches!(&found[0].origin, Origin::Env(var) if var == "AITO_BUS_MAX_ENVELOPE_BYTES"));
 }
+
+#[test]
+fn the_lease_lifetime_is_read_from_the_company_section_or_the_environment_and_checked() {
+    let default = resolve("", &[]).expect("valid");
+    assert_eq!(default.settings().lease_ttl, Duration::from_secs(30));
+    let file = resolve("[company]\nlease_ttl_secs = 5\n", &[]).expect("valid");
+    assert_eq!(file.settings().lease_ttl, Duration::from_secs(5));
+    assert!(
+        file.render().contains("lease_ttl_secs = 5"),
+        "{}",
+        file.render()
+    );
+    let env = resolve(
+        "[company]\nlease_ttl_secs = 5\n",
+        &[("AITO_COMPANY_LEASE_TTL_SECS", "12")],
+    )
+    .expect("valid");
+    assert_eq!(env.settings().lease_ttl, Duration::from_secs(12));
+    for bad in ["1", "0", "-3", "3601"] {
+        let found = problems(&format!("[company]\nlease_ttl_secs = {bad}\n"), &[]);
+        assert_eq!(found.len(), 1, "{bad}: {found:?}");
+        assert_eq!(found[0].field, "company.lease_ttl_secs");
+        assert!(
+            found[0].message.contains("2 to 3600 seconds"),
+            "{}",
+            found[0].message
+        );
+    }
+}

@@ -129,6 +129,25 @@ impl Fleet {
 
     /// The daemon of `roles` (one process), started and serving.
     pub fn start(&mut self, roles: &[&str]) {
+        self.start_as(&roles.join("+"), roles, "serving");
+    }
+
+    /// Sets `[company] lease_ttl_secs` for the daemons started from now on.
+    pub fn lease_ttl(&self, secs: u64) {
+        let path = self.dir.path().join("aito.toml");
+        let text = std::fs::read_to_string(&path).expect("config");
+        let text = text.replacen(
+            "[company]\n",
+            &format!("[company]\nlease_ttl_secs = {secs}\n"),
+            1,
+        );
+        std::fs::write(&path, text).expect("config");
+    }
+
+    /// A daemon of `roles` known as `key` (so that two may serve one role), started and
+    /// logging a line with `ready` (a daemon that stands by for a live lease logs no
+    /// `serving` until it holds it).
+    pub fn start_as(&mut self, key: &str, roles: &[&str], ready: &str) {
         let url = self.url();
         let mut args = vec!["agent", "--redis", &url, "--health-bind", "127.0.0.1:0"];
         for role in roles {
@@ -137,8 +156,25 @@ impl Fleet {
         let mut command = aito(self.dir.path(), &args);
         command.env("RUST_LOG", "aito_core=info,aito_bin=info,aito_redis=warn");
         let mut daemon = Running::start(command);
-        daemon.wait_for_line("serving", Duration::from_secs(60));
-        self.daemons.insert(roles.join("+"), daemon);
+        daemon.wait_for_line(ready, Duration::from_secs(60));
+        self.daemons.insert(key.to_owned(), daemon);
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the daemon known as `key`.
+    pub fn signal(&mut self, key: &str, signal: &str) {
+        let pid = self.daemon_as(key).child.id().to_string();
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// The daemon known as `key`.
+    pub fn daemon_as(&mut self, key: &str) -> &mut Running {
+        self.daemons
+            .get_mut(key)
+            .unwrap_or_else(|| panic!("no daemon {key}"))
     }
 
     /// Kills the daemon of `roles` with SIGKILL and waits for it to be gone.
