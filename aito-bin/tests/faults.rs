@@ -2,7 +2,8 @@
 //! (append-only file on), thinking on the local API server of the tests, with the faults a
 //! deployment meets injected from outside: a daemon killed with SIGKILL in the middle of a
 //! session and in the middle of an action, a daemon frozen (SIGSTOP) past its lease while a
-//! successor takes over, Redis killed and restarted under load, and the
+//! successor takes over, Redis killed and restarted under load, seven daemons starting
+//! together at the edge of the company's budget, and the
 //! publish of a decision's notices refused while the decision changes. Each test prints how
 //! long the recovery took (docs/reliability.md quotes them).
 
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use aito_mock_api::openai::ChatRequest;
 use aito_mock_api::{Message, Recorded, Reply, Usage};
 use binary::eventually;
-use binary::fleet::{Fleet, job_of};
+use binary::fleet::{Fleet, PRICES, ROLES, job_of};
 use serde_json::json;
 
 fn usage() -> Usage {
@@ -449,4 +450,72 @@ fn a_decision_notice_whose_publish_failed_still_arrives() {
         executed["path"], "pending → approved → executed",
         "{executed}"
     );
+}
+
+/// Seven daemons, one per role, each sent a task at the same moment, with $1.00 of the
+/// company's day left and sessions of $0.30: each daemon holds its estimate against the
+/// company's limit before its session starts, so only the sessions whose holds fit run, and
+/// the day's spend stays within the limit. (Checked against the limit alone, all seven would
+/// run: $2.10.)
+#[test]
+fn seven_daemons_starting_together_do_not_spend_past_the_company_budget() {
+    const LIMIT: f64 = 1.0;
+    let mut fleet = Fleet::new();
+    fleet.company_budget(LIMIT);
+    // 300,000 input tokens at $1 and 100 output tokens at $2 per million: $0.3002 a session.
+    let cost = (300_000.0 * PRICES.0 + 100.0 * PRICES.1) / 1_000_000.0;
+    fleet.api.respond_with(move |_: &Recorded| {
+        let message = Message::text(
+            json!({"summary": "Priced the plans", "actions": []}).to_string(),
+        )
+        .usage(Usage {
+            input_tokens: 300_000,
+            output_tokens: 100,
+            ..Usage::default()
+        });
+        // Long enough for every daemon to ask for its hold while the first sessions run.
+        Reply::Message(message.paced(Duration::from_millis(150)))
+    });
+    for role in ROLES {
+        fleet.start(&[role]);
+    }
+    for (job, role) in ROLES.iter().enumerate() {
+        fleet.send(role, job as u64, "Price the European plans");
+    }
+    eventually("a session to start", Duration::from_secs(30), || {
+        (!fleet.api.model_calls().is_empty()).then_some(())
+    });
+    // Holds refused for others' holds ask again after ten seconds: wait out two rounds.
+    std::thread::sleep(Duration::from_secs(25));
+    let sessions = fleet.api.model_calls().len();
+    let handled: u64 = ROLES
+        .iter()
+        .filter_map(|role| fleet.finished(role).map(|(_, handled)| handled))
+        .sum();
+    let booked = fleet.status()["spend"]["today_usd"]
+        .as_f64()
+        .expect("spend");
+    eprintln!(
+        "fault suite: seven daemons at ${LIMIT:.2} left: {sessions} sessions ran, ${booked:.4} booked, {handled} handled"
+    );
+    assert!(sessions >= 1, "no session ran");
+    assert!(
+        booked <= LIMIT,
+        "${booked} spent past the company's ${LIMIT} ({sessions} sessions)"
+    );
+    assert!(
+        (booked - sessions as f64 * cost).abs() < 1e-6,
+        "booked ${booked} for {sessions} sessions of ${cost}"
+    );
+    assert_eq!(
+        handled, sessions as u64,
+        "every session that ran was handled"
+    );
+    assert!(sessions < ROLES.len(), "every daemon ran its session");
+    for role in ROLES {
+        assert!(
+            fleet.dead_letters(role).is_empty(),
+            "{role}'s task was dropped instead of waiting for the budget"
+        );
+    }
 }

@@ -144,6 +144,18 @@ impl Fleet {
         std::fs::write(&path, text).expect("config");
     }
 
+    /// Sets the company's daily money limit (`[company] budget.usd_per_day`).
+    pub fn company_budget(&self, usd_per_day: f64) {
+        let path = self.dir.path().join("aito.toml");
+        let text = std::fs::read_to_string(&path).expect("config");
+        let text = text.replacen(
+            "budget = { usd_per_day = 100000.0 }\n",
+            &format!("budget = {{ usd_per_day = {usd_per_day:?} }}\n"),
+            1,
+        );
+        std::fs::write(&path, text).expect("config");
+    }
+
     /// A daemon of `roles` known as `key` (so that two may serve one role), started and
     /// logging a line with `ready` (a daemon that stands by for a live lease logs no
     /// `serving` until it holds it).
