@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The dashboard's browser test: a demo company with an escalated decision, the dashboard on a
-# free port, and Debian's headless Chromium driven by playwright-core through it (see
-# aito-bin/tests/browser.rs and scripts/browser/dashboard.mjs). Screenshots are written to
-# target/dashboard.png, target/dashboard-agents.png, target/dashboard-health.png,
-# target/dashboard-tasks.png, target/dashboard-conversations.png, target/dashboard-session.png,
-# target/dashboard-spend.png and target/dashboard-phone.png.
+# The dashboard's browser test: the shipped demo scenario (aito-bin/defaults/demo.json) run in
+# process until its critical decision is escalated, the dashboard on a free port, and Debian's
+# headless Chromium driven by playwright-core through it (see aito-bin/tests/browser.rs and
+# scripts/browser/dashboard.mjs): the demo's tasks, conversation, a session and the spend chart,
+# then approving its escalated decision, the worker log, health and the phone layout.
+# Screenshots are written to target/dashboard-agents.png, target/dashboard-tasks.png,
+# target/dashboard-task.png, target/dashboard-conversations.png, target/dashboard-session.png,
+# target/dashboard-spend.png, target/dashboard.png, target/dashboard-health.png and
+# target/dashboard-phone.png.
 #
 # Installs what is missing: Debian's chromium (and node/npm), and playwright-core from npm.
 # Playwright's own browser download is never used.

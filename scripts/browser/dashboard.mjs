@@ -1,12 +1,18 @@
-// Drives the aito dashboard of a running demo company in headless Chromium, as a person would:
-// sees the seven agents, opens the escalated decision from the banner, approves it with the
-// token, sees its status change, watches the worker log fill live, and reads on the health page
-// what became of each webhook source's last delivery, reads the task board, follows the
-// conversation from the flow picture to a session's prompt and answer, and sees the spend
-// chart. Writes screenshots.
+// Drives the aito dashboard of the shipped demo company in headless Chromium, as a person
+// would: sees the seven agents and the demo's escalated decision, reads the task board with the
+// demo's three tasks done and the history of the one that was blocked first, follows the
+// conversation from the flow picture to the CEO's task to the CTO and that session's prompt and
+// raw answer, reads each agent's spend on the chart, then opens the escalated decision from the
+// banner, approves it with the token, sees its status change, watches the worker log fill live,
+// reads on the health page what became of each webhook source's last delivery, and checks that
+// pages fit a phone. Writes screenshots.
 //
 // Started by aito-bin/tests/browser.rs, which runs the company and the dashboard and passes:
-//   DASHBOARD_URL, DASHBOARD_TOKEN, DECISION_TITLE, DONE_TASK, SCREENSHOT_DIR, CHROMIUM.
+//   DASHBOARD_URL, DASHBOARD_TOKEN, SCREENSHOT_DIR, CHROMIUM, and DEMO_EXPECTED: what the
+//   pages must show, read from the demo scenario and the run, as JSON:
+//   {tasks: [{title, assignee, creator}], blocked: {title, note},
+//    turn: {from, to, title, description, proposed, sentTo, sent},
+//    decision: {title, votes: [reason]}, spend: {role: usd}, total}.
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -17,7 +23,8 @@ const env = (name) => {
 };
 const url = env('DASHBOARD_URL');
 const token = env('DASHBOARD_TOKEN');
-const title = env('DECISION_TITLE');
+const demo = JSON.parse(env('DEMO_EXPECTED'));
+const title = demo.decision.title;
 const shots = env('SCREENSHOT_DIR');
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -46,7 +53,7 @@ try {
     if (message.type() === 'error') { problems.push(`console error: ${message.text()}`); }
   });
 
-  // The agents page: seven agents, and the escalated decision at the top.
+  // The agents page: seven agents, and the demo's escalated decision at the top.
   await page.goto(url + '/');
   const rows = page.locator('#agents-table tr[data-agent]');
   await rows.first().waitFor();
@@ -54,16 +61,108 @@ try {
   const roles = await rows.evaluateAll((all) => all.map((row) => row.getAttribute('data-agent')));
   check(roles.join(',') === 'ceo,dao,cmo,cto,cfo,coo,cco', `in reporting order (${roles.join(',')})`);
   const banner = page.locator('#escalations');
-  check((await banner.innerText()).includes(title), 'the escalated decision is shown at the top');
+  check((await banner.innerText()).includes(title), `the escalated decision "${title}" is shown at the top`);
   await page.screenshot({ path: join(shots, 'dashboard-agents.png'), fullPage: true });
 
-  // Open it from the banner.
+  // The task board: the demo's own tasks, all done, and nothing else.
+  await page.goto(url + '/tasks');
+  const cards = page.locator('section.column li.task-card');
+  check(await cards.count() === demo.tasks.length, `the board shows the demo's ${demo.tasks.length} tasks and no other`);
+  const done = page.locator('section.column[data-status="done"]');
+  for (const task of demo.tasks) {
+    const card = done.locator('li.task-card').filter({ has: page.getByRole('link', { name: task.title, exact: true }) });
+    check(await card.count() === 1, `"${task.title}" is under done`);
+    const facts = await card.locator('.muted').first().innerText();
+    check(facts.includes(task.assignee.toUpperCase()) && facts.includes(`from ${task.creator.toUpperCase()}`),
+      `for ${task.assignee.toUpperCase()}, from ${task.creator.toUpperCase()} (${facts.trim()})`);
+  }
+  await page.screenshot({ path: join(shots, 'dashboard-tasks.png'), fullPage: true });
+
+  // The task that waited for its decision: blocked in its history, then done.
+  await done.getByRole('link', { name: demo.blocked.title, exact: true }).click();
+  await page.waitForURL(/\/tasks\/[0-9a-f-]{36}$/);
+  check((await page.locator('h1').innerText()).includes(demo.blocked.title), 'its task page opens');
+  const history = page.locator('table.task-history tbody tr');
+  const changes = await history.evaluateAll((all) => all.map((row) =>
+    [...row.querySelectorAll('td')].map((cell) => cell.innerText.trim())));
+  const statuses = changes.map((cells) => cells[2]);
+  check(statuses.join(' → ') === 'open → blocked → done', `its history reads ${statuses.join(' → ')}`);
+  const blocked = changes.find((cells) => cells[2] === 'blocked');
+  check(blocked[1] === 'cto' && blocked[3] === demo.blocked.note,
+    `blocked by ${blocked[1]}: "${blocked[3]}"`);
+  await page.screenshot({ path: join(shots, 'dashboard-task.png'), fullPage: true });
+
+  // The conversation: the human's task woke the CEO, the CEO's task woke the CTO, the CTO's
+  // message woke the next agent, drawn and threaded.
+  const turn = demo.turn;
+  await page.goto(url + '/conversations');
+  for (const [from, to] of [['human', 'ceo'], [turn.from, turn.to], [turn.to, turn.sentTo]]) {
+    check(await page.locator(`#flow g.edge[data-from="${from}"][data-to="${to}"]`).count() === 1,
+      `the flow picture has an arrow from ${from} to ${to}`);
+  }
+  const ctoTurn = page.locator(`li.turn[data-agent="${turn.to}"]`)
+    .filter({ has: page.locator('strong.sender', { hasText: new RegExp(`^${turn.from}$`) }) })
+    .filter({ hasText: turn.title });
+  check(await ctoTurn.count() === 1, `the ${turn.to.toUpperCase()}'s turn woken by the ${turn.from.toUpperCase()} with "${turn.title}"`);
+  check((await ctoTurn.locator('ul.sent').innerText()).includes(turn.sent),
+    `shows what it sent to ${turn.sentTo}: "${turn.sent}"`);
+  await page.screenshot({ path: join(shots, 'dashboard-conversations.png'), fullPage: true });
+
+  // That session: its prompt with the CEO's task, the raw answer, and each action's outcome.
+  await ctoTurn.getByRole('link', { name: 'session' }).click();
+  await page.waitForURL(new RegExp(`/sessions/${turn.to}/`));
+  const prompt = await page.locator('#prompt').innerText();
+  check(prompt.includes(turn.title) && prompt.includes(turn.description),
+    'the session page shows the prompt with the CEO\'s task and its description');
+  const raw = await page.locator('#answer').innerText();
+  check(raw.includes(turn.proposed) && raw.includes('spawn_worker'), `the raw answer, proposing "${turn.proposed}"`);
+  const outcomes = await page.locator('#outcomes').innerText();
+  check(['spawn_worker', 'propose_decision', 'update_task'].every((kind) => outcomes.includes(kind)),
+    'and each action with its outcome');
+  check((await page.locator('#parsed').innerText()).includes(turn.sent), 'and the message it sent');
+  await page.screenshot({ path: join(shots, 'dashboard-session.png'), fullPage: true });
+
+  // Spend today and over the week: each agent's bars add up to what its sessions and workers
+  // cost, and the total is the demo's.
+  await page.goto(url + '/spend');
+  const perSeries = async (chart) => page.locator(`#${chart} rect.bar`).evaluateAll((all) => {
+    const sums = {};
+    for (const bar of all) {
+      const name = bar.getAttribute('data-series');
+      sums[name] = (sums[name] || 0) + Number(bar.getAttribute('data-usd'));
+    }
+    return sums;
+  });
+  const near = (a, b) => Math.abs(a - b) < 0.0005;
+  const money = (usd) => `$${usd.toFixed(2)}`;
+  for (const chart of ['spend-today', 'spend-week']) {
+    const sums = await perSeries(chart);
+    for (const [role, usd] of Object.entries(demo.spend)) {
+      if (usd > 0) {
+        check(near(sums[role] || 0, usd), `${chart}: ${role}'s bars add up to ${money(usd)} (${money(sums[role] || 0)})`);
+      } else {
+        check(!(role in sums), `${chart}: ${role} has no bar`);
+      }
+    }
+    const total = Object.values(sums).reduce((a, b) => a + b, 0);
+    check(near(total, demo.total), `${chart}: the total is the demo's ${money(demo.total)} (${money(total)})`);
+    const legend = await page.locator(`#${chart} ul.legend li`).allInnerTexts();
+    check(Object.keys(demo.spend).every((role) => legend.some((item) => item.startsWith(role + ' '))),
+      `${chart}: the legend names every agent (${legend.join(', ')})`);
+    const ceo = legend.find((item) => item.startsWith('ceo '));
+    check(ceo && !ceo.includes('$0.00'), `${chart}: the CEO's spend in the legend (${ceo})`);
+  }
+  await page.screenshot({ path: join(shots, 'dashboard-spend.png'), fullPage: true });
+
+  // Open the escalated decision from the banner.
+  await page.goto(url + '/');
   await banner.getByRole('link', { name: title }).click();
   await page.waitForURL(/\/decisions\/[0-9a-f-]{36}$/);
   const status = page.locator('#decision-status');
   check((await status.innerText()).trim() === 'escalated', 'the decision page shows it escalated');
-  check((await page.locator('section.round').innerText()).includes('Europe needs low latency'),
-    'the votes and their reasons are shown');
+  const round = await page.locator('section.round').innerText();
+  check(demo.decision.votes.length > 0 && demo.decision.votes.every((reason) => round.includes(reason)),
+    `the votes and their reasons are shown (${demo.decision.votes.join('; ')})`);
 
   // Approve it with the token.
   const answer = page.locator('section.answer');
@@ -108,42 +207,6 @@ try {
   const secrets = await hooks.locator('tbody tr td:nth-child(3)').allInnerTexts();
   check(secrets.length === 2 && secrets.every((text) => text.trim() === 'set'), 'both secrets show as set');
   await page.screenshot({ path: join(shots, 'dashboard-health.png'), fullPage: true });
-
-  // The task board, with the demo's tasks in their columns.
-  await page.goto(url + '/tasks');
-  const open = page.locator('section.column[data-status="open"] li.task-card');
-  check(await open.count() >= 1, 'the task board shows the open tasks');
-  check((await page.locator('section.column[data-status="done"]').innerText()).includes(env('DONE_TASK')),
-    'and the finished task under done');
-  await page.screenshot({ path: join(shots, 'dashboard-tasks.png'), fullPage: true });
-
-  // The conversation: the CEO's messages woke the CTO and the CMO, drawn and threaded.
-  await page.goto(url + '/conversations');
-  const edge = page.locator('#flow g.edge[data-from="ceo"][data-to="cto"]');
-  check(await edge.count() === 1, 'the flow picture has an arrow from the CEO to the CTO');
-  check(await page.locator('#flow g.edge[data-from="human"][data-to="ceo"]').count() === 1,
-    'and one from the human who started it to the CEO');
-  const turn = page.locator('li.turn[data-agent="cto"]').filter({ hasText: 'Frankfurt region' }).first();
-  check((await turn.innerText()).includes('ceo'), 'the CTO\'s turn says the CEO woke it');
-  await page.screenshot({ path: join(shots, 'dashboard-conversations.png'), fullPage: true });
-
-  // Its session: prompt, raw answer, actions and their outcomes.
-  await turn.getByRole('link', { name: 'session' }).click();
-  await page.waitForURL(/\/sessions\/cto\//);
-  check((await page.locator('#prompt').innerText()).includes('Open a Frankfurt region'),
-    'the session page shows the prompt with the CEO\'s message');
-  check((await page.locator('#answer').innerText()).includes('propose_decision'), 'the raw answer');
-  check((await page.locator('#outcomes').innerText()).includes('spawn_worker'), 'and each action with its outcome');
-  await page.screenshot({ path: join(shots, 'dashboard-session.png'), fullPage: true });
-
-  // Spend today and over the week.
-  await page.goto(url + '/spend');
-  const bars = page.locator('#spend-today rect.bar');
-  check(await bars.count() >= 1, 'the spend chart has bars for today');
-  const series = await bars.evaluateAll((all) => [...new Set(all.map((bar) => bar.getAttribute('data-series')))]);
-  check(series.includes('ceo') && series.includes('cto'), `per agent (${series.join(',')})`);
-  check(await page.locator('#spend-week rect.bar').count() >= 1, 'and for the week');
-  await page.screenshot({ path: join(shots, 'dashboard-spend.png'), fullPage: true });
 
   // On a phone.
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });

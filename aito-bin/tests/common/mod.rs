@@ -1,8 +1,11 @@
 //! A demo company for the dashboard tests: seven agents on the embedded adapters and a
 //! scripted model, whose conversation ends with a critical decision escalated to a human and a
 //! major decision still waiting for votes. The dashboard's background work is started before
-//! the company, so its metrics see every event.
+//! the company, so its metrics see every event. [`shipped::shipped_demo`] runs the shipped
+//! demo scenario (the one `aito run` runs) on the same company instead.
 #![allow(dead_code, unreachable_pub)]
+
+pub mod shipped;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -176,21 +179,49 @@ pub async fn demo() -> Demo {
 
 /// The demo with options.
 pub async fn demo_with(options: DemoOptions) -> Demo {
-    logs();
-    let bus = Arc::new(MemoryBus::new());
-    let store = Arc::new(MemoryStore::new());
     let llm = Arc::new(ReplayLlm::new(Script {
         description: None,
         responses: script(),
         on_exhausted: Default::default(),
     }));
+    let demo = launch(options, llm, Arc::new(MockWorkers::new())).await;
+    demo.company
+        .send(
+            "ceo",
+            MessageType::Task,
+            json!({"title": "Expand to Europe", "content": "Open a region in Europe and tell our customers."}),
+            Priority::High,
+        )
+        .await
+        .expect("send");
+    demo.wait_for("the lease to escalate", |demo| async move {
+        demo.decision(LEASE)
+            .await
+            .filter(|decision| decision.status == DecisionStatus::Escalated)
+            .map(|_| ())
+    })
+    .await;
+    demo.company.wait_idle(Duration::from_millis(200)).await;
+    demo
+}
+
+/// The seven agents of [`agents`] on the embedded adapters with `llm` and `workers`, the
+/// dashboard's state (and its background work, started first) and the company started.
+pub(crate) async fn launch(
+    options: DemoOptions,
+    llm: Arc<ReplayLlm>,
+    workers: Arc<MockWorkers>,
+) -> Demo {
+    logs();
+    let bus = Arc::new(MemoryBus::new());
+    let store = Arc::new(MemoryStore::new());
     let workspaces = tempfile::tempdir().expect("tempdir");
     let company = Company::builder("demo")
         .agents(agents())
         .bus(bus.clone())
         .store(store.clone())
         .llm(llm.clone())
-        .workers(Arc::new(MockWorkers::new()))
+        .workers(workers)
         .settings(settings())
         .workspace_root(workspaces.path())
         .build()
@@ -205,16 +236,7 @@ pub async fn demo_with(options: DemoOptions) -> Demo {
         None
     };
     let company = company.start().expect("start");
-    company
-        .send(
-            "ceo",
-            MessageType::Task,
-            json!({"title": "Expand to Europe", "content": "Open a region in Europe and tell our customers."}),
-            Priority::High,
-        )
-        .await
-        .expect("send");
-    let demo = Demo {
+    Demo {
         company,
         state,
         background,
@@ -222,16 +244,7 @@ pub async fn demo_with(options: DemoOptions) -> Demo {
         store,
         bus,
         workspaces,
-    };
-    demo.wait_for("the lease to escalate", |demo| async move {
-        demo.decision(LEASE)
-            .await
-            .filter(|decision| decision.status == DecisionStatus::Escalated)
-            .map(|_| ())
-    })
-    .await;
-    demo.company.wait_idle(Duration::from_millis(200)).await;
-    demo
+    }
 }
 
 impl Demo {
