@@ -99,6 +99,8 @@ pub(crate) struct Scripts {
     pub(crate) ack: Lua,
     /// `lua/touch.lua`: refresh or release pending entries still owned.
     pub(crate) touch: Lua,
+    /// `lua/prune_consumers.lua`: drop a group's other consumers that hold nothing.
+    pub(crate) prune_consumers: Lua,
     /// `lua/state_cas.lua`: compare-and-set of a state document.
     pub(crate) state_cas: Lua,
     /// `lua/decision_create.lua`.
@@ -140,6 +142,10 @@ impl Scripts {
             ingest: Lua::new("ingest", include_str!("../lua/ingest.lua")),
             ack: Lua::new("ack", include_str!("../lua/ack.lua")),
             touch: Lua::new("touch", include_str!("../lua/touch.lua")),
+            prune_consumers: Lua::new(
+                "prune_consumers",
+                include_str!("../lua/prune_consumers.lua"),
+            ),
             state_cas: Lua::new("state_cas", include_str!("../lua/state_cas.lua")),
             decision_create: Lua::new(
                 "decision_create",
@@ -216,6 +222,10 @@ mod tests {
             ("ingest", include_str!("../lua/ingest.lua")),
             ("ack", include_str!("../lua/ack.lua")),
             ("touch", include_str!("../lua/touch.lua")),
+            (
+                "prune_consumers",
+                include_str!("../lua/prune_consumers.lua"),
+            ),
             ("state_cas", include_str!("../lua/state_cas.lua")),
             (
                 "decision_create",
@@ -255,9 +265,17 @@ mod tests {
                 if args.contains("'PUBLISH'") {
                     continue;
                 }
-                let Some((_, after)) = args.split_once(", ") else {
+                let Some((_, mut after)) = args.split_once(", ") else {
                     continue;
                 };
+                // Commands with a subcommand name their key after it.
+                if args.starts_with("redis.call('XINFO'") || args.starts_with("redis.call('XGROUP'")
+                {
+                    let Some((_, key)) = after.split_once(", ") else {
+                        continue;
+                    };
+                    after = key;
+                }
                 assert!(
                     after.starts_with("KEYS["),
                     "{name}.lua touches a key it does not declare: {line}"

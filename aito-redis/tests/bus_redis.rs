@@ -767,3 +767,78 @@ async fn plain_publish_to_an_agent_not_in_the_directory_is_dead_lettered_not_str
         "no stream for the unknown agent: {streams}"
     );
 }
+
+/// Every daemon instance reads under a consumer name of its own. A subscription that takes
+/// over removes the group's consumers that hold nothing once it has claimed what they left, so
+/// a group does not keep a name for every instance that ever ran, and the entry a killed
+/// instance held is handed over first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taking_over_removes_the_consumers_of_earlier_instances() {
+    init_tracing();
+    let server = RedisServer::start();
+    let config = server.config().with_reclaim_idle(Duration::from_secs(120));
+    let prefix = config.prefix.clone();
+    let bus = RedisBus::connect(config).await.unwrap();
+    let agent = AgentId::random();
+    let stream = format!("{prefix}stream:agent:{{{agent}}}");
+    // Every inbox is read by its stream's group `inbox`.
+    let group = "inbox";
+    let take_over = |consumer: String| {
+        Subscription::new(agent.to_string(), consumer, [Channel::Agent(agent)]).taking_over()
+    };
+    for n in 0..3 {
+        let mut deliveries = bus
+            .subscribe(take_over(format!("daemon-{n}")))
+            .await
+            .unwrap();
+        bus.publish(Channel::Agent(agent), numbered(n))
+            .await
+            .unwrap();
+        let delivery = within("the message", deliveries.next()).await.unwrap();
+        assert_eq!(delivery.envelope().payload["n"], n);
+        delivery.ack().await.unwrap();
+    }
+    // An instance killed while it held an entry: read under its name, never acknowledged.
+    bus.publish(Channel::Agent(agent), numbered(9))
+        .await
+        .unwrap();
+    server.cli(&[
+        "XREADGROUP",
+        "GROUP",
+        &group,
+        "killed",
+        "COUNT",
+        "1",
+        "STREAMS",
+        &stream,
+        ">",
+    ]);
+    let mut last = bus
+        .subscribe(take_over("daemon-3".to_owned()))
+        .await
+        .unwrap();
+    let again = within("the killed instance's entry", last.next())
+        .await
+        .unwrap();
+    assert_eq!(again.envelope().payload["n"], 9);
+    again.ack().await.unwrap();
+
+    let consumers = || -> Vec<String> {
+        let info = server.cli(&["XINFO", "CONSUMERS", &stream, group]);
+        let lines: Vec<&str> = info.lines().map(str::trim).collect();
+        lines
+            .windows(2)
+            .filter(|pair| pair[0] == "name")
+            .map(|pair| pair[1].to_owned())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while consumers() != ["daemon-3"] && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        consumers(),
+        ["daemon-3"],
+        "the group keeps only the consumer that reads now"
+    );
+}

@@ -268,10 +268,11 @@ impl Reader {
         }
         // A subscription that takes over (a daemon that took its agent's lease) claims what the
         // other consumers of its group left pending at once, however fresh.
-        if self.shared.take_over
-            && let Err(stop) = self.reclaim(connection, 0).await
-        {
-            return stop;
+        if self.shared.take_over {
+            if let Err(stop) = self.reclaim(connection, 0).await {
+                return stop;
+            }
+            self.prune_consumers(connection).await;
         }
         let mut last_reclaim: Option<Instant> = None;
         loop {
@@ -389,6 +390,24 @@ impl Reader {
                 .filter(|entry| self.shared.state(self.stream, &entry.id).is_none())
                 .collect();
             self.deliver(fresh, true).await?;
+        }
+    }
+
+    /// Removes the group's consumers that hold nothing, the consumers of earlier instances
+    /// among them (`lua/prune_consumers.lua`). A failure is logged: the group only keeps a few
+    /// more names until the next take-over.
+    async fn prune_consumers(&self, connection: &mut Connection) {
+        let spec = self.spec();
+        let mut call = self.shared.scripts.prune_consumers.key(&spec.key);
+        call.arg(&spec.group).arg(&self.shared.consumer);
+        match call.invoke_async::<u64, _>(connection).await {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::debug!(stream = %spec.key, group = %spec.group, removed, "removed consumers that held nothing");
+            }
+            Err(err) => {
+                tracing::warn!(stream = %spec.key, group = %spec.group, error = %err, "could not remove the group's idle consumers");
+            }
         }
     }
 
