@@ -25,6 +25,8 @@
 //!   aito.toml.
 //! - [`die_with_parent`]: children that die with the daemon (`PR_SET_PDEATHSIG`); every
 //!   `claude` process is started through it from one long-lived thread.
+//! - [`groups`] holds [`GroupRegistry`]: the process groups a daemon starts, recorded on disk,
+//!   so that a daemon started after a `kill -9` kills what its predecessor's groups left.
 //! - [`error`] holds [`ClaudeError`] and its mapping onto [`LlmError`](aito_core::LlmError)
 //!   and [`WorkerError`](aito_core::WorkerError).
 //!
@@ -86,6 +88,7 @@
 
 pub mod config;
 pub mod error;
+pub mod groups;
 mod lifeline;
 mod limit;
 pub mod mcp;
@@ -96,6 +99,7 @@ pub mod workers;
 
 pub use config::ClaudeConfig;
 pub use error::ClaudeError;
+pub use groups::GroupRegistry;
 pub use lifeline::die_with_parent;
 pub use mcp::{McpRegistry, McpServer};
 pub use session::ClaudeSession;

@@ -1,7 +1,9 @@
 //! Running one `claude` child: its own process group, the prompt written to stdin and closed,
 //! stdout and stderr read concurrently, a wall-clock and an optional silence timeout, and the
 //! whole group terminated (SIGTERM, grace, SIGKILL) and reaped on every path. The child is
-//! started through [`lifeline`], so it dies with the daemon.
+//! started through [`lifeline`], so it dies with the daemon, and its group is recorded in the
+//! installed [`groups`](crate::groups) registry while it runs, so that a daemon started after a
+//! `kill -9` kills what the group left.
 
 use std::ffi::OsString;
 use std::process::{ExitStatus, Stdio};
@@ -19,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ClaudeConfig, NESTED_SESSION_ENV};
 use crate::error::ClaudeError;
-use crate::lifeline;
+use crate::{groups, lifeline};
 
 /// How much of standard error is kept for error messages.
 const STDERR_TAIL_BYTES: usize = 4 * 1024;
@@ -92,6 +94,7 @@ pub(crate) async fn run(launch: Launch<'_>, sink: StdoutSink) -> Result<Exit, Cl
         command.env(key, value);
     }
     command.env_remove(NESTED_SESSION_ENV);
+    let tracking = groups::track(&mut command);
 
     // Started so that the kernel kills it when this process dies, however it dies.
     let mut child = lifeline::spawn(command)
@@ -101,6 +104,7 @@ pub(crate) async fn run(launch: Launch<'_>, sink: StdoutSink) -> Result<Exit, Cl
             source,
         })?;
     let pid = child.id();
+    let recorded = tracking.started(pid, &config.binary.display().to_string());
     let stdin = child.stdin.take();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -111,6 +115,7 @@ pub(crate) async fn run(launch: Launch<'_>, sink: StdoutSink) -> Result<Exit, Cl
             .and_then(|pid| i32::try_from(pid).ok())
             .and_then(Pid::from_raw),
         settled: false,
+        _recorded: recorded,
     };
     tracing::debug!(pid, program = %config.binary.display(), "claude started");
 
@@ -212,11 +217,13 @@ pub(crate) async fn run(launch: Launch<'_>, sink: StdoutSink) -> Result<Exit, Cl
 }
 
 /// The child and its process group. Dropping it before [`Group::terminate`] has run kills
-/// the whole group with SIGKILL.
+/// the whole group with SIGKILL; dropping it removes the group's record.
 struct Group {
     child: Child,
     pgid: Option<Pid>,
     settled: bool,
+    /// Dropped after [`Drop::drop`] has run, so the record goes once the group is killed.
+    _recorded: groups::Recorded,
 }
 
 impl Group {

@@ -2,7 +2,9 @@
 //! process group, streamable-HTTP servers by URL (an `sse` entry is reached with the same
 //! transport, so a server that speaks only the older SSE transport is not supported); their
 //! tools offered to the model as `mcp__<server>__<tool>`; every server stopped, its whole
-//! process group killed, when the worker ends, on every path.
+//! process group killed, when the worker ends, on every path. A stdio server's group is
+//! recorded in the installed [`aito_claude::groups`] registry while it runs, so that a daemon
+//! started after a `kill -9` kills what it left.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -31,6 +33,8 @@ struct Connection {
     name: String,
     service: Option<RunningService<RoleClient, ()>>,
     group: Option<Pid>,
+    /// The group's record, removed when the connection is dropped (after its SIGKILL).
+    _recorded: Option<aito_claude::groups::Recorded>,
 }
 
 impl Connection {
@@ -128,6 +132,7 @@ impl Servers {
             name: name.to_owned(),
             service: None,
             group: None,
+            _recorded: None,
         };
         let service = match server {
             McpServer::Stdio { command, args, env } => {
@@ -139,6 +144,7 @@ impl Servers {
                     .kill_on_drop(true);
                 // Killed by the kernel if the daemon dies without dropping it (kill -9).
                 aito_claude::die_with_parent(&mut child);
+                let tracking = aito_claude::groups::track(&mut child);
                 let (transport, _stderr) = TokioChildProcess::builder(child)
                     .stderr(Stdio::null())
                     .spawn()
@@ -147,6 +153,7 @@ impl Servers {
                     .id()
                     .and_then(|pid| i32::try_from(pid).ok())
                     .and_then(Pid::from_raw);
+                connection._recorded = Some(tracking.started(transport.id(), command));
                 ().serve(transport).await.map_err(|error| error.to_string())
             }
             McpServer::Http { url, headers } | McpServer::Sse { url, headers } => {

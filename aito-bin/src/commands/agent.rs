@@ -25,6 +25,8 @@ pub async fn agent(args: AgentArgs, config: Config) -> Result<(), Error> {
     })?;
     let choice = model::choose(args.llm.clone(), &config, Purpose::Agent)?;
     let backend = Backend::redis(&url, &config).await?;
+    // Before any model process starts: the groups a killed predecessor left are killed first.
+    super::reap_process_groups(&config.data_dir);
     let adapters = model::adapters(&choice, &config, Arc::clone(&backend.bus))?;
     if !adapters.kickoff.is_empty() {
         tracing::info!(

@@ -78,6 +78,24 @@ fn redis_url(flag: Option<&str>, config: &Config) -> Result<Option<RedisUrl>, Er
     }
 }
 
+/// Kills what the model processes of a daemon killed earlier on this data directory left
+/// running (their process groups, recorded in `<data_dir>/process-groups`), then records the
+/// groups this process starts there. Called before any work starts.
+fn reap_process_groups(data_dir: &std::path::Path) {
+    let registry = aito_claude::GroupRegistry::in_data_dir(data_dir);
+    let reaped = registry.reap();
+    if !reaped.killed.is_empty() {
+        tracing::warn!(
+            groups = reaped.killed.len(),
+            dir = %registry.dir().display(),
+            "killed the process groups an earlier daemon left running when it was killed"
+        );
+    }
+    if !registry.install() {
+        tracing::debug!("a registry of process groups was installed already");
+    }
+}
+
 /// Opens a listening socket, with an error that says how to choose another address.
 async fn listen(
     address: SocketAddr,

@@ -71,6 +71,8 @@ pub async fn run(args: RunArgs, config: Config) -> Result<(), Error> {
             (backend, Some(found))
         }
     };
+    // Before any model process starts: the groups a killed predecessor left are killed first.
+    super::reap_process_groups(&dir);
     let mut adapters = model::adapters(&choice, &config, Arc::clone(&backend.bus))?;
     if let Some(kickoff) = kickoff {
         adapters.kickoff = kickoff;
