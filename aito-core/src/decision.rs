@@ -272,6 +272,12 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Whether it was decided without `agent` and `role`: someone else proposed it and `role`
+    /// is not among its reviewers.
+    pub fn is_without(&self, agent: AgentId, role: &Role) -> bool {
+        self.proposer != agent && !self.reviewers.contains(role)
+    }
+
     /// The votes of the current round.
     pub fn current_votes(&self) -> impl Iterator<Item = &Vote> {
         self.votes

@@ -433,6 +433,23 @@ pub trait StateStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Decision>, StoreError>;
 
+    /// Of the window [`recent_decisions`](StateStore::recent_decisions) gives (the newest
+    /// `limit` with `status`, oldest first), the decisions `agent` did not propose and `role`
+    /// does not review: what was decided without them, which a prompt tells of. A store that
+    /// can leaves the others out before it reads or copies them, so the window costs only
+    /// what it keeps.
+    async fn recent_decisions_without(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+        agent: AgentId,
+        role: &Role,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let mut recent = self.recent_decisions(status, limit).await?;
+        recent.retain(|decision| decision.is_without(agent, role));
+        Ok(recent)
+    }
+
     /// Sets an idempotency mark; `true` if it was not set (the caller goes ahead).
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
 

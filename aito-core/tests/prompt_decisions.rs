@@ -15,8 +15,6 @@ use aito_core::{
 use chrono::Utc;
 
 const EXECUTED: usize = 10_000;
-/// The window of executed decisions a CEO's prompt looks at.
-const WINDOW: usize = 50;
 
 fn decision(n: usize, proposer: AgentId, status: DecisionStatus) -> Decision {
     let at = Utc::now() - chrono::Duration::minutes((EXECUTED - n) as i64);
@@ -72,8 +70,13 @@ async fn a_prompt_reads_the_open_decisions_and_a_window_of_the_executed_ones() {
     let workspaces = tempfile::tempdir().expect("tempdir");
     let memory: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
     let cto = AgentId::derived("promptco", "cto");
-    // Ten thousand executed decisions of the CTO (reviewed by the CEO, so neither is asked
+    // One executed without the CEO's review long ago (beyond the window of the newest 50),
+    // ten thousand executed decisions of the CTO (reviewed by the CEO, so neither is asked
     // about them again), one executed without the CEO's review, and two open ones.
+    let mut old = decision(0, cto, DecisionStatus::Executed);
+    old.title = "Rotated the old keys".into();
+    old.reviewers = vec![];
+    memory.create_decision(&old).await.expect("create");
     for n in 0..EXECUTED {
         memory
             .create_decision(&decision(n, cto, DecisionStatus::Executed))
@@ -103,7 +106,8 @@ async fn a_prompt_reads_the_open_decisions_and_a_window_of_the_executed_ones() {
         .expect("company");
 
     // The CEO: the open decision waiting for its vote and the newest executed decision it
-    // never reviewed; of the executed ones, only the window is read.
+    // never reviewed; of the executed ones, only the window is looked at, and of the window
+    // only the one taken without the CEO is read.
     let ceo = company.daemon(&Role::Ceo).expect("daemon");
     let prompt = ceo.preview_prompt(&check_in()).await;
     assert!(
@@ -116,13 +120,18 @@ async fn a_prompt_reads_the_open_decisions_and_a_window_of_the_executed_ones() {
         "{}",
         prompt.user
     );
+    assert!(
+        !prompt.user.contains("Rotated the old keys"),
+        "beyond the window: {}",
+        prompt.user
+    );
     let read = decisions_read(&counting);
     assert!(
-        read <= 2 + WINDOW,
+        read <= 2 + 1,
         "the CEO's prompt read {read} decisions of {} in the store",
         EXECUTED + 3
     );
-    assert_eq!(counting.faults().returned(StoreOp::RecentDecisions), WINDOW);
+    assert_eq!(counting.faults().returned(StoreOp::RecentDecisions), 1);
 
     // The CTO proposed every one of them: its prompt shows the open two and reads no executed
     // decision at all.

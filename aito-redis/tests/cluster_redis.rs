@@ -52,6 +52,7 @@ async fn the_contract_kit_passes_on_a_three_master_cluster() {
         history_is_bounded_and_ordered,
         decisions_are_versioned_and_listed_by_status,
         recent_decisions_are_the_newest_of_their_status,
+        recent_decisions_without_leave_out_the_agents_own,
         idempotency_marks_are_set_once_and_expire,
         leases_have_one_holder_and_lapse,
         writes_of_an_ended_lease_term_are_refused,

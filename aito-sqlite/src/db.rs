@@ -574,13 +574,19 @@ fn delete_acked(conn: &Connection, acks: &Acks) -> Vec<i64> {
     if acked.is_empty() {
         return acked;
     }
-    let deleted = serde_json::to_string(&acked)
-        .map_err(|err| err.to_string())
-        .and_then(|list| {
-            conn.prepare_cached(crate::queries::ACK)
-                .and_then(|mut delete| delete.execute([list]))
-                .map_err(|err| err.to_string())
-        });
+    let deleted = match acked.as_slice() {
+        [seq] => conn
+            .prepare_cached(crate::queries::ACK_ONE)
+            .and_then(|mut delete| delete.execute([seq]))
+            .map_err(|err| err.to_string()),
+        _ => serde_json::to_string(&acked)
+            .map_err(|err| err.to_string())
+            .and_then(|list| {
+                conn.prepare_cached(crate::queries::ACK)
+                    .and_then(|mut delete| delete.execute([list]))
+                    .map_err(|err| err.to_string())
+            }),
+    };
     match deleted {
         Ok(_) => acked,
         Err(reason) => {

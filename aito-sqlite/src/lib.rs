@@ -53,6 +53,7 @@ mod budget;
 pub mod bus;
 pub mod clean;
 pub mod db;
+mod decisions;
 pub mod error;
 mod export;
 pub mod lock;

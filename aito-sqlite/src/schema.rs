@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "budget holds",
         include_str!("../migrations/0007_budget_holds.sql"),
     ),
+    (
+        8,
+        "decision parties",
+        include_str!("../migrations/0008_decision_parties.sql"),
+    ),
 ];
 
 /// The schema version this build writes: the number of the last migration.
@@ -128,6 +133,73 @@ mod tests {
             )
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn decisions_of_an_older_file_are_told_apart_by_their_parties_after_the_upgrade() {
+        use aito_core::decision::{Decision, DecisionStatus, Tier};
+        use aito_core::{DecisionId, Role};
+        let dir = tempfile::tempdir().unwrap();
+        let ceo = AgentId::random();
+        let decision = |proposer: AgentId, reviewers: Vec<Role>| Decision {
+            id: DecisionId::random(),
+            proposer,
+            proposer_role: Role::Cto,
+            title: "Move a service".into(),
+            description: String::new(),
+            options: vec![],
+            tier: Tier::Operational,
+            status: DecisionStatus::Executed,
+            round: 1,
+            reviewers,
+            votes: vec![],
+            history: vec![],
+            created_at: chrono::Utc::now(),
+            deadline: None,
+            escalation: None,
+            human: None,
+            version: 1,
+            outbox: Vec::new(),
+        };
+        let (own, reviewed, without) = (
+            decision(ceo, vec![]),
+            decision(AgentId::random(), vec![Role::Ceo]),
+            decision(AgentId::random(), vec![Role::Cto]),
+        );
+        {
+            let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+            apply_up_to(&conn, 7).unwrap();
+            for decision in [&own, &reviewed, &without] {
+                conn.execute(
+                    "INSERT INTO decisions (id, status, version, doc) VALUES (?1, 'executed', 1, ?2)",
+                    rusqlite::params![
+                        decision.id.to_string(),
+                        serde_json::to_string(decision).unwrap()
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        let embedded = Embedded::open(dir.path()).await.unwrap();
+        assert_eq!(embedded.opened.found_version, 7);
+        let listed = embedded
+            .store
+            .recent_decisions_without(DecisionStatus::Executed, 10, ceo, &Role::Ceo)
+            .await
+            .unwrap();
+        assert_eq!(
+            listed.iter().map(|d| d.id).collect::<Vec<_>>(),
+            vec![without.id]
+        );
+        assert_eq!(
+            embedded
+                .store
+                .recent_decisions(DecisionStatus::Executed, 10)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use aito_core::store::{
     AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry, StateStore,
     Versioned,
 };
-use aito_core::{AgentId, DecisionId, StoreError, Task, TaskId};
+use aito_core::{AgentId, DecisionId, Role, StoreError, Task, TaskId};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -259,24 +259,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn decisions(&self, status: Option<DecisionStatus>) -> Result<Vec<Decision>, StoreError> {
-        let status = status.map(|status| status.as_str().to_owned());
-        let rows: Vec<(i64, String)> = self
-            .db
-            .read(move |conn| {
-                let map = |row: &rusqlite::Row<'_>| Ok((row.get(0)?, row.get(1)?));
-                Ok(match status {
-                    Some(status) => conn
-                        .prepare_cached(q::DECISIONS_BY_STATUS)?
-                        .query_map([status], map)?
-                        .collect::<Result<Vec<_>, _>>()?,
-                    None => conn
-                        .prepare_cached(q::DECISIONS_ALL)?
-                        .query_map([], map)?
-                        .collect::<Result<Vec<_>, _>>()?,
-                })
-            })
-            .await?;
-        Ok(decisions_of(&rows))
+        self.decisions_inner(status).await
     }
 
     async fn recent_decisions(
@@ -284,19 +267,18 @@ impl StateStore for SqliteStore {
         status: DecisionStatus,
         limit: usize,
     ) -> Result<Vec<Decision>, StoreError> {
-        let status = status.as_str().to_owned();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<(i64, String)> = self
-            .db
-            .read(move |conn| {
-                let map = |row: &rusqlite::Row<'_>| Ok((row.get(0)?, row.get(1)?));
-                Ok(conn
-                    .prepare_cached(q::DECISIONS_RECENT)?
-                    .query_map(rusqlite::params![status, limit], map)?
-                    .collect::<Result<Vec<_>, _>>()?)
-            })
-            .await?;
-        Ok(decisions_of(&rows))
+        self.recent_decisions_inner(status, limit).await
+    }
+
+    async fn recent_decisions_without(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+        agent: AgentId,
+        role: &Role,
+    ) -> Result<Vec<Decision>, StoreError> {
+        self.recent_decisions_without_inner(status, limit, agent, role)
+            .await
     }
 
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -777,22 +759,4 @@ fn fence_live(conn: &rusqlite::Connection, fence: &Fence, now: i64) -> Result<bo
         now,
         fence.token as i64
     ])?)
-}
-
-/// Decodes `(version, doc)` rows of the decisions table. One document that does not decode must
-/// not hide the others (nor stop the deadline checks that list them): it is left out and
-/// reported.
-fn decisions_of(rows: &[(i64, String)]) -> Vec<Decision> {
-    rows.iter()
-        .filter_map(|(version, doc)| match decode::<Decision>("decision", doc) {
-            Ok(mut decision) => {
-                decision.version = *version as u64;
-                Some(decision)
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "a stored decision does not decode; left out");
-                None
-            }
-        })
-        .collect()
 }

@@ -4,6 +4,12 @@
 //! store and on the embedded SQLite store. A prompt reads the open decisions and only a window
 //! of the newest executed ones: the figure does not grow with the closed ones.
 //!
+//! `{backend}/{closed}`: the closed decisions were reviewed by the CEO, which the prompt does
+//! not tell of again (its text is the same with 0 and with 10,000). `{backend}/{closed}/
+//! without_ceo`: they were carried out without the CEO's review, so the prompt tells of the
+//! newest window of them (50); 64 closed (50 executed: one window) against 10,000 shows
+//! that only the window costs.
+//!
 //!     cargo bench -p aito-benches --bench prompt_decisions
 
 #![allow(missing_docs)]
@@ -21,7 +27,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 const CLOSED: usize = 10_000;
 const OPEN: usize = 5;
 
-fn decision(n: usize, proposer: AgentId, status: DecisionStatus) -> Decision {
+/// Closed decisions of which 50 are executed (eight in ten are): the window of the newest
+/// executed ones a CEO's prompt tells of.
+const WINDOW: usize = 64;
+
+fn decision(n: usize, proposer: AgentId, status: DecisionStatus, reviewers: &[Role]) -> Decision {
     let at = Utc::now() - chrono::Duration::minutes((CLOSED + OPEN - n) as i64);
     Decision {
         id: DecisionId::random(),
@@ -33,7 +43,7 @@ fn decision(n: usize, proposer: AgentId, status: DecisionStatus) -> Decision {
         tier: Tier::Operational,
         status,
         round: 1,
-        reviewers: vec![Role::Ceo],
+        reviewers: reviewers.to_vec(),
         votes: vec![],
         history: vec![],
         created_at: at,
@@ -45,8 +55,8 @@ fn decision(n: usize, proposer: AgentId, status: DecisionStatus) -> Decision {
     }
 }
 
-/// The open decisions both stores hold, after `closed` closed ones.
-async fn fill(store: &dyn StateStore, cto: AgentId, closed: usize) {
+/// The open decisions both stores hold, after `closed` closed ones reviewed by `reviewers`.
+async fn fill(store: &dyn StateStore, cto: AgentId, closed: usize, reviewers: &[Role]) {
     for n in 0..closed {
         let status = match n % 10 {
             0 => DecisionStatus::Rejected,
@@ -54,13 +64,13 @@ async fn fill(store: &dyn StateStore, cto: AgentId, closed: usize) {
             _ => DecisionStatus::Executed,
         };
         store
-            .create_decision(&decision(n, cto, status))
+            .create_decision(&decision(n, cto, status, reviewers))
             .await
             .expect("create");
     }
     for n in CLOSED..CLOSED + OPEN {
         store
-            .create_decision(&decision(n, cto, DecisionStatus::Pending))
+            .create_decision(&decision(n, cto, DecisionStatus::Pending, &[Role::Ceo]))
             .await
             .expect("create");
     }
@@ -76,8 +86,14 @@ fn prompt_decisions(c: &mut Criterion) {
     let trigger = prompt_common::check_in();
     let mut group = c.benchmark_group("prompt_ceo_closed_decisions");
     let mut data = Vec::new();
+    let cases = [
+        (0, &[Role::Ceo][..], ""),
+        (CLOSED, &[Role::Ceo][..], ""),
+        (WINDOW, &[Role::Cto][..], "/without_ceo"),
+        (CLOSED, &[Role::Cto][..], "/without_ceo"),
+    ];
     for backend in ["memory", "sqlite"] {
-        for closed in [0, CLOSED] {
+        for (closed, reviewers, label) in cases {
             let store: Arc<dyn StateStore> = match backend {
                 "memory" => Arc::new(MemoryStore::new()),
                 _ => {
@@ -92,7 +108,7 @@ fn prompt_decisions(c: &mut Criterion) {
                     Arc::new(store)
                 }
             };
-            runtime.block_on(fill(&*store, cto, closed));
+            runtime.block_on(fill(&*store, cto, closed, reviewers));
             let daemon = prompt_common::daemon(store, workspaces.path(), Role::Ceo);
             let prompt = runtime.block_on(daemon.preview_prompt(&trigger));
             assert!(
@@ -100,7 +116,14 @@ fn prompt_decisions(c: &mut Criterion) {
                 "{}",
                 prompt.user
             );
-            group.bench_function(format!("{backend}/{closed}"), |b| {
+            // Executed decisions are told of only when they were taken without the CEO.
+            let told = prompt.user.matches("Decision number").count();
+            if label.is_empty() {
+                assert_eq!(told, OPEN, "{}", prompt.user);
+            } else {
+                assert!(told > OPEN, "{}", prompt.user);
+            }
+            group.bench_function(format!("{backend}/{closed}{label}"), |b| {
                 b.iter(|| runtime.block_on(daemon.preview_prompt(&trigger)))
             });
         }

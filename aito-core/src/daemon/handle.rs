@@ -545,7 +545,8 @@ impl AgentDaemon {
 
     /// The open decisions the agent proposed or reviews, and for the CEO the newest executed
     /// ones it was not asked about. Closed decisions pile up for as long as the company runs:
-    /// only the newest [`EXECUTED_IN_PROMPT`] executed ones are read, and no other closed one.
+    /// only the newest [`EXECUTED_IN_PROMPT`] executed ones are looked at, of those only the
+    /// ones taken without the CEO are read, and no other closed one.
     async fn decisions_involving_me(&self, since: Option<DateTime<Utc>>) -> Vec<Decision> {
         let role = &self.spec.role;
         let store = &self.runtime.store;
@@ -563,7 +564,12 @@ impl AgentDaemon {
         if role == &crate::role::Role::Ceo {
             lists.push(
                 store
-                    .recent_decisions(DecisionStatus::Executed, EXECUTED_IN_PROMPT)
+                    .recent_decisions_without(
+                        DecisionStatus::Executed,
+                        EXECUTED_IN_PROMPT,
+                        self.id,
+                        role,
+                    )
                     .await,
             );
         }

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use crate::decision::{Decision, DecisionStatus};
 use crate::id::{AgentId, DecisionId, TaskId};
 use crate::reservation::{Booking, Reservation, Reserved};
+use crate::role::Role;
 use crate::session::SessionRecord;
 use crate::store::{
     AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry, LeaseHolder,
@@ -379,6 +380,29 @@ impl StateStore for MemoryStore {
             .flat_map(|keys| keys.iter().rev())
             .take(limit)
             .filter_map(|key| data.decisions.get(key))
+            .cloned()
+            .collect();
+        recent.reverse();
+        Ok(recent)
+    }
+
+    async fn recent_decisions_without(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+        agent: AgentId,
+        role: &Role,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let data = self.data();
+        // Only the ones kept are copied.
+        let mut recent: Vec<Decision> = data
+            .decisions_by_status
+            .get(&status)
+            .into_iter()
+            .flat_map(|keys| keys.iter().rev())
+            .take(limit)
+            .filter_map(|key| data.decisions.get(key))
+            .filter(|decision| decision.is_without(agent, role))
             .cloned()
             .collect();
         recent.reverse();

@@ -29,6 +29,7 @@ use crate::decision::{Decision, DecisionStatus};
 use crate::envelope::Envelope;
 use crate::id::{AgentId, DecisionId, TaskId};
 use crate::reservation::{Booking, Reservation, Reserved};
+use crate::role::Role;
 use crate::session::SessionRecord;
 use crate::store::{
     AgentState, AgentStatus, DeadLetter, Fence, Finish, FinishedTrigger, HistoryEntry, LeaseHolder,
@@ -386,6 +387,19 @@ impl StateStore for FaultyStore {
         limit: usize,
     ) -> Result<Vec<Decision>, StoreError> {
         let call = self.inner.recent_decisions(status, limit);
+        self.run(StoreOp::RecentDecisions, call, no_value).await
+    }
+
+    async fn recent_decisions_without(
+        &self,
+        status: DecisionStatus,
+        limit: usize,
+        agent: AgentId,
+        role: &Role,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let call = self
+            .inner
+            .recent_decisions_without(status, limit, agent, role);
         self.run(StoreOp::RecentDecisions, call, no_value).await
     }
 

@@ -301,6 +301,79 @@ pub async fn recent_decisions_are_the_newest_of_their_status(store: &dyn StateSt
     assert!(recent.iter().any(|d| d.id == other.id));
 }
 
+/// `recent_decisions_without` gives, of the window of `recent_decisions`, the decisions the
+/// agent did not propose and its role does not review, oldest first.
+pub async fn recent_decisions_without_leave_out_the_agents_own(store: &dyn StateStore) {
+    let base = Utc::now() + chrono::Duration::days(365 * 100);
+    let agent = AgentId::random();
+    let shapes: [(bool, Vec<Role>); 5] = [
+        (false, vec![Role::Cto]),
+        (true, vec![Role::Cto]),
+        (false, vec![Role::Ceo, Role::Dao]),
+        (false, vec![Role::Dao]),
+        (false, vec![]),
+    ];
+    let mut created = Vec::new();
+    for (n, (own, reviewers)) in shapes.into_iter().enumerate() {
+        let mut escalated = decision(DecisionStatus::Escalated);
+        escalated.created_at = base + chrono::Duration::seconds(n as i64);
+        escalated.title = format!("Escalated {n}");
+        if own {
+            escalated.proposer = agent;
+        }
+        escalated.reviewers = reviewers;
+        store.create_decision(&escalated).await.expect("create");
+        created.push(escalated);
+    }
+    let ids = |decisions: &[Decision]| decisions.iter().map(|d| d.id).collect::<Vec<_>>();
+    let window = store
+        .recent_decisions_without(DecisionStatus::Escalated, 4, agent, &Role::Ceo)
+        .await
+        .expect("recent");
+    assert_eq!(
+        ids(&window),
+        vec![created[3].id, created[4].id],
+        "of the newest four, the two taken without the agent and its role, oldest first"
+    );
+    assert!(
+        window
+            .iter()
+            .all(|d| d.version == 1 && d.title.starts_with("Escalated"))
+    );
+    let all = store
+        .recent_decisions_without(DecisionStatus::Escalated, usize::MAX, agent, &Role::Ceo)
+        .await
+        .expect("recent");
+    let mine: Vec<_> = ids(&all)
+        .into_iter()
+        .filter(|id| created.iter().any(|d| d.id == *id))
+        .collect();
+    assert_eq!(mine, vec![created[0].id, created[3].id, created[4].id]);
+    // Another role sees another selection of the same window.
+    let for_cto = store
+        .recent_decisions_without(DecisionStatus::Escalated, 4, AgentId::random(), &Role::Cto)
+        .await
+        .expect("recent");
+    assert_eq!(ids(&for_cto), ids(&created[2..]));
+    // A decision that gains the role as a reviewer leaves its selection.
+    let mut newest = created[4].clone();
+    newest.version = 1;
+    newest.reviewers.push(Role::Ceo);
+    store.update_decision(&newest).await.expect("update");
+    let window = store
+        .recent_decisions_without(DecisionStatus::Escalated, 4, agent, &Role::Ceo)
+        .await
+        .expect("recent");
+    assert_eq!(ids(&window), vec![created[3].id]);
+    assert!(
+        store
+            .recent_decisions_without(DecisionStatus::Escalated, 0, agent, &Role::Ceo)
+            .await
+            .expect("recent")
+            .is_empty()
+    );
+}
+
 /// `first_time` says yes once per key, and again after the mark expires.
 pub async fn idempotency_marks_are_set_once_and_expire(store: &dyn StateStore) {
     let key = unique("mark");

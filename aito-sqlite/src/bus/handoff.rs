@@ -97,7 +97,8 @@ impl Handoff {
         channel: Channel,
     ) {
         let holder = &self.local.holder;
-        if holder.outstanding.fetch_add(1, Ordering::SeqCst) == 0 {
+        holder.outstanding.fetch_add(1, Ordering::SeqCst);
+        if !holder.renewing.load(Ordering::SeqCst) {
             // The reader keeps holds fresh only while it holds something: tell it.
             holder.rearm.notify_one();
         }

@@ -118,6 +118,9 @@ pub(crate) struct Holder {
     /// Tells the reader it holds something again (a publication was handed to it), so that it
     /// keeps the holds fresh.
     pub(crate) rearm: Notify,
+    /// Set while the reader keeps holds fresh (its renewal is due): a publication handed to it
+    /// meanwhile needs no `rearm`, so a stream of them wakes it once, not once a message.
+    pub(crate) renewing: AtomicBool,
 }
 
 type LiveList = Vec<(u64, mpsc::Sender<Delivery>)>;
@@ -394,6 +397,7 @@ impl Bus for SqliteBus {
             outstanding: AtomicUsize::new(0),
             notify: Arc::new(Notify::new()),
             rearm: Notify::new(),
+            renewing: AtomicBool::new(false),
         });
         let (sender, receiver) = mpsc::channel(BUFFER);
         {

@@ -62,6 +62,7 @@ impl Reader {
         let mut failures = 0u32;
         let mut look = true;
         let mut next_release = None;
+        let mut was_holding = false;
         loop {
             if self.cancel.is_cancelled() {
                 return;
@@ -103,7 +104,11 @@ impl Reader {
             let lapse = next_release.map(|at| {
                 Instant::now() + Duration::from_millis(u64::try_from(at - now).unwrap_or(0))
             });
-            let holding = self.holder.outstanding.load(Ordering::SeqCst) > 0;
+            let holding = self.holding();
+            if holding && !was_holding {
+                renewed = Instant::now();
+            }
+            was_holding = holding;
             let renew = holding.then(|| renewed + HOLD / 3);
             let notified = self.holder.notify.notified();
             look = true;
@@ -115,10 +120,7 @@ impl Reader {
                 }
                 () = self.holder.rearm.notified() => {
                     // A publication was handed over, held from now on: nothing to claim,
-                    // the holds to keep fresh.
-                    if !holding {
-                        renewed = Instant::now();
-                    }
+                    // the holds to keep fresh (from the next turn on).
                     look = false;
                 }
                 permit = self.sender.reserve(), if room == 0 => {
@@ -229,6 +231,24 @@ impl Reader {
                 Ok(claimed)
             })
             .await
+    }
+
+    /// Whether it holds deliveries, whose holds it keeps fresh; says so in `renewing`, so that
+    /// publications handed to it while it does need not wake it.
+    fn holding(&self) -> bool {
+        let outstanding = &self.holder.outstanding;
+        if outstanding.load(Ordering::SeqCst) > 0 {
+            self.holder.renewing.store(true, Ordering::SeqCst);
+            return true;
+        }
+        self.holder.renewing.store(false, Ordering::SeqCst);
+        // A publication handed over before `renewing` was cleared did not wake the reader:
+        // look again (each side writes its flag, then reads the other's).
+        let holding = outstanding.load(Ordering::SeqCst) > 0;
+        if holding {
+            self.holder.renewing.store(true, Ordering::SeqCst);
+        }
+        holding
     }
 
     /// Marks this reader behind in every inbox: publications wait for its next claim.

@@ -1,0 +1,2 @@
+-- One acknowledged row.
+DELETE FROM messages WHERE seq = ?1
