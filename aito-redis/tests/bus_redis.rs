@@ -805,7 +805,7 @@ async fn taking_over_removes_the_consumers_of_earlier_instances() {
     server.cli(&[
         "XREADGROUP",
         "GROUP",
-        &group,
+        group,
         "killed",
         "COUNT",
         "1",
