@@ -456,15 +456,31 @@ fn live_members(pgid: i32) -> Vec<i32> {
 }
 
 /// Whether the environment of `pid` holds `GROUP_ENV=token`; `None` when it cannot be read.
+///
+/// A process in the middle of `execve` shows an empty environment for a moment (the kernel
+/// sets the new image's environment bounds after it has let a vfork parent go on), so an
+/// empty one is read again a few times before it counts as unreadable.
 fn carries(pid: i32, token: &str) -> Option<bool> {
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
     let wanted = format!("{GROUP_ENV}={token}");
-    Some(
-        environ
-            .split(|&byte| byte == 0)
-            .any(|entry| entry == wanted.as_bytes()),
-    )
+    for attempt in 0..ENVIRON_READS {
+        if attempt > 0 {
+            std::thread::sleep(ENVIRON_REREAD);
+        }
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        if !environ.is_empty() {
+            return Some(
+                environ
+                    .split(|&byte| byte == 0)
+                    .any(|entry| entry == wanted.as_bytes()),
+            );
+        }
+    }
+    None
 }
+
+/// How often an empty environment is read before it counts as unreadable, and how long apart.
+const ENVIRON_READS: u32 = 10;
+const ENVIRON_REREAD: Duration = Duration::from_millis(10);
 
 fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -186,6 +186,22 @@ fn a_started_group_is_recorded_and_the_record_removed_when_the_guard_drops() {
 }
 
 #[test]
+fn an_empty_environment_is_unreadable_rather_than_without_the_token() {
+    let mut command = Command::new("sleep");
+    command
+        .arg("600")
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = Sleeper(command.spawn().expect("start sleep"));
+    assert_eq!(carries(pid_of(&child), "4242-99-9"), None);
+    let carrying = sleeper(&[(GROUP_ENV, "4242-99-9")]);
+    assert_eq!(carries(pid_of(&carrying), "4242-99-9"), Some(true));
+    assert_eq!(carries(pid_of(&carrying), "4242-99-8"), Some(false));
+}
+
+#[test]
 fn a_surviving_leader_of_a_dead_daemon_is_killed_with_its_group() {
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = GroupRegistry::new(dir.path());
