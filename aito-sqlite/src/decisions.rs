@@ -59,9 +59,14 @@ impl SqliteStore {
         agent: AgentId,
         role: &Role,
     ) -> Result<Vec<Decision>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let status = status.as_str().to_owned();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let (agent, role) = (agent.to_string(), role.as_str().to_owned());
+        // As the reviewers column holds it: a JSON string.
+        let role = serde_json::Value::from(role.as_str()).to_string();
+        let agent = agent.to_string();
         let rows: Vec<(i64, String)> = self
             .db
             .read(move |conn| {

@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "decision parties",
         include_str!("../migrations/0008_decision_parties.sql"),
     ),
+    (
+        9,
+        "decision window",
+        include_str!("../migrations/0009_decision_window.sql"),
+    ),
 ];
 
 /// The schema version this build writes: the number of the last migration.

@@ -2,6 +2,7 @@
 //! guarantees as the Redis adapters, so a whole company runs and is tested without a server.
 
 mod bus;
+mod decisions;
 mod store;
 
 pub use bus::MemoryBus;

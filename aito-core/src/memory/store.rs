@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::decisions::Decisions;
 use crate::decision::{Decision, DecisionStatus};
 use crate::id::{AgentId, DecisionId, TaskId};
 use crate::reservation::{Booking, Reservation, Reserved};
@@ -59,12 +60,7 @@ impl<T> Expiring<T> {
 struct Data {
     states: HashMap<AgentId, Versioned<AgentState>>,
     history: HashMap<AgentId, VecDeque<HistoryEntry>>,
-    // Keyed by creation order, so listings are oldest first even when two decisions share a
-    // timestamp (a paused clock ticks in milliseconds).
-    decisions: BTreeMap<u64, Decision>,
-    decision_index: HashMap<DecisionId, u64>,
-    // The creation keys of the decisions of each status, so a listing by status reads only those.
-    decisions_by_status: HashMap<DecisionStatus, BTreeSet<u64>>,
+    decisions: Decisions,
     marks: HashMap<String, Expiring<()>>,
     leases: HashMap<String, Expiring<String>>,
     /// The fencing token of each lease's latest term; kept when the lease lapses.
@@ -287,84 +283,19 @@ impl StateStore for MemoryStore {
     }
 
     async fn create_decision(&self, decision: &Decision) -> Result<(), StoreError> {
-        let mut data = self.data();
-        if data.decision_index.contains_key(&decision.id) {
-            return Err(StoreError::Conflict {
-                key: format!("decision:{}", decision.id),
-                expected: 0,
-                found: 1,
-            });
-        }
-        let key = data
-            .decisions
-            .last_key_value()
-            .map_or(0, |(key, _)| key + 1);
-        let mut stored = decision.clone();
-        stored.version = 1;
-        data.decision_index.insert(decision.id, key);
-        data.decisions_by_status
-            .entry(stored.status)
-            .or_default()
-            .insert(key);
-        data.decisions.insert(key, stored);
-        Ok(())
+        self.data().decisions.create(decision)
     }
 
     async fn decision(&self, id: DecisionId) -> Result<Option<Decision>, StoreError> {
-        let data = self.data();
-        Ok(data
-            .decision_index
-            .get(&id)
-            .and_then(|key| data.decisions.get(key))
-            .cloned())
+        Ok(self.data().decisions.get(id).cloned())
     }
 
     async fn update_decision(&self, decision: &Decision) -> Result<u64, StoreError> {
-        let mut data = self.data();
-        let key = *data
-            .decision_index
-            .get(&decision.id)
-            .ok_or_else(|| StoreError::NotFound(format!("decision:{}", decision.id)))?;
-        let stored = data
-            .decisions
-            .get_mut(&key)
-            .ok_or_else(|| StoreError::NotFound(format!("decision:{}", decision.id)))?;
-        if stored.version != decision.version {
-            return Err(StoreError::Conflict {
-                key: format!("decision:{}", decision.id),
-                expected: decision.version,
-                found: stored.version,
-            });
-        }
-        let before = stored.status;
-        let mut next = decision.clone();
-        next.version = decision.version + 1;
-        *stored = next;
-        if before != decision.status {
-            if let Some(keys) = data.decisions_by_status.get_mut(&before) {
-                keys.remove(&key);
-            }
-            data.decisions_by_status
-                .entry(decision.status)
-                .or_default()
-                .insert(key);
-        }
-        Ok(decision.version + 1)
+        self.data().decisions.update(decision)
     }
 
     async fn decisions(&self, status: Option<DecisionStatus>) -> Result<Vec<Decision>, StoreError> {
-        let data = self.data();
-        Ok(match status {
-            None => data.decisions.values().cloned().collect(),
-            Some(status) => data
-                .decisions_by_status
-                .get(&status)
-                .into_iter()
-                .flatten()
-                .filter_map(|key| data.decisions.get(key))
-                .cloned()
-                .collect(),
-        })
+        Ok(self.data().decisions.list(status))
     }
 
     async fn recent_decisions(
@@ -372,18 +303,7 @@ impl StateStore for MemoryStore {
         status: DecisionStatus,
         limit: usize,
     ) -> Result<Vec<Decision>, StoreError> {
-        let data = self.data();
-        let mut recent: Vec<Decision> = data
-            .decisions_by_status
-            .get(&status)
-            .into_iter()
-            .flat_map(|keys| keys.iter().rev())
-            .take(limit)
-            .filter_map(|key| data.decisions.get(key))
-            .cloned()
-            .collect();
-        recent.reverse();
-        Ok(recent)
+        Ok(self.data().decisions.recent(status, limit))
     }
 
     async fn recent_decisions_without(
@@ -393,20 +313,10 @@ impl StateStore for MemoryStore {
         agent: AgentId,
         role: &Role,
     ) -> Result<Vec<Decision>, StoreError> {
-        let data = self.data();
-        // Only the ones kept are copied.
-        let mut recent: Vec<Decision> = data
-            .decisions_by_status
-            .get(&status)
-            .into_iter()
-            .flat_map(|keys| keys.iter().rev())
-            .take(limit)
-            .filter_map(|key| data.decisions.get(key))
-            .filter(|decision| decision.is_without(agent, role))
-            .cloned()
-            .collect();
-        recent.reverse();
-        Ok(recent)
+        Ok(self
+            .data()
+            .decisions
+            .recent_without(status, limit, agent, role))
     }
 
     async fn first_time(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {

@@ -175,7 +175,8 @@ pub async fn history_is_bounded_and_ordered(store: &dyn StateStore) {
     );
 }
 
-fn decision(status: DecisionStatus) -> Decision {
+/// A major decision with `status`, reviewed by the CEO and the DAO, not yet stored.
+pub(crate) fn decision(status: DecisionStatus) -> Decision {
     Decision {
         id: DecisionId::random(),
         proposer: AgentId::random(),
@@ -365,6 +366,29 @@ pub async fn recent_decisions_without_leave_out_the_agents_own(store: &dyn State
         .await
         .expect("recent");
     assert_eq!(ids(&window), vec![created[3].id]);
+    // A role of the user's own is told apart from the built-in ones and from other such roles.
+    let legal: Role = "legal".parse().expect("a role");
+    let finance: Role = "finance".parse().expect("a role");
+    let mut by_legal = decision(DecisionStatus::Escalated);
+    by_legal.created_at = base + chrono::Duration::seconds(10);
+    by_legal.reviewers = vec![legal.clone(), Role::Cfo];
+    store.create_decision(&by_legal).await.expect("create");
+    for (role, told) in [
+        (&legal, false),
+        (&Role::Cfo, false),
+        (&finance, true),
+        (&Role::Ceo, true),
+    ] {
+        let newest = store
+            .recent_decisions_without(DecisionStatus::Escalated, 1, AgentId::random(), role)
+            .await
+            .expect("recent");
+        assert_eq!(
+            ids(&newest) == vec![by_legal.id],
+            told,
+            "{role}: {newest:?}"
+        );
+    }
     assert!(
         store
             .recent_decisions_without(DecisionStatus::Escalated, 0, agent, &Role::Ceo)
