@@ -213,19 +213,46 @@ impl RedisCluster {
             .unwrap_or_else(|| panic!("no running replica of node {index}"))
     }
 
-    /// Waits until the node at `index` is a master.
-    pub fn wait_master(&self, index: usize, limit: Duration) {
+    /// Promotes the replica at `index` with `CLUSTER FAILOVER`, within `limit`. A manual
+    /// failover that its master does not complete in time is abandoned by Redis (on a loaded
+    /// machine, it is): it is asked again, then with `FORCE`, which needs only the other
+    /// masters' votes.
+    pub fn promote(&self, index: usize, limit: Duration) {
         let deadline = Instant::now() + limit;
-        while self.nodes[index]
-            .cli(&["ROLE"])
-            .lines()
-            .next()
-            .is_none_or(|role| role.trim() != "master")
-        {
+        let mut attempt = 0;
+        loop {
+            let mut command = vec!["CLUSTER", "FAILOVER"];
+            if attempt > 0 {
+                command.push("FORCE");
+            }
+            self.nodes[index].cli(&command);
+            attempt += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.became_master(index, left.min(Duration::from_secs(6))) {
+                return;
+            }
             assert!(
                 Instant::now() < deadline,
-                "node {index} did not become a master within {limit:?}"
+                "node {index} did not become a master within {limit:?} ({attempt} failovers asked)"
             );
+        }
+    }
+
+    /// Whether the node at `index` is a master within `limit`.
+    fn became_master(&self, index: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let role = self.nodes[index].cli(&["ROLE"]);
+            if role
+                .lines()
+                .next()
+                .is_some_and(|role| role.trim() == "master")
+            {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
