@@ -82,12 +82,25 @@ impl Backend {
     }
 
     /// Connects to Redis at `url`, keys under the configured prefix, with the configured bus
-    /// limits; outside `PUBLISH`es are ingested only for the configured agents.
+    /// limits; outside `PUBLISH`es are ingested only for the configured agents. The bus's
+    /// readers wait for new entries together (a process of many agents).
     pub async fn redis(url: &RedisUrl, config: &Config) -> Result<Self, Error> {
+        Self::redis_waiting(url, config, true).await
+    }
+
+    /// As [`redis`](Self::redis), with the bus's readers waiting together on one connection
+    /// (`shared_wait`: few connections, one round trip more per delivery) or each on its own
+    /// (one round trip: a process of one agent).
+    pub async fn redis_waiting(
+        url: &RedisUrl,
+        config: &Config,
+        shared_wait: bool,
+    ) -> Result<Self, Error> {
         let prefix = config.redis.prefix.as_str();
         let config = RedisConfig::new(url.clone())
             .with_prefix(prefix)
             .with_block(STREAM_BLOCK)
+            .with_shared_wait(shared_wait)
             .with_max_envelope_bytes(config.bus.max_envelope_bytes)
             .with_agents(config.agents.iter().filter_map(|agent| agent.spec.id));
         let failed = |err: aito_redis::Error| Error::Redis {

@@ -289,16 +289,16 @@ impl TantivyContext {
         if changes.is_empty() && gone.is_empty() {
             return Ok(report);
         }
-        let writer = self.core.writer()?;
-        for group in &gone {
-            self.core.delete(&writer, group);
-            folders.indexed.remove(group);
-            report.removed += 1;
-        }
-        for entry in &changes {
-            self.core.write(&writer, entry)?;
-        }
-        drop(writer);
+        self.core.with_writer(|writer| {
+            for group in &gone {
+                self.core.delete(writer, group);
+                folders.indexed.remove(group);
+                report.removed += 1;
+            }
+            changes
+                .iter()
+                .try_for_each(|entry| self.core.write(writer, entry))
+        })?;
         self.core.commit()?;
         tracing::info!(
             indexed = report.indexed,
@@ -312,9 +312,10 @@ impl TantivyContext {
     /// decision replaces its earlier passages). Takes microseconds: the commit is left to the
     /// next search, which sees it, or to the background commit within [`COMMIT_EVERY`].
     pub fn index(&self, knowledge: &Knowledge, at: DateTime<Utc>) -> Result<(), IndexError> {
-        let writer = self.core.writer()?;
-        self.core
-            .write(&writer, &entry::from_knowledge(knowledge, at))
+        self.core.with_writer(|writer| {
+            self.core
+                .write(writer, &entry::from_knowledge(knowledge, at))
+        })
     }
 
     /// Indexes many things and commits (for loading history in bulk).
@@ -322,12 +323,12 @@ impl TantivyContext {
         &self,
         items: impl IntoIterator<Item = (&'a Knowledge, DateTime<Utc>)>,
     ) -> Result<(), IndexError> {
-        let writer = self.core.writer()?;
-        for (knowledge, at) in items {
-            self.core
-                .write(&writer, &entry::from_knowledge(knowledge, at))?;
-        }
-        drop(writer);
+        self.core.with_writer(|writer| {
+            items.into_iter().try_for_each(|(knowledge, at)| {
+                self.core
+                    .write(writer, &entry::from_knowledge(knowledge, at))
+            })
+        })?;
         self.core.commit().map(|_| ())
     }
 

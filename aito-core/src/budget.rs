@@ -151,12 +151,14 @@ impl std::fmt::Debug for BudgetLedger {
     }
 }
 
+// Written out rather than through `format("%Y%m%d%H")`: every budget check names a dozen
+// windows, and parsing a format string each time cost more than the check itself.
 fn hour_window(now: DateTime<Utc>) -> String {
-    now.format("%Y%m%d%H").to_string()
+    format!("{}{:02}", day_window(now), now.hour())
 }
 
 fn day_window(now: DateTime<Utc>) -> String {
-    now.format("%Y%m%d").to_string()
+    format!("{:04}{:02}{:02}", now.year(), now.month(), now.day())
 }
 
 fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -513,6 +515,17 @@ impl BudgetLedger {
 mod tests {
     use super::*;
     use crate::memory::MemoryStore;
+
+    #[test]
+    fn windows_are_named_by_their_date_and_hour_as_stored_counters_are() {
+        // Counters already in a store are found under these names after an upgrade.
+        let at: DateTime<Utc> = "2026-03-04T05:06:07Z".parse().unwrap();
+        assert_eq!(hour_window(at), "2026030405");
+        assert_eq!(day_window(at), "20260304");
+        let late: DateTime<Utc> = "2026-12-31T23:59:59Z".parse().unwrap();
+        assert_eq!(hour_window(late), late.format("%Y%m%d%H").to_string());
+        assert_eq!(day_window(late), late.format("%Y%m%d").to_string());
+    }
 
     #[tokio::test]
     async fn the_session_that_would_cross_the_daily_limit_does_not_start() {

@@ -587,6 +587,22 @@ mod tests {
         assert!(back.get("hops").is_none(), "zero hops is not written");
     }
 
+    /// Found by the `envelope` fuzz target: a number with more digits than an `f64` holds was
+    /// read as one value and, written out and read again, as a neighbouring one, so a payload
+    /// changed on its way through the bus. Numbers are read correctly rounded now.
+    #[test]
+    fn a_payload_number_keeps_its_value_through_every_hop() {
+        let raw = r#"{"type":"alert","from":"cto","priority":"high",
+            "payload":{"n":1.56666666666666666666,"list":[null,true]}}"#;
+        let first = Envelope::from_json(raw).unwrap();
+        let mut env = first.clone();
+        for _ in 0..3 {
+            env = Envelope::from_json(&env.to_json()).unwrap();
+        }
+        assert_eq!(env, first);
+        assert_eq!(env.payload["n"].as_f64(), Some(1.566_666_666_666_666_7));
+    }
+
     #[test]
     fn malformed_input_is_an_error_with_a_preview() {
         for raw in [

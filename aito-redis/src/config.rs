@@ -159,6 +159,15 @@ pub struct RedisConfig {
     /// (entries handed over by an ended subscription are picked up within this time).
     /// Default 1 s.
     pub block: Duration,
+    /// On a single server, whether the readers of the bus's subscriptions wait for new entries
+    /// together, on one connection (one blocking `XREAD` over every stream they read, then a
+    /// non-blocking `XREADGROUP` by the reader it woke), or each on a connection of its own
+    /// (one blocking `XREADGROUP`). Together, a process holds four connections however many
+    /// agents it runs, and a delivery to an idle reader takes one round trip more; apart, a
+    /// process holds a connection per stream read, and a delivery takes one. Pack many agents
+    /// into a process together; give a process of one agent its own. On a cluster every
+    /// reader waits on its own connection. Default on (together).
+    pub shared_wait: bool,
     /// How long a command may take before it fails (blocking reads add `block`). Default 5 s.
     pub response_timeout: Duration,
     /// How long connecting may take. Default 5 s.
@@ -205,6 +214,7 @@ impl RedisConfig {
             prefix: DEFAULT_PREFIX.to_owned(),
             reclaim_idle: Duration::from_secs(30),
             block: Duration::from_secs(1),
+            shared_wait: true,
             response_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             reconnect_min: Duration::from_millis(100),
@@ -235,6 +245,13 @@ impl RedisConfig {
     /// Sets the longest wait of one blocking read.
     pub fn with_block(mut self, block: Duration) -> Self {
         self.block = block;
+        self
+    }
+
+    /// Whether the readers wait for new entries on one shared connection (see
+    /// [`shared_wait`](Self::shared_wait)).
+    pub fn with_shared_wait(mut self, on: bool) -> Self {
+        self.shared_wait = on;
         self
     }
 

@@ -624,7 +624,6 @@ async fn envelopes_over_the_cap_are_dead_lettered_not_delivered() {
 async fn subscriptions_share_connections_and_still_wake_at_once() {
     init_tracing();
     let server = RedisServer::start();
-    let connections = |server: &RedisServer| server.cli(&["CLIENT", "LIST"]).lines().count();
     let before = connections(&server);
     // Blocking reads that last long and a reclaim threshold far away: only the watcher can
     // deliver within the test's limit.
@@ -653,28 +652,7 @@ async fn subscriptions_share_connections_and_still_wake_at_once() {
         "30 subscriptions of 3 streams each hold {held} connections; they should share a few"
     );
     for (agent, deliveries) in agents.iter().zip(subscriptions.iter_mut()).step_by(7) {
-        let started = std::time::Instant::now();
-        server.cli(&[
-            "XADD",
-            &format!("{prefix}stream:agent:{{{agent}}}"),
-            "*",
-            "e",
-            r#"{"type":"task","from":"human","payload":{"title":"straight in"}}"#,
-        ]);
-        let delivery = tokio::time::timeout(Duration::from_secs(5), deliveries.next())
-            .await
-            .expect("the XADD entry within 5 s")
-            .expect("a delivery");
-        assert_eq!(
-            delivery.envelope().payload_str("title"),
-            Some("straight in")
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "woken after {:?}",
-            started.elapsed()
-        );
-        delivery.ack().await.unwrap();
+        xadd_wakes_its_reader_at_once(&server, &prefix, *agent, deliveries).await;
     }
     bus.publish(Channel::Broadcast, numbered(7)).await.unwrap();
     for deliveries in &mut subscriptions {
@@ -682,6 +660,82 @@ async fn subscriptions_share_connections_and_still_wake_at_once() {
         assert_eq!(delivery.envelope().payload["n"], 7);
         delivery.ack().await.unwrap();
     }
+}
+
+/// Client connections the server has open.
+fn connections(server: &RedisServer) -> usize {
+    server.cli(&["CLIENT", "LIST"]).lines().count()
+}
+
+/// An entry `XADD`ed to `agent`'s inbox by an outside tool reaches `deliveries` within 2 s
+/// (the readers' blocking reads last longer: only a wake-up delivers it in time); acknowledged.
+async fn xadd_wakes_its_reader_at_once(
+    server: &RedisServer,
+    prefix: &str,
+    agent: AgentId,
+    deliveries: &mut Deliveries,
+) {
+    let started = std::time::Instant::now();
+    server.cli(&[
+        "XADD",
+        &format!("{prefix}stream:agent:{{{agent}}}"),
+        "*",
+        "e",
+        r#"{"type":"task","from":"human","payload":{"title":"straight in"}}"#,
+    ]);
+    let delivery = tokio::time::timeout(Duration::from_secs(5), deliveries.next())
+        .await
+        .expect("the XADD entry within 5 s")
+        .expect("a delivery");
+    assert_eq!(
+        delivery.envelope().payload_str("title"),
+        Some("straight in")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "woken after {:?}",
+        started.elapsed()
+    );
+    delivery.ack().await.expect("ack");
+}
+
+/// Without a shared wait, each reader blocks on a connection of its own: a subscription of
+/// three streams holds two connections more than with the shared wait (three readers' own
+/// against the one watcher), and an entry wakes its reader at once although the blocking
+/// reads last far longer than the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_waiting_apart_hold_a_connection_each_and_wake_at_once() {
+    init_tracing();
+    let server = RedisServer::start();
+    let config = server
+        .config()
+        .with_block(Duration::from_secs(30))
+        .with_reclaim_idle(Duration::from_secs(120));
+    let prefix = config.prefix.clone();
+    // Both buses stay up, so that no closing connection is counted.
+    let held = |shared: bool, agent: AgentId| {
+        let config = config.clone().with_shared_wait(shared);
+        let server = &server;
+        async move {
+            let before = connections(server);
+            let bus = RedisBus::connect(config).await.unwrap();
+            let subscription = Subscription::new(
+                agent.to_string(),
+                "daemon",
+                [Channel::Agent(agent), Channel::Broadcast, Channel::Head],
+            );
+            let deliveries = bus.subscribe(subscription).await.expect("subscribe");
+            (connections(server) - before, bus, deliveries)
+        }
+    };
+    let (together, _shared_bus, _shared_deliveries) = held(true, AgentId::random()).await;
+    let agent = AgentId::random();
+    let (apart, _bus, mut deliveries) = held(false, agent).await;
+    assert!(
+        apart >= together + 2,
+        "3 streams read apart hold {apart} connections, together {together}"
+    );
+    xadd_wakes_its_reader_at_once(&server, &prefix, agent, &mut deliveries).await;
 }
 
 /// With the company's directory given, a plain `PUBLISH` to the inbox of an agent not in it

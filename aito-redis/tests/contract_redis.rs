@@ -15,6 +15,17 @@ async fn bus() -> Harness<RedisBus> {
     Harness { adapter, server }
 }
 
+/// The bus whose readers each wait on a connection of their own (`shared_wait` off), as a
+/// process of one agent runs it.
+async fn bus_waiting_apart() -> Harness<RedisBus> {
+    init_tracing();
+    let server = RedisServer::start();
+    let adapter = RedisBus::connect(server.config().with_shared_wait(false))
+        .await
+        .expect("connect the bus");
+    Harness { adapter, server }
+}
+
 async fn store() -> Harness<RedisStateStore> {
     init_tracing();
     let server = RedisServer::start();
@@ -27,6 +38,11 @@ async fn store() -> Harness<RedisStateStore> {
 mod bus {
     use super::*;
     aito_core::bus_contract_tests!(bus());
+}
+
+mod bus_waiting_apart {
+    use super::*;
+    aito_core::bus_contract_tests!(bus_waiting_apart());
 }
 
 mod store {

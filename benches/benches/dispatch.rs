@@ -13,6 +13,8 @@
 
 #![allow(missing_docs)]
 
+mod process_cpu;
+
 use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,15 +37,6 @@ fn envelopes(n: usize) -> Vec<Envelope> {
         json!({"title": "Ship the release", "description": "All green"}),
     );
     (0..n).map(|_| template.clone()).collect()
-}
-
-/// CPU time this process has used, on every thread.
-fn cpu_time() -> Duration {
-    let spent = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Duration::new(
-        u64::try_from(spent.tv_sec).unwrap_or(0),
-        u32::try_from(spent.tv_nsec).unwrap_or(0),
-    )
 }
 
 fn runtime() -> Runtime {
@@ -93,7 +86,7 @@ async fn sqlite_bus_round(batch: Vec<Envelope>, publishers: usize) -> (Duration,
         .await
         .expect("subscribe");
     let count = batch.len();
-    let (start, cpu) = (Instant::now(), cpu_time());
+    let (start, cpu) = (Instant::now(), process_cpu::cpu_time());
     let handler = tokio::spawn(async move {
         for _ in 0..count {
             let delivery = deliveries.next().await.expect("delivery");
@@ -118,7 +111,7 @@ async fn sqlite_bus_round(batch: Vec<Envelope>, publishers: usize) -> (Duration,
         task.await.expect("publisher");
     }
     handler.await.expect("handler");
-    let elapsed = (start.elapsed(), cpu_time().saturating_sub(cpu));
+    let elapsed = (start.elapsed(), process_cpu::cpu_time().saturating_sub(cpu));
     drop(embedded);
     elapsed
 }

@@ -193,30 +193,46 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let bus = runtime
-        .block_on(RedisBus::connect(
-            RedisConfig::new(url).with_prefix("bench:"),
-        ))
-        .expect("connect");
-    // Warm up connections and scripts.
-    runtime.block_on(run(&bus, size, 1000, concurrency, false));
-    let (rate, _) = runtime.block_on(run(&bus, size, count, concurrency, false));
-    println!(
-        "RESULT redisbus_rate {rate:.0} msg/s ({count} envelopes of {size} bytes, {concurrency} publishes in flight, publish -> handler -> ack confirmed, acks in flight)"
-    );
-    let (serial_ack_rate, _) = runtime.block_on(run(&bus, size, count, concurrency, true));
-    println!(
-        "RESULT redisbus_rate_serial_acks {serial_ack_rate:.0} msg/s (same, the handler awaits each ack before the next envelope)"
-    );
-    let (sequential_rate, mut latencies) =
-        runtime.block_on(run(&bus, size, count.min(5_000), 1, true));
-    latencies.sort_unstable();
-    println!("RESULT redisbus_sequential_rate {sequential_rate:.0} msg/s (one publish in flight)");
-    println!(
-        "RESULT redisbus_latency p50 {:.0} us, p99 {:.0} us (one publish in flight, publish -> handler)",
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99)
-    );
+    // The readers wait together on one connection (the default: a process of many agents),
+    // then each on its own (a process of one agent, as `aito agent --role x` runs it).
+    let mut buses = Vec::new();
+    for (shared, label) in [(true, ""), (false, "_own_wait")] {
+        let bus = runtime
+            .block_on(RedisBus::connect(
+                RedisConfig::new(url.clone())
+                    .with_prefix("bench:")
+                    .with_shared_wait(shared),
+            ))
+            .expect("connect");
+        let wait = if shared {
+            "readers waiting together"
+        } else {
+            "each reader waiting on its own connection"
+        };
+        // Warm up connections and scripts.
+        runtime.block_on(run(&bus, size, 1000, concurrency, false));
+        let (rate, _) = runtime.block_on(run(&bus, size, count, concurrency, false));
+        println!(
+            "RESULT redisbus_rate{label} {rate:.0} msg/s ({count} envelopes of {size} bytes, {concurrency} publishes in flight, publish -> handler -> ack confirmed, acks in flight; {wait})"
+        );
+        let (serial_ack_rate, _) = runtime.block_on(run(&bus, size, count, concurrency, true));
+        println!(
+            "RESULT redisbus_rate_serial_acks{label} {serial_ack_rate:.0} msg/s (same, the handler awaits each ack before the next envelope)"
+        );
+        let (sequential_rate, mut latencies) =
+            runtime.block_on(run(&bus, size, count.min(5_000), 1, true));
+        latencies.sort_unstable();
+        println!(
+            "RESULT redisbus_sequential_rate{label} {sequential_rate:.0} msg/s (one publish in flight)"
+        );
+        println!(
+            "RESULT redisbus_latency{label} p50 {:.0} us, p99 {:.0} us (one publish in flight, publish -> handler; {wait})",
+            percentile(&latencies, 0.50),
+            percentile(&latencies, 0.99)
+        );
+        buses.push(bus);
+    }
+    let bus = buses.swap_remove(0);
 
     let mut criterion = Criterion::default()
         .configure_from_args()

@@ -24,7 +24,10 @@ pub async fn agent(args: AgentArgs, config: Config) -> Result<(), Error> {
         )
     })?;
     let choice = model::choose(args.llm.clone(), &config, Purpose::Agent)?;
-    let backend = Backend::redis(&url, &config).await?;
+    // One agent's few readers wait on connections of their own: a delivery takes one round
+    // trip. Many agents' readers share one waiting connection: Redis keeps buffers for every
+    // connection (docs/scaling.md).
+    let backend = Backend::redis_waiting(&url, &config, roles.len() > 1).await?;
     // Before any model process starts: the groups a killed predecessor left are killed first.
     super::reap_process_groups(&config.data_dir);
     let adapters = model::adapters(&choice, &config, Arc::clone(&backend.bus))?;

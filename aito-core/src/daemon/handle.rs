@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::queue::Queued;
+use super::spend::Checked;
 use super::{AgentDaemon, Step, Term, Wait, WaitReason};
 use crate::action::ModelResponse;
 use crate::budget::Scope;
@@ -194,12 +195,15 @@ impl AgentDaemon {
         let (mut cost_usd, mut tokens) = (0.0, 0u64);
         loop {
             let now = runtime.clock.now();
-            if let Some(until) = self.over_budget(now).await {
-                return Thought::Defer(Wait {
-                    until,
-                    reason: WaitReason::Budget,
-                });
-            }
+            let checked = match self.over_budget(now).await {
+                Ok(checked) => checked,
+                Err(until) => {
+                    return Thought::Defer(Wait {
+                        until,
+                        reason: WaitReason::Budget,
+                    });
+                }
+            };
             let base = match prompt.take() {
                 Some(prompt) => prompt,
                 None => {
@@ -232,7 +236,7 @@ impl AgentDaemon {
                 tier: trigger_tier(&queued.trigger),
             };
             let hold = uuid::Uuid::new_v4().to_string();
-            match self.reserve_session(&hold, now).await {
+            match self.reserve_session(&hold, now, checked).await {
                 Ok(()) => {}
                 Err(super::spend::NotYet::Until(until)) => {
                     return Thought::Defer(Wait {
@@ -421,16 +425,23 @@ impl AgentDaemon {
     }
 
     /// When the next session may start, if a budget says not now.
-    async fn over_budget(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    async fn over_budget(&self, now: DateTime<Utc>) -> Result<Checked, DateTime<Utc>> {
         let runtime = &self.runtime;
         let budgets = [&self.spec.budget, &runtime.settings.company_budget];
+        let mut checked = Checked::default();
         for (scope, configured) in self.scopes().into_iter().zip(budgets) {
             let budget = runtime.ledger.effective(&scope, configured).await;
             let verdict = match runtime.ledger.check(&scope, &budget, now, true).await {
-                Ok((verdict, _)) => verdict,
+                Ok((verdict, spend)) => {
+                    match scope {
+                        Scope::Agent(_) => (checked.agent, checked.agent_spend) = (budget, spend),
+                        Scope::Company => checked.company = budget,
+                    }
+                    verdict
+                }
                 Err(err) => {
                     tracing::warn!(agent = %self.id, error = %err, "budget unreadable; waiting");
-                    return Some(now + to_chrono(PERSIST_RETRY));
+                    return Err(now + to_chrono(PERSIST_RETRY));
                 }
             };
             let who = match &scope {
@@ -489,10 +500,10 @@ impl AgentDaemon {
                         })
                         .await;
                 }
-                return Some(exceeded.until);
+                return Err(exceeded.until);
             }
         }
-        None
+        Ok(checked)
     }
 
     /// The prompt a session for `trigger` would get now: what the store holds of the agent

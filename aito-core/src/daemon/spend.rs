@@ -8,13 +8,23 @@ use chrono::{DateTime, Utc};
 
 use super::AgentDaemon;
 use super::queue::Queued;
-use crate::budget::{Hold, Scope};
+use crate::agent::Budget;
+use crate::budget::{Hold, Scope, Spend};
 use crate::reservation::Charge;
 use crate::store::StoreError;
 
 /// How long a hold refused because of others' holds waits before it asks again: their
 /// sessions are booked by then, or nearly.
 pub(super) const HOLD_RETRY: Duration = Duration::from_secs(10);
+
+/// What the budget check before a session found, which the session's hold goes by: the
+/// budgets in force (a human's override or the configured one) and the agent's spend.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Checked {
+    pub(super) agent: Budget,
+    pub(super) agent_spend: Spend,
+    pub(super) company: Budget,
+}
 
 /// Why a session may not start yet.
 pub(super) enum NotYet {
@@ -26,17 +36,19 @@ pub(super) enum NotYet {
 
 impl AgentDaemon {
     /// Holds the estimate of the next session under `id` against the agent's and the
-    /// company's money limits. The estimate is the agent's average session today, or
-    /// `settings.session_reserve_usd` before its first session of the day; the hold lapses after the session timeout (and a
-    /// minute) if this daemon dies before it books the session.
-    pub(super) async fn reserve_session(&self, id: &str, now: DateTime<Utc>) -> Result<(), NotYet> {
+    /// company's money limits, in force as `checked` (the budget check just before) found
+    /// them. The estimate is the agent's average session today, or
+    /// `settings.session_reserve_usd` before its first session of the day; the hold lapses
+    /// after the session timeout (and a minute) if this daemon dies before it books the
+    /// session.
+    pub(super) async fn reserve_session(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        checked: Checked,
+    ) -> Result<(), NotYet> {
         let runtime = &self.runtime;
-        let agent = Scope::Agent(self.id.to_string());
-        let spend = runtime
-            .ledger
-            .spend(&agent, now)
-            .await
-            .map_err(NotYet::Store)?;
+        let spend = checked.agent_spend;
         // The forecast the budget check uses; before the day's first session, the setting.
         let estimate = if spend.sessions_day > 0.0 {
             spend.expected_session_cost()
@@ -44,17 +56,8 @@ impl AgentDaemon {
             runtime.settings.session_reserve_usd
         };
         let scopes = [
-            (
-                agent.clone(),
-                runtime.ledger.effective(&agent, &self.spec.budget).await,
-            ),
-            (
-                Scope::Company,
-                runtime
-                    .ledger
-                    .effective(&Scope::Company, &runtime.settings.company_budget)
-                    .await,
-            ),
+            (Scope::Agent(self.id.to_string()), checked.agent),
+            (Scope::Company, checked.company),
         ];
         let ttl = runtime.settings.session_timeout + Duration::from_secs(60);
         match runtime

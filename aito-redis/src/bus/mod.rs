@@ -58,7 +58,9 @@ struct Inner {
     keys: Keys,
     scripts: Arc<Scripts>,
     hub: OnceCell<Hub>,
-    /// Waits for new entries for every reader on a single server; `None` on a cluster.
+    /// Waits for new entries for every reader on a single server with
+    /// [`shared_wait`](RedisConfig::shared_wait); `None` on a cluster or without it, where
+    /// every reader blocks on a connection of its own.
     watcher: Option<Watcher>,
     next_subscriber: AtomicU64,
     shutdown: CancellationToken,
@@ -85,7 +87,7 @@ impl RedisBus {
         let connector = Connector::new(&config)?;
         let manager = connector.manager().await?;
         let shutdown = CancellationToken::new();
-        let watcher = (!config.url.is_cluster())
+        let watcher = (config.shared_wait && !config.url.is_cluster())
             .then(|| Watcher::new(connector.clone(), manager.clone(), shutdown.clone()));
         Ok(Self {
             inner: Arc::new(Inner {

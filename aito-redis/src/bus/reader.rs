@@ -1,10 +1,11 @@
 //! The reader of one stream for one subscription: its own pending entries first (a previous
 //! incarnation of the same consumer died holding them), then, for a subscription that takes
 //! over, every entry the group's other consumers hold, then entries left idle too long (by
-//! other consumers, or dropped by its own subscriber), then new entries: on a single server
-//! with a non-blocking `XREADGROUP` on the bus's shared connection whenever the bus's
-//! [`Watcher`](super::watch::Watcher) rings (and at every look for stale entries), on a cluster
-//! with a blocking `XREADGROUP` on a connection of its own.
+//! other consumers, or dropped by its own subscriber), then new entries: with a shared wait
+//! ([`RedisConfig::shared_wait`](crate::RedisConfig::shared_wait), single server) by a
+//! non-blocking `XREADGROUP` on the bus's shared connection whenever the bus's
+//! [`Watcher`](super::watch::Watcher) rings (and at every look for stale entries); otherwise,
+//! and on a cluster, by a blocking `XREADGROUP` on a connection of its own.
 //! It reconnects by itself and never panics.
 
 use std::sync::Arc;
@@ -203,9 +204,10 @@ pub(crate) struct Reader {
     pub(crate) keys: Keys,
     pub(crate) sender: mpsc::Sender<Delivery>,
     pub(crate) cancel: CancellationToken,
-    /// On a single server: the bell of the bus's [`Watcher`](super::watch::Watcher), and the
+    /// With a shared wait: the bell of the bus's [`Watcher`](super::watch::Watcher), and the
     /// reader's connection is the bus's shared one (it reads without blocking and waits for
-    /// the bell). `None` on a cluster: the reader blocks on a connection of its own.
+    /// the bell). `None` otherwise and on a cluster: the reader blocks on a connection of its
+    /// own.
     pub(crate) bell: Option<Bell>,
 }
 
