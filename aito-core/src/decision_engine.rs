@@ -446,8 +446,7 @@ impl DecisionEngine {
                 Ok(version) => {
                     decision.version = version;
                     self.after_change(&decision, seen, escalated).await;
-                    self.deliver(&mut decision).await;
-                    return Ok(decision);
+                    return Ok(self.deliver_answering(decision).await);
                 }
                 Err(StoreError::Conflict { .. }) => tokio::task::yield_now().await,
                 Err(err) => return Err(err.into()),
@@ -643,6 +642,26 @@ impl DecisionEngine {
 
     /// Publishes the decision's outbox and removes what was published from the stored
     /// decision. What could not be published stays for [`drain_outboxes`](Self::drain_outboxes).
+    /// Delivers the notices of a change just stored and answers with the decision as that
+    /// change left it. Its notices may have reached the proposer before the outbox is cleared,
+    /// and the proposer may have carried the decision out already: the caller (a human who
+    /// approved it) is still told of the approval it made, not of a later step.
+    async fn deliver_answering(&self, decision: Decision) -> Decision {
+        let mut delivered = decision.clone();
+        self.deliver(&mut delivered).await;
+        if delivered.history.len() == decision.history.len() {
+            return delivered;
+        }
+        let mut answer = decision;
+        answer.outbox.retain(|notice| {
+            delivered
+                .outbox
+                .iter()
+                .any(|left| left.envelope.id == notice.envelope.id)
+        });
+        answer
+    }
+
     async fn deliver(&self, decision: &mut Decision) {
         let mut published = Vec::new();
         for notice in &decision.outbox {

@@ -332,3 +332,88 @@ async fn a_vote_request_whose_publish_failed_still_reaches_the_reviewer() {
     );
     company.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_human_is_answered_with_the_approval_made_though_the_proposer_carried_it_out_at_once() {
+    use std::sync::Arc;
+
+    use aito_core::directory::AgentEntry;
+    use aito_core::testkit::faults::{BusOp, Fault, FaultyBus};
+    use aito_core::{AgentId, Clock, DecisionEngine, DecisionId, DefaultPolicy, Directory, Tier};
+    use aito_core::{MemoryBus, MemoryStore};
+
+    let clock = Clock::starting_at("2026-11-24T10:00:00Z".parse().expect("time"));
+    let cto = AgentId::derived("co", "cto");
+    let ceo = AgentId::derived("co", "ceo");
+    let store = Arc::new(MemoryStore::new());
+    let bus = Arc::new(FaultyBus::new(Arc::new(MemoryBus::new())));
+    let directory = Directory::new([
+        AgentEntry {
+            id: cto,
+            role: Role::Cto,
+        },
+        AgentEntry {
+            id: ceo,
+            role: Role::Ceo,
+        },
+    ]);
+    let engine = Arc::new(DecisionEngine::new(
+        store.clone(),
+        bus.clone(),
+        Arc::new(DefaultPolicy::default()),
+        clock,
+        Arc::new(directory),
+    ));
+    let decision = Decision {
+        id: DecisionId::random(),
+        proposer: cto,
+        proposer_role: Role::Cto,
+        title: "Sign the lease".into(),
+        description: "Five years".into(),
+        options: vec![],
+        tier: Tier::Critical,
+        status: DecisionStatus::Escalated,
+        round: 1,
+        reviewers: vec![Role::Ceo],
+        votes: vec![],
+        history: vec![],
+        created_at: clock.now(),
+        deadline: None,
+        escalation: Some("critical".into()),
+        human: None,
+        version: 0,
+        outbox: Vec::new(),
+    };
+    store.create_decision(&decision).await.expect("create");
+    // The approval's notice is on its way (its publish takes a second) when the proposer,
+    // told by an earlier copy, carries the decision out.
+    bus.faults()
+        .inject(BusOp::Publish, 1, Fault::Delay(Duration::from_secs(1)));
+    let answering = tokio::spawn({
+        let engine = Arc::clone(&engine);
+        async move { engine.human_decide(decision.id, true, "go ahead").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    engine
+        .mark_executed(decision.id, cto, "signed")
+        .await
+        .expect("carried out");
+    let answered = answering.await.expect("joined").expect("answered");
+    assert_eq!(
+        answered.status,
+        DecisionStatus::Approved,
+        "{}",
+        answered.path()
+    );
+    assert_eq!(
+        answered.human.as_ref().map(|human| human.approve),
+        Some(true)
+    );
+    let stored = store
+        .decision(decision.id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.path(), "approved → executed");
+    assert!(stored.outbox.is_empty(), "{:?}", stored.outbox);
+}

@@ -523,19 +523,24 @@ impl AgentDaemon {
         // The open tasks come before the context: a check-in's query is made of them.
         let tasks = self.open_tasks_by_urgency(now).await;
         let context = self.context(trigger, &tasks, passages_budget).await;
-        let state = match runtime.store.load_state(self.id).await {
+        // The reads are made together: a store that answers them in one round (the embedded
+        // database thread takes every waiting read into one transaction; Redis pipelines the
+        // commands of one connection) wakes once per prompt instead of once per read.
+        let store = &runtime.store;
+        let (state, history, decisions) = tokio::join!(
+            store.load_state(self.id),
+            store.history(self.id, settings.history_in_prompt),
+            self.decisions_of_interest(),
+        );
+        let state = match state {
             Ok(state) => state.value,
             Err(err) => {
                 tracing::warn!(agent = %self.id, error = %err, "state unreadable; prompting without it");
                 Default::default()
             }
         };
-        let history = runtime
-            .store
-            .history(self.id, settings.history_in_prompt)
-            .await
-            .unwrap_or_default();
-        let decisions = self.decisions_involving_me(state.last_loop_at).await;
+        let history = history.unwrap_or_default();
+        let decisions = self.involving_me(decisions, state.last_loop_at);
         prompt::build(&PromptInput {
             agent: self.id,
             role: &self.spec.role,
@@ -554,36 +559,48 @@ impl AgentDaemon {
         })
     }
 
-    /// The open decisions the agent proposed or reviews, and for the CEO the newest executed
-    /// ones it was not asked about. Closed decisions pile up for as long as the company runs:
-    /// only the newest [`EXECUTED_IN_PROMPT`] executed ones are looked at, of those only the
-    /// ones taken without the CEO are read, and no other closed one.
-    async fn decisions_involving_me(&self, since: Option<DateTime<Utc>>) -> Vec<Decision> {
+    /// The open decisions, and for the CEO the newest executed ones it was not asked about,
+    /// read together. Closed decisions pile up for as long as the company runs: only the
+    /// newest [`EXECUTED_IN_PROMPT`] executed ones are looked at, of those only the ones taken
+    /// without the CEO are read, and no other closed one.
+    async fn decisions_of_interest(&self) -> Vec<Result<Vec<Decision>, StoreError>> {
         let role = &self.spec.role;
         let store = &self.runtime.store;
+        let executed = async {
+            // Only the CEO is told of executed decisions (see `involving_me`); the others
+            // never read them.
+            if role != &crate::role::Role::Ceo {
+                return Ok(Vec::new());
+            }
+            store
+                .recent_decisions_without(
+                    DecisionStatus::Executed,
+                    EXECUTED_IN_PROMPT,
+                    self.id,
+                    role,
+                )
+                .await
+        };
+        let (pending, revising, escalated, approved, executed) = tokio::join!(
+            store.decisions(Some(DecisionStatus::Pending)),
+            store.decisions(Some(DecisionStatus::Revising)),
+            store.decisions(Some(DecisionStatus::Escalated)),
+            store.decisions(Some(DecisionStatus::Approved)),
+            executed,
+        );
+        vec![pending, revising, escalated, approved, executed]
+    }
+
+    /// Of the decisions read by [`decisions_of_interest`](Self::decisions_of_interest), the
+    /// open ones the agent proposed or reviews, and for the CEO the executed ones carried out
+    /// without its review since its last look (`since`).
+    fn involving_me(
+        &self,
+        lists: Vec<Result<Vec<Decision>, StoreError>>,
+        since: Option<DateTime<Utc>>,
+    ) -> Vec<Decision> {
+        let role = &self.spec.role;
         let mut mine = Vec::new();
-        let mut lists = Vec::new();
-        for status in [
-            DecisionStatus::Pending,
-            DecisionStatus::Revising,
-            DecisionStatus::Escalated,
-            DecisionStatus::Approved,
-        ] {
-            lists.push(store.decisions(Some(status)).await);
-        }
-        // Only the CEO is told of executed decisions (below); the others never read them.
-        if role == &crate::role::Role::Ceo {
-            lists.push(
-                store
-                    .recent_decisions_without(
-                        DecisionStatus::Executed,
-                        EXECUTED_IN_PROMPT,
-                        self.id,
-                        role,
-                    )
-                    .await,
-            );
-        }
         for listed in lists {
             let Ok(decisions) = listed else {
                 continue;
