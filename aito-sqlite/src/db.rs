@@ -503,6 +503,14 @@ fn connect(path: &Path, options: &Options) -> Result<(Connection, i64), Error> {
     conn.pragma_update(None, "wal_autocheckpoint", 4000)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // The same plan whatever the bound values: otherwise SQLite plans `LIMIT ?` with the value
+    // bound and marks the statement stale at every new binding, so each cached statement with
+    // a bound limit (the history, the bus's claims, the windows of decisions) was compiled
+    // again on every run.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     let problems: Vec<String> = {
         let mut check = conn
             .prepare("PRAGMA quick_check(5)")
@@ -710,6 +718,33 @@ mod tests {
             stray, 0,
             "the failed operation's first inserts were rolled back"
         );
+    }
+
+    #[test]
+    fn a_cached_statement_with_a_bound_limit_is_not_compiled_again_for_each_binding() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, _) = connect(&dir.path().join("t.db"), &Options::default()).unwrap();
+        let run = |agent: &str, limit: i64| {
+            let mut statement = conn.prepare_cached(crate::queries::HISTORY_READ).unwrap();
+            let rows = statement
+                .query_map(rusqlite::params![agent, limit], |row| {
+                    row.get::<_, String>(0)
+                })
+                .unwrap()
+                .count();
+            (
+                rows,
+                statement.get_status(rusqlite::StatementStatus::RePrepare),
+            )
+        };
+        for (agent, limit) in [("a", 12), ("b", 12), ("a", 3), ("c", 50)] {
+            let (rows, reprepared) = run(agent, limit);
+            assert_eq!(rows, 0);
+            assert_eq!(
+                reprepared, 0,
+                "the history read was compiled again for {agent} with limit {limit}"
+            );
+        }
     }
 
     async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
