@@ -114,18 +114,9 @@ fn on_one_cpu<T>(work: impl FnOnce() -> T) -> T {
 }
 
 /// The CEO's prompt with `closed[0]` and with `closed[1]` closed decisions, timed in
-/// alternating blocks of `calls` on one CPU, so that both see the same machine; returns the
-/// median block of each, in microseconds.
+/// alternating blocks of `calls`, so that both see the same machine; returns the median block
+/// of each, in microseconds.
 fn paired(
-    runtime: &tokio::runtime::Runtime,
-    backend: &str,
-    calls: u32,
-    closed: [usize; 2],
-) -> [f64; 2] {
-    on_one_cpu(|| paired_blocks(runtime, backend, calls, closed))
-}
-
-fn paired_blocks(
     runtime: &tokio::runtime::Runtime,
     backend: &str,
     calls: u32,
@@ -165,8 +156,8 @@ fn paired_blocks(
 
 /// Prints 0 against 10,000 closed decisions on `backend`, and 0 against 0 as the control.
 fn compare(runtime: &tokio::runtime::Runtime, backend: &str, calls: u32) {
-    let [none, many] = paired(runtime, backend, calls, [0, CLOSED]);
-    let [first, second] = paired(runtime, backend, calls, [0, 0]);
+    let [none, many] = on_one_cpu(|| paired(runtime, backend, calls, [0, CLOSED]));
+    let [first, second] = on_one_cpu(|| paired(runtime, backend, calls, [0, 0]));
     println!("RESULT prompt_closed_decisions_{backend}_0_us {none:.2}");
     println!("RESULT prompt_closed_decisions_{backend}_{CLOSED}_us {many:.2}");
     println!(
